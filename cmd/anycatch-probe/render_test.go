@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/anycatch/anycatch/measure"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
+
+func fp(v float64) *float64 { return &v }
+
+var when = time.Date(2026, 11, 21, 5, 0, 0, 0, time.UTC)
+
+func envelope(kind measure.Kind, target, dst string, af int) measure.Result {
+	return measure.Result{V: 1, ID: measure.NewUUIDv7(when), Measurement: "cli/" + string(kind), Target: target,
+		Kind: kind, Time: when, Dst: dst, AF: af, DurationMS: 2012.5}
+}
+
+// goldens are fixed results, one per report shape worth pinning.
+func goldens() map[string]struct {
+	render func(io.Writer, *measure.Result)
+	r      measure.Result
+} {
+	type g = struct {
+		render func(io.Writer, *measure.Result)
+		r      measure.Result
+	}
+	out := map[string]g{}
+
+	r := envelope(measure.KindPing, "k.root-servers.net", "193.0.14.129", 4)
+	r.Ping = &measure.PingResult{Mode: "raw", Size: 56, Sent: 3, Received: 2, Duplicates: 1,
+		Min: fp(12.1), Avg: fp(12.2225), Median: fp(12.2225), Max: fp(12.345),
+		Replies: []measure.PingReply{{Seq: 1, RTT: 12.345, TTL: 57}, {Seq: 1, RTT: 12.9, TTL: 57, Dup: true}, {Seq: 3, RTT: 12.1, TTL: 57}}}
+	out["ping"] = g{renderPing, r}
+
+	r = envelope(measure.KindPing, "", "2001:7fd::1", 6)
+	r.Ping = &measure.PingResult{Mode: "dgram", Size: 56, Sent: 3}
+	out["ping-loss"] = g{renderPing, r}
+
+	r = envelope(measure.KindTrace, "k.root-servers.net", "193.0.14.129", 4)
+	r.Trace = &measure.TraceResult{Proto: "icmp", Mode: "raw", Paris: true, FlowID: 4660, FirstHop: 1, MaxHops: 30, Reached: true,
+		Hops: []measure.Hop{
+			{TTL: 1, Probes: []measure.HopProbe{{From: "192.0.2.1", RTT: 0.512, ICMPType: 11}, {From: "192.0.2.1", RTT: 0.498, ICMPType: 11}, {From: "192.0.2.1", RTT: 0.501, ICMPType: 11}}},
+			{TTL: 2, Probes: []measure.HopProbe{
+				{From: "198.51.100.1", RTT: 3.201, ICMPType: 11, MPLS: []measure.MPLSLabel{{Label: 24001, S: true, TTL: 1}}},
+				{Timeout: true},
+				{From: "198.51.100.9", RTT: 3.4, ICMPType: 11, MPLS: []measure.MPLSLabel{{Label: 24001, S: true, TTL: 1}}, Late: true}}},
+			{TTL: 3, Probes: []measure.HopProbe{{Timeout: true}, {Timeout: true}, {Timeout: true}}},
+			{TTL: 4, Probes: []measure.HopProbe{{From: "193.0.14.129", RTT: 12.1}, {From: "193.0.14.129", RTT: 12.0}, {From: "193.0.14.129", RTT: 12.3}}},
+		}}
+	out["trace"] = g{renderTrace, r}
+
+	r = envelope(measure.KindTrace, "", "2001:db8::53", 6)
+	r.Trace = &measure.TraceResult{Proto: "udp", Mode: "recverr", Paris: true, FlowID: 7, DstPort: 33434, FirstHop: 1, MaxHops: 2,
+		Hops: []measure.Hop{
+			{TTL: 1, Probes: []measure.HopProbe{{From: "2001:db8::1", RTT: 1.5, ICMPType: 3}}},
+			{TTL: 2, Probes: []measure.HopProbe{{From: "2001:db8::2", RTT: 2.5, ICMPType: 1, ICMPCode: 3}}},
+		}}
+	out["trace-unreached"] = g{renderTrace, r}
+
+	r = envelope(measure.KindDNS, "k.root-servers.net", "193.0.14.129", 4)
+	r.DNS = &measure.DNSResult{Server: "193.0.14.129:53", Exchanges: []measure.DNSExchange{{
+		QName: "hostname.bind.", QClass: "CH", QType: "TXT", Proto: "udp", Tries: 1, RTT: 1.234, Rcode: "NOERROR",
+		Flags: []string{"qr", "aa"}, NSID: `ams1\x0a`, NSIDHex: "616d73310a", Raw: make([]byte, 83),
+		Answers: []measure.RR{{Name: "hostname.bind.", Type: "TXT", Class: "CH", Data: `ns1.ams.k.ripe.net`}},
+	}}}
+	out["dns"] = g{renderDNS, r}
+
+	r = envelope(measure.KindDNS, "", "2001:db8::53", 6)
+	r.DNS = &measure.DNSResult{Server: "[2001:db8::53]:5353", Exchanges: []measure.DNSExchange{{
+		QName: "www.example.test.", QClass: "IN", QType: "A", Proto: "tcp", TCPFallback: true, Tries: 2, RTT: 20.5, Rcode: "NOERROR",
+		Flags: []string{"qr", "aa", "rd"}, Raw: make([]byte, 120),
+		Answers: []measure.RR{{Name: "www.example.test.", Type: "A", Class: "IN", TTL: 300, Data: "192.0.2.1"},
+			{Name: "www.example.test.", Type: "A", Class: "IN", TTL: 300, Data: "192.0.2.2"}},
+	}}}
+	out["dns-fallback"] = g{renderDNS, r}
+
+	r = envelope(measure.KindDNS, "", "192.0.2.53", 4)
+	r.DNS = &measure.DNSResult{Server: "192.0.2.53:53", Exchanges: []measure.DNSExchange{{
+		QName: "hostname.bind.", QClass: "CH", QType: "TXT", Proto: "udp", Tries: 3, Error: "timeout"}}}
+	out["dns-timeout"] = g{renderDNS, r}
+
+	r = envelope(measure.KindIdentity, "k.root-servers.net", "193.0.14.129", 4)
+	r.DNS = &measure.DNSResult{Server: "193.0.14.129:53", Identity: &measure.Identity{HostnameBind: "ns1.ams.k.ripe.net", IDServer: "ams1", NSID: "ams1"},
+		Exchanges: []measure.DNSExchange{
+			{QName: "hostname.bind.", QClass: "CH", QType: "TXT", Proto: "udp", Tries: 1, RTT: 1.234, Rcode: "NOERROR", NSID: "ams1", NSIDHex: "616d7331",
+				Answers: []measure.RR{{Name: "hostname.bind.", Type: "TXT", Class: "CH", Data: "ns1.ams.k.ripe.net"}}},
+			{QName: "id.server.", QClass: "CH", QType: "TXT", Proto: "tcp", TCPFallback: true, Tries: 2, RTT: 2.5, Rcode: "NOERROR", NSID: "ams1", NSIDHex: "616d7331",
+				Answers: []measure.RR{{Name: "id.server.", Type: "TXT", Class: "CH", Data: "ams1"}}},
+		}}
+	out["identity"] = g{renderIdentity, r}
+
+	r = envelope(measure.KindIdentity, "", "127.0.0.1", 4)
+	r.DNS = &measure.DNSResult{Server: "127.0.0.1:5300", Identity: &measure.Identity{},
+		Exchanges: []measure.DNSExchange{
+			{QName: "hostname.bind.", QClass: "CH", QType: "TXT", Proto: "udp", Tries: 1, RTT: 0.1, Rcode: "REFUSED"},
+			{QName: "id.server.", QClass: "CH", QType: "TXT", Proto: "udp", Tries: 2, Error: "timeout"},
+		}}
+	out["identity-hidden"] = g{renderIdentity, r}
+	return out
+}
+
+func TestGolden(t *testing.T) {
+	for name, g := range goldens() {
+		t.Run(name, func(t *testing.T) {
+			if err := g.r.Validate(when); err != nil {
+				t.Fatalf("fixture is not a valid result: %v", err)
+			}
+			var buf bytes.Buffer
+			g.render(&buf, &g.r)
+			path := filepath.Join("testdata", name+".golden")
+			if *update {
+				if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test -update)", err)
+			}
+			if !bytes.Equal(buf.Bytes(), want) {
+				t.Errorf("%s output differs from %s (go test -update to accept)\n--- got ---\n%s\n--- want ---\n%s", name, path, buf.Bytes(), want)
+			}
+		})
+	}
+}
