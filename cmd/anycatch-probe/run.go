@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/anycatch/anycatch/measure"
 	"github.com/anycatch/anycatch/probe"
@@ -36,6 +37,7 @@ type agentSettings struct {
 	MaxPPS        int      `json:"max_pps"`
 	MaxConcurrent int      `json:"max_concurrent"`
 	SpoolMB       int      `json:"spool_mb"`
+	MinInterval   int      `json:"min_interval_sec"` // shortest measurement interval accepted from a schedule
 	Lat           *float64 `json:"lat"`
 	Lon           *float64 `json:"lon"`
 	LogFormat     string   `json:"log_format"` // "text" or "json"
@@ -47,7 +49,7 @@ func defaultSettings() agentSettings {
 	if d := os.Getenv("STATE_DIRECTORY"); d != "" { // systemd StateDirectory=
 		dir = strings.Split(d, ":")[0]
 	}
-	return agentSettings{StateDir: dir, MaxPPS: 50, MaxConcurrent: 4, SpoolMB: 64, LogFormat: "text", LogLevel: "info"}
+	return agentSettings{StateDir: dir, MaxPPS: 50, MaxConcurrent: 4, SpoolMB: 64, MinInterval: 60, LogFormat: "text", LogLevel: "info"}
 }
 
 // envNames maps environment variables to flag names; they mirror the flags.
@@ -59,6 +61,7 @@ var envNames = map[string]string{
 	"ANYCATCH_MAX_PPS":        "max-pps",
 	"ANYCATCH_MAX_CONCURRENT": "max-concurrent",
 	"ANYCATCH_SPOOL_MB":       "spool-mb",
+	"ANYCATCH_MIN_INTERVAL":   "min-interval-sec",
 	"ANYCATCH_LAT":            "lat",
 	"ANYCATCH_LON":            "lon",
 	"ANYCATCH_LOG_FORMAT":     "log-format",
@@ -73,7 +76,7 @@ func loadSettings(args []string, getenv func(string) string, stdout io.Writer) (
 	fs.SetOutput(io.Discard)
 	var configPath string
 	var lat, lon float64
-	fs.StringVar(&configPath, "config", "", "JSON config file (keys: collector, enroll_token, state_dir, allow_private, max_pps, max_concurrent, spool_mb, lat, lon, log_format, log_level)")
+	fs.StringVar(&configPath, "config", "", "JSON config file (keys: collector, enroll_token, state_dir, allow_private, max_pps, max_concurrent, spool_mb, min_interval_sec, lat, lon, log_format, log_level)")
 	fs.StringVar(&s.Collector, "collector", "", "collector URL, e.g. https://collector.example.net (needed until enrolled)")
 	fs.StringVar(&s.EnrollToken, "enroll-token", "", "one-time enrollment token (needed until enrolled)")
 	fs.StringVar(&s.StateDir, "state-dir", s.StateDir, "directory for identity, spool and status")
@@ -81,6 +84,7 @@ func loadSettings(args []string, getenv func(string) string, stdout io.Writer) (
 	fs.IntVar(&s.MaxPPS, "max-pps", s.MaxPPS, fmt.Sprintf("packets-per-second ceiling, whatever the schedule asks (1..%d)", capPPS))
 	fs.IntVar(&s.MaxConcurrent, "max-concurrent", s.MaxConcurrent, fmt.Sprintf("measurements at once (1..%d)", capConcurrent))
 	fs.IntVar(&s.SpoolMB, "spool-mb", s.SpoolMB, "disk space for results awaiting upload, MiB; oldest dropped beyond it")
+	fs.IntVar(&s.MinInterval, "min-interval-sec", s.MinInterval, "shortest measurement interval accepted from a schedule, seconds (5..86400; lower it only for labs)")
 	fs.Float64Var(&lat, "lat", 0, "your latitude (optional; wins over GeoIP)")
 	fs.Float64Var(&lon, "lon", 0, "your longitude (optional)")
 	fs.StringVar(&s.LogFormat, "log-format", s.LogFormat, "log format: text or json")
@@ -95,7 +99,7 @@ state directory.
 Every flag can also be set in the config file or the environment
 (ANYCATCH_COLLECTOR, ANYCATCH_ENROLL_TOKEN, ANYCATCH_STATE_DIR,
 ANYCATCH_ALLOW_PRIVATE, ANYCATCH_MAX_PPS, ANYCATCH_MAX_CONCURRENT,
-ANYCATCH_SPOOL_MB, ANYCATCH_LAT, ANYCATCH_LON, ANYCATCH_LOG_FORMAT,
+ANYCATCH_SPOOL_MB, ANYCATCH_MIN_INTERVAL, ANYCATCH_LAT, ANYCATCH_LON, ANYCATCH_LOG_FORMAT,
 ANYCATCH_LOG_LEVEL, ANYCATCH_CONFIG); flags win over the environment,
 which wins over the file.
 
@@ -150,6 +154,8 @@ Flags:
 			out.MaxConcurrent = s.MaxConcurrent
 		case "spool-mb":
 			out.SpoolMB = s.SpoolMB
+		case "min-interval-sec":
+			out.MinInterval = s.MinInterval
 		case "lat":
 			out.Lat = &lat
 		case "lon":
@@ -189,6 +195,9 @@ func (s agentSettings) validate() error {
 	}
 	if s.SpoolMB < 1 || s.SpoolMB > 10240 {
 		errs = append(errs, fmt.Errorf("spool-mb: %d is outside 1..10240", s.SpoolMB))
+	}
+	if s.MinInterval < 5 || s.MinInterval > 86400 {
+		errs = append(errs, fmt.Errorf("min-interval-sec: %d is outside 5..86400", s.MinInterval))
 	}
 	if (s.Lat == nil) != (s.Lon == nil) {
 		errs = append(errs, errors.New("lat and lon: give both or neither"))
@@ -248,8 +257,9 @@ func runAgentCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		Version:      version,
 		Capabilities: caps, Limitations: limits, Location: loc,
 		AllowPrivate: s.AllowPrivate, MaxPPS: s.MaxPPS, MaxConcurrent: s.MaxConcurrent,
-		Spool:  spool.Options{MaxBytes: int64(s.SpoolMB) << 20},
-		Logger: log,
+		MinInterval: time.Duration(s.MinInterval) * time.Second,
+		Spool:       spool.Options{MaxBytes: int64(s.SpoolMB) << 20},
+		Logger:      log,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "anycatch-probe run: %v\n", err)

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/anycatch/anycatch/catchment"
+	"github.com/anycatch/anycatch/store"
+)
+
+// cmdReidentify re-applies a target's current rules to its stored
+// dns/identity results and rebuilds its catchment state:
+//
+//	anycatch-server reidentify --target NAME [--since 2026-11-01T00:00:00Z | --since 72h]
+func cmdReidentify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("reidentify", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dbURL := fs.String("db", os.Getenv("DATABASE_URL"), "PostgreSQL URL (default $DATABASE_URL)")
+	name := fs.String("target", "", "target name (required)")
+	sinceS := fs.String("since", "", "re-identify results from this RFC 3339 time or this long ago (e.g. 72h); default all")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *name == "" || fs.NArg() != 0 {
+		return errors.New("reidentify: --target is required and takes no arguments")
+	}
+	var since time.Time
+	if *sinceS != "" {
+		if d, err := time.ParseDuration(*sinceS); err == nil {
+			since = time.Now().Add(-d)
+		} else if t, err := time.Parse(time.RFC3339, *sinceS); err == nil {
+			since = t
+		} else {
+			return fmt.Errorf("reidentify: --since %q is neither a duration nor an RFC 3339 time", *sinceS)
+		}
+	}
+	if *dbURL == "" {
+		return errors.New("reidentify: no database: set --db or DATABASE_URL")
+	}
+	db, err := store.Open(ctx, *dbURL, store.Options{StatementTimeout: -1})
+	if err != nil {
+		return fmt.Errorf("reidentify: %w", err)
+	}
+	defer db.Close()
+	t, err := db.GetTarget(ctx, *name)
+	if err != nil {
+		return fmt.Errorf("reidentify: %w", err)
+	}
+	rules, err := db.ListRules(ctx, t.ID)
+	if err != nil {
+		return fmt.Errorf("reidentify: %w", err)
+	}
+	idf, err := catchment.NewIdentifier(t.IdentityOrder, rules)
+	if err != nil {
+		return fmt.Errorf("reidentify: rules of %s: %w", t.Name, err)
+	}
+	st, err := db.Reidentify(ctx, t.ID, since, idf)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: %d dns/identity results read, %d re-identified, catchment rebuilt with %d change events\n",
+		t.Name, st.Results, st.Updated, st.Changes)
+	return nil
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/anycatch/anycatch/collector"
+	"github.com/anycatch/anycatch/collector/pgstore"
+	"github.com/anycatch/anycatch/store"
+)
+
+// cmdToken manages enrollment tokens:
+//
+//	anycatch-server token create [--name N] [--uses N] [--expires 24h]
+//	anycatch-server token list
+//	anycatch-server token revoke ID
+//
+// The database comes from --db or $DATABASE_URL.
+func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	usage := func() {
+		fmt.Fprintln(stderr, "usage: anycatch-server token create [--name NAME] [--uses N] [--expires DURATION] | list | revoke ID")
+	}
+	if len(args) == 0 {
+		usage()
+		return errors.New("token: missing subcommand")
+	}
+	fs := flag.NewFlagSet("token "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dbURL := fs.String("db", os.Getenv("DATABASE_URL"), "PostgreSQL URL (default $DATABASE_URL)")
+	name := fs.String("name", "", "free-text label (create)")
+	uses := fs.Int("uses", 1, "enrollments allowed; 0 = unlimited (create)")
+	expires := fs.Duration("expires", 24*time.Hour, "lifetime; 0 = never (create)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *dbURL == "" {
+		return errors.New("token: no database: set --db or DATABASE_URL")
+	}
+	db, err := store.Open(ctx, *dbURL, store.Options{})
+	if err != nil {
+		return fmt.Errorf("token: %w", err)
+	}
+	defer db.Close()
+	tokens := collector.Tokens{Store: pgstore.New(db)}
+	switch args[0] {
+	case "create":
+		if fs.NArg() != 0 {
+			return fmt.Errorf("token create: unexpected argument %q", fs.Arg(0))
+		}
+		t, secret, err := tokens.Create(ctx, collector.TokenOptions{Name: *name, MaxUses: *uses, TTL: *expires})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "token %d created (%s). It is shown only now:\n\n  %s\n\n", t.ID, describe(t), secret)
+		return nil
+	case "list":
+		ts, err := tokens.List(ctx)
+		if err != nil {
+			return err
+		}
+		writeTokens(stdout, ts, time.Now())
+		return nil
+	case "revoke":
+		if fs.NArg() != 1 {
+			return errors.New("token revoke: want exactly one token ID")
+		}
+		id, err := strconv.ParseInt(fs.Arg(0), 10, 64)
+		if err != nil {
+			return fmt.Errorf("token revoke: bad ID %q", fs.Arg(0))
+		}
+		if err := tokens.Revoke(ctx, id); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "token %d revoked\n", id)
+		return nil
+	}
+	usage()
+	return fmt.Errorf("token: unknown subcommand %q", args[0])
+}
+
+func describe(t collector.Token) string {
+	uses := "unlimited uses"
+	if t.MaxUses > 0 {
+		uses = fmt.Sprintf("%d use(s)", t.MaxUses)
+	}
+	exp := "never expires"
+	if t.ExpiresAt != nil {
+		exp = "expires " + t.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	return uses + ", " + exp
+}
+
+// writeTokens renders the token table; now decides the status column.
+func writeTokens(w io.Writer, ts []collector.Token, now time.Time) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tUSES\tEXPIRES\tSTATUS\tCREATED")
+	for _, t := range ts {
+		uses := strconv.Itoa(t.Uses) + "/∞"
+		if t.MaxUses > 0 {
+			uses = fmt.Sprintf("%d/%d", t.Uses, t.MaxUses)
+		}
+		exp := "never"
+		if t.ExpiresAt != nil {
+			exp = t.ExpiresAt.UTC().Format(time.RFC3339)
+		}
+		status := "usable"
+		switch {
+		case t.RevokedAt != nil:
+			status = "revoked"
+		case t.ExpiresAt != nil && !now.Before(*t.ExpiresAt):
+			status = "expired"
+		case t.MaxUses > 0 && t.Uses >= t.MaxUses:
+			status = "used up"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, uses, exp, status, t.CreatedAt.UTC().Format(time.RFC3339))
+	}
+	tw.Flush()
+}

@@ -1,0 +1,16 @@
+// Package collector is the probe-facing side of the anycatch server:
+// enrollment with one-time tokens, signed-request authentication, schedule
+// hand-out, heartbeats with geolocation, and result ingest.
+//
+// Ingest validates every upload line on its own (decode, [measure.Result.Validate],
+// authorisation against the probe's schedule), identifies the site of
+// dns/identity answers, and feeds the rows through one bounded batching
+// pipeline into the store: concurrent uploads are coalesced into store
+// batches (up to Config.MaxBatchRows rows or Config.MaxBatchWait, whichever
+// comes first). A line is acknowledged only after its batch committed; when
+// the queue is full the collector answers 429, when the store fails 503,
+// both with Retry-After and without acknowledging any line of the request.
+//
+// The collector reaches the database only through the [Store] interface it
+// declares; the server wiring adapts *store.DB to it.
+package collector

@@ -1,0 +1,200 @@
+package collector
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/anycatch/anycatch/measure"
+)
+
+// tokenPrefix marks enrollment tokens so they are recognisable in configs
+// and secret scanners.
+const tokenPrefix = "act_"
+
+// Tokens is the admin-facing enrollment token service (the CLI and the
+// admin API use it). Secrets are generated here, shown once, and stored
+// only as SHA-256 hashes.
+type Tokens struct {
+	Store TokenStore
+	Now   func() time.Time // nil: time.Now
+}
+
+// TokenOptions says how a new token may be used.
+type TokenOptions struct {
+	Name    string        // free text
+	MaxUses int           // 0: unlimited; 1: single-use
+	TTL     time.Duration // 0: never expires
+}
+
+// Create makes a token and returns its description and secret. The secret
+// cannot be recovered later.
+func (t Tokens) Create(ctx context.Context, o TokenOptions) (Token, string, error) {
+	if o.MaxUses < 0 {
+		return Token{}, "", errors.New("create token: max uses must be 0 (unlimited) or more")
+	}
+	if o.TTL < 0 {
+		return Token{}, "", errors.New("create token: expiry must be in the future")
+	}
+	if len(o.Name) > 200 {
+		return Token{}, "", errors.New("create token: name longer than 200 bytes")
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return Token{}, "", fmt.Errorf("create token: %w", err)
+	}
+	secret := tokenPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
+	nt := NewToken{Name: o.Name, Hash: HashToken(secret), MaxUses: o.MaxUses}
+	if o.TTL > 0 {
+		exp := t.now().Add(o.TTL).UTC()
+		nt.ExpiresAt = &exp
+	}
+	tok, err := t.Store.CreateToken(ctx, nt)
+	if err != nil {
+		return Token{}, "", fmt.Errorf("create token: %w", err)
+	}
+	return tok, secret, nil
+}
+
+// List returns every token (without secrets).
+func (t Tokens) List(ctx context.Context) ([]Token, error) {
+	ts, err := t.Store.ListTokens(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list tokens: %w", err)
+	}
+	return ts, nil
+}
+
+// Revoke revokes token id; ErrUnknownToken if there is none. Probes
+// already enrolled with it keep working (disable them separately).
+func (t Tokens) Revoke(ctx context.Context, id int64) error {
+	if err := t.Store.RevokeToken(ctx, id, t.now()); err != nil {
+		return fmt.Errorf("revoke token %d: %w", id, err)
+	}
+	return nil
+}
+
+func (t Tokens) now() time.Time {
+	if t.Now == nil {
+		return time.Now()
+	}
+	return t.Now()
+}
+
+// HashToken is how token secrets are stored and looked up.
+func HashToken(secret string) [32]byte { return sha256.Sum256([]byte(secret)) }
+
+// newProbeID returns "p-" and 16 random base32 characters (80 bits).
+func newProbeID() string {
+	var b [10]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("collector: crypto/rand failed: " + err.Error())
+	}
+	return "p-" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+}
+
+func (c *Collector) handleEnroll(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(w, r, 16<<10)
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "enrollment request larger than 16 KiB")
+		return
+	}
+	var req measure.EnrollRequest
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid", "enrollment request: "+err.Error())
+		return
+	}
+	switch {
+	case req.Token == "" || len(req.Token) > 256:
+		writeError(w, http.StatusBadRequest, "invalid", "token: missing")
+		return
+	case len(req.PublicKey) != ed25519.PublicKeySize:
+		writeError(w, http.StatusBadRequest, "invalid", fmt.Sprintf("public_key: %d bytes, want %d (ed25519)", len(req.PublicKey), ed25519.PublicKeySize))
+		return
+	case len(req.Version) > 100:
+		writeError(w, http.StatusBadRequest, "invalid", "version: longer than 100 bytes")
+		return
+	case req.Location != nil && !validLocation(req.Location):
+		writeError(w, http.StatusBadRequest, "invalid", "location: lat/lon out of range")
+		return
+	}
+	src := clientAddr(r, c.cfg.TrustedProxies)
+	e := Enrollment{
+		TokenHash:    HashToken(req.Token),
+		ProbeID:      newProbeID(),
+		PublicKey:    ed25519.PublicKey(req.PublicKey),
+		Version:      req.Version,
+		Capabilities: req.Capabilities,
+		Location:     req.Location,
+		Src:          src,
+		Geo:          c.cfg.Geo.Lookup(src),
+		Limits:       c.cfg.Limits,
+		Now:          c.cfg.Now().UTC(),
+	}
+	err = c.store.Enroll(r.Context(), e)
+	switch {
+	case errors.Is(err, ErrTokenInvalid):
+		c.metrics.enrollments.WithLabelValues("bad_token").Inc()
+		writeError(w, http.StatusUnauthorized, "unauthorized", err.Error())
+		return
+	case errors.Is(err, ErrProbeLimit):
+		c.metrics.enrollments.WithLabelValues("limit").Inc()
+		c.log.Info("enrollment refused by probe limit", "src", src, "err", err)
+		writeError(w, http.StatusForbidden, "forbidden", err.Error())
+		return
+	case err != nil:
+		c.metrics.enrollments.WithLabelValues("error").Inc()
+		c.log.Error("enroll", "err", err)
+		writeRetry(w, http.StatusServiceUnavailable, c.cfg.RetryAfter, "unavailable", "could not enroll now; retry later")
+		return
+	}
+	c.keys.forget(e.ProbeID)
+	c.metrics.enrollments.WithLabelValues("ok").Inc()
+	c.log.Info("probe enrolled", "probe", e.ProbeID, "src", src, "asn", e.Geo.ASN)
+	writeJSON(w, http.StatusCreated, measure.EnrollResponse{Probe: e.ProbeID})
+}
+
+func validLocation(l *measure.Location) bool {
+	return l.Lat >= -90 && l.Lat <= 90 && l.Lon >= -180 && l.Lon <= 180
+}
+
+func (c *Collector) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
+	var hb measure.Heartbeat
+	if err := json.Unmarshal(bodyFrom(r.Context()), &hb); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid", "heartbeat: "+err.Error())
+		return
+	}
+	switch {
+	case len(hb.Version) > 100:
+		writeError(w, http.StatusBadRequest, "invalid", "version: longer than 100 bytes")
+		return
+	case hb.Location != nil && !validLocation(hb.Location):
+		writeError(w, http.StatusBadRequest, "invalid", "location: lat/lon out of range")
+		return
+	case hb.SpoolDepth < 0 || hb.Dropped < 0:
+		writeError(w, http.StatusBadRequest, "invalid", "spool_depth/dropped: negative")
+		return
+	case len(hb.Capabilities.PingMode) > 16 || len(hb.Capabilities.TraceMode) > 16:
+		writeError(w, http.StatusBadRequest, "invalid", "capabilities: mode names too long")
+		return
+	}
+	src := clientAddr(r, c.cfg.TrustedProxies)
+	u := HeartbeatUpdate{ProbeID: probeFrom(r.Context()), Heartbeat: hb, Src: src, Geo: c.cfg.Geo.Lookup(src), Now: c.cfg.Now().UTC()}
+	if err := c.store.Heartbeat(r.Context(), u); err != nil {
+		c.log.Error("heartbeat", "probe", u.ProbeID, "err", err)
+		writeRetry(w, http.StatusServiceUnavailable, c.cfg.RetryAfter, "unavailable", "could not record heartbeat; retry later")
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,350 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/anycatch/anycatch/catchment"
+	"github.com/anycatch/anycatch/measure"
+)
+
+// ingestReq is one upload's rows on their way to the store.
+type ingestReq struct {
+	rows []Row
+	done chan ingestResp // buffered(1): the pipeline never blocks on it
+}
+
+type ingestResp struct {
+	inserted []bool
+	err      error
+}
+
+// errStopped answers requests still queued when the collector stops.
+var errStopped = errors.New("collector stopping")
+
+func (c *Collector) overloaded() bool {
+	return c.queuedRows.Load() >= int64(c.cfg.MaxQueuedRows)
+}
+
+func (c *Collector) handleResults(w http.ResponseWriter, r *http.Request) {
+	if c.overloaded() {
+		c.metrics.uploads.WithLabelValues("overloaded").Inc()
+		writeRetry(w, http.StatusTooManyRequests, c.cfg.RetryAfter, "overloaded", "collector overloaded; retry later")
+		return
+	}
+	gz := false
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	case "gzip", "x-gzip":
+		gz = true
+	default:
+		writeError(w, http.StatusUnsupportedMediaType, "invalid", "content-encoding "+shorten(enc)+" not supported (use gzip or none)")
+		return
+	}
+	now := c.cfg.Now()
+	lines, err := DecodeUpload(bodyFrom(r.Context()), gz, UploadLimits{
+		MaxDecompressed: c.cfg.MaxDecompressed, MaxLine: c.cfg.MaxLine, MaxLines: c.cfg.MaxLines,
+	}, now)
+	switch {
+	case errors.Is(err, ErrUploadTooLarge):
+		c.metrics.uploads.WithLabelValues("invalid").Inc()
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large", err.Error()+"; split the upload")
+		return
+	case err != nil:
+		c.metrics.uploads.WithLabelValues("invalid").Inc()
+		writeError(w, http.StatusBadRequest, "invalid", err.Error())
+		return
+	}
+	p, err := c.currentPlan(r.Context())
+	if err != nil {
+		c.log.Error("results: load targets", "err", err)
+		c.metrics.uploads.WithLabelValues("unavailable").Inc()
+		writeRetry(w, http.StatusServiceUnavailable, c.cfg.RetryAfter, "unavailable", "targets unavailable; retry later")
+		return
+	}
+	probe := probeFrom(r.Context())
+	resp := measure.UploadResponse{Lines: make([]measure.LineVerdict, len(lines))}
+	rows := make([]Row, 0, len(lines))
+	rowLine := make([]int, 0, len(lines)) // index into lines of each row
+	dupOf := map[int]int{}                // line index -> row index of an earlier line with the same id
+	seen := make(map[measure.UUID]int, len(lines))
+	for i := range lines {
+		l := &lines[i]
+		resp.Lines[i] = measure.LineVerdict{Line: l.N, ID: l.ID}
+		if l.Result != nil {
+			if reason, class := c.authorize(p, probe, l.Result, now); reason != "" {
+				l.Result, l.Reason, l.Class = nil, reason, class
+			}
+		}
+		if l.Result == nil {
+			resp.Lines[i].Verdict, resp.Lines[i].Reason = measure.Rejected, l.Reason
+			resp.Rejected++
+			c.metrics.rejected.WithLabelValues(l.Class).Inc()
+			continue
+		}
+		if j, ok := seen[l.Result.ID]; ok {
+			dupOf[i] = j
+			continue
+		}
+		seen[l.Result.ID] = len(rows)
+		rows = append(rows, c.row(p, l.Result))
+		rowLine = append(rowLine, i)
+	}
+	c.metrics.lines.WithLabelValues("rejected").Add(float64(resp.Rejected))
+	if len(rows) > 0 {
+		inserted, err := c.submit(r.Context(), rows)
+		if err != nil {
+			c.failUpload(w, err)
+			return
+		}
+		for k, ins := range inserted {
+			lv := &resp.Lines[rowLine[k]]
+			if ins {
+				lv.Verdict = measure.Accepted
+				resp.Accepted++
+			} else {
+				lv.Verdict, lv.Reason = measure.Duplicate, "already stored"
+				resp.Duplicate++
+			}
+		}
+	}
+	for i := range dupOf {
+		resp.Lines[i].Verdict, resp.Lines[i].Reason = measure.Duplicate, "repeated in this upload"
+		resp.Duplicate++
+	}
+	c.metrics.lines.WithLabelValues("accepted").Add(float64(resp.Accepted))
+	c.metrics.lines.WithLabelValues("duplicate").Add(float64(resp.Duplicate))
+	c.metrics.uploads.WithLabelValues("ok").Inc()
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (c *Collector) failUpload(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, errOverloaded):
+		c.metrics.uploads.WithLabelValues("overloaded").Inc()
+		writeRetry(w, http.StatusTooManyRequests, c.cfg.RetryAfter, "overloaded", "collector overloaded; nothing stored, retry later")
+	case errors.Is(err, context.Canceled):
+		// The client went away; nobody reads the answer.
+		c.metrics.uploads.WithLabelValues("canceled").Inc()
+		writeRetry(w, http.StatusServiceUnavailable, c.cfg.RetryAfter, "unavailable", "request canceled")
+	default:
+		c.metrics.uploads.WithLabelValues("unavailable").Inc()
+		writeRetry(w, http.StatusServiceUnavailable, c.cfg.RetryAfter, "unavailable", "result store unavailable; nothing stored, retry later")
+	}
+}
+
+// authorize checks that r answers a measurement scheduled for probe and
+// forces the fields the collector owns. It returns a rejection reason.
+func (c *Collector) authorize(p *plan, probe string, r *measure.Result, now time.Time) (reason, class string) {
+	m := p.byID[r.Measurement]
+	if m == nil {
+		return fmt.Sprintf("msm %q is not scheduled for this probe", shorten(r.Measurement)), "unscheduled"
+	}
+	if r.Kind != m.kind {
+		return fmt.Sprintf("kind %q does not match measurement %s (%s)", r.Kind, r.Measurement, m.kind), "unscheduled"
+	}
+	dst, err := netip.ParseAddr(r.Dst)
+	if err != nil || dst.Unmap() != m.addr {
+		return fmt.Sprintf("dst %s is not the address of measurement %s", shorten(r.Dst), r.Measurement), "unscheduled"
+	}
+	if r.AF != m.af {
+		return fmt.Sprintf("af %d does not match measurement %s", r.AF, r.Measurement), "unscheduled"
+	}
+	if r.Time.Before(now.Add(-maxResultAge)) {
+		return fmt.Sprintf("ts: older than %d days", int(maxResultAge.Hours()/24)), "invalid"
+	}
+	r.Probe = probe
+	r.Target = m.target.Name
+	return "", ""
+}
+
+// maxResultAge bounds how late a spooled result is still taken.
+const maxResultAge = 90 * 24 * time.Hour
+
+// row derives the stored row of an authorised result.
+func (c *Collector) row(p *plan, r *measure.Result) Row {
+	t := p.byID[r.Measurement].target
+	row := Row{TargetID: t.ID, Result: r}
+	if rtt, ok := r.RTT(); ok {
+		row.RTT = &rtt
+	}
+	if r.Ping != nil && r.Ping.Sent > 0 {
+		loss := 1 - float64(r.Ping.Received)/float64(r.Ping.Sent)
+		row.Loss = &loss
+	}
+	if r.Kind == measure.KindIdentity || r.Kind == measure.KindDNS {
+		row.State, row.Site, row.Identity = Classify(t.identifier, r)
+	}
+	return row
+}
+
+// Classify returns the catchment outcome of a dns or identity result:
+// unreachable when nothing answered, otherwise what idf makes of its
+// identity (unidentified, with the raw identity, when no rule matches or
+// idf is nil).
+func Classify(idf *catchment.Identifier, r *measure.Result) (catchment.State, string, string) {
+	if idf == nil {
+		idf, _ = catchment.NewIdentifier(nil, nil)
+	}
+	if idf == nil {
+		return catchment.StateUnidentified, "", ""
+	}
+	o, err := catchment.ObservationFromResult(0, r, idf)
+	if err != nil {
+		return catchment.StateUnreachable, "", ""
+	}
+	return o.State, o.Site, o.Identity
+}
+
+var errOverloaded = errors.New("ingest queue full")
+
+// submit queues rows for the store and waits for the commit. It never
+// acknowledges part of rows: either every row has a verdict or err is set.
+func (c *Collector) submit(ctx context.Context, rows []Row) ([]bool, error) {
+	n := int64(len(rows))
+	if c.queuedRows.Add(n) > int64(c.cfg.MaxQueuedRows) && c.queuedRows.Load() != n {
+		// Over the bound; a single request larger than the bound still
+		// goes through when the queue is otherwise empty.
+		c.queuedRows.Add(-n)
+		return nil, errOverloaded
+	}
+	c.metrics.queueDepth.Set(float64(c.queuedRows.Load()))
+	req := &ingestReq{rows: rows, done: make(chan ingestResp, 1)}
+	select {
+	case c.queue <- req:
+	default:
+		c.queuedRows.Add(-n)
+		return nil, errOverloaded
+	}
+	select {
+	case res := <-req.done:
+		return res.inserted, res.err
+	case <-ctx.Done():
+		// The pipeline still commits (or not); the probe will retry and
+		// see duplicates. Nothing was acknowledged.
+		return nil, ctx.Err()
+	}
+}
+
+// pipeline is the single consumer of the ingest queue: it coalesces queued
+// requests into store batches and commits them one at a time, so one
+// writer owns catchment state updates and batches grow under load.
+func (c *Collector) pipeline(ctx context.Context) {
+	var carry *ingestReq
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer func() {
+		// Fail whatever is still queued so no handler waits forever.
+		if carry != nil {
+			c.finish([]*ingestReq{carry}, nil, errStopped)
+		}
+		for {
+			select {
+			case r := <-c.queue:
+				c.finish([]*ingestReq{r}, nil, errStopped)
+			default:
+				return
+			}
+		}
+	}()
+	for {
+		first := carry
+		carry = nil
+		if first == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case first = <-c.queue:
+			}
+		}
+		batch := []*ingestReq{first}
+		n := len(first.rows)
+		timer.Reset(c.cfg.MaxBatchWait)
+	fill:
+		for n < c.cfg.MaxBatchRows {
+			select {
+			case r := <-c.queue:
+				if n+len(r.rows) > c.cfg.MaxBatchRows {
+					carry = r
+					break fill
+				}
+				batch = append(batch, r)
+				n += len(r.rows)
+			case <-timer.C:
+				break fill
+			case <-ctx.Done():
+				break fill
+			}
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		c.commit(ctx, batch, n)
+	}
+}
+
+// commit stores one batch and answers its requests.
+func (c *Collector) commit(ctx context.Context, batch []*ingestReq, n int) {
+	rows := make([]Row, 0, n)
+	// The same result may come in two concurrent uploads (a probe retrying
+	// after a timeout): store it once, answer the copy as duplicate.
+	type ref struct{ req, row int }
+	index := make(map[measure.UUID]int, n)
+	where := make([][]int, len(batch)) // per request, per row: index into rows, or -1-(index of first)
+	for i, req := range batch {
+		where[i] = make([]int, len(req.rows))
+		for j := range req.rows {
+			id := req.rows[j].Result.ID
+			if k, ok := index[id]; ok {
+				where[i][j] = -1 - k
+				continue
+			}
+			index[id] = len(rows)
+			where[i][j] = len(rows)
+			rows = append(rows, req.rows[j])
+		}
+	}
+	// Shutdown must not cut a commit in half; bound it by its own timeout.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.CommitTimeout)
+	start := time.Now()
+	inserted, err := c.store.IngestBatch(cctx, rows)
+	cancel()
+	c.metrics.commitSecs.Observe(time.Since(start).Seconds())
+	c.metrics.batchRows.Observe(float64(len(rows)))
+	if err == nil && len(inserted) != len(rows) {
+		err = fmt.Errorf("store answered %d verdicts for %d rows", len(inserted), len(rows))
+	}
+	if err != nil {
+		c.log.Error("ingest batch failed", "rows", len(rows), "requests", len(batch), "err", err)
+	}
+	c.finish(batch, func(i, j int) bool {
+		k := where[i][j]
+		if k < 0 {
+			return false // the copy of a row stored (or found) under its first occurrence
+		}
+		return inserted[k]
+	}, err)
+}
+
+func (c *Collector) finish(batch []*ingestReq, inserted func(i, j int) bool, err error) {
+	for i, req := range batch {
+		res := ingestResp{err: err}
+		if err == nil {
+			res.inserted = make([]bool, len(req.rows))
+			for j := range req.rows {
+				res.inserted[j] = inserted(i, j)
+			}
+		}
+		req.done <- res
+		c.queuedRows.Add(-int64(len(req.rows)))
+	}
+	c.metrics.queueDepth.Set(float64(c.queuedRows.Load()))
+}
