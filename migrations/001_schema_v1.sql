@@ -118,8 +118,9 @@ CREATE TABLE results (
     received_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (target_id, id, ts)
 ) PARTITION BY RANGE (ts);
-CREATE INDEX results_target_ts_idx ON results (target_id, ts);
-CREATE INDEX results_probe_ts_idx ON results (probe_id, ts);
+-- (ts, id) is the order of result listings and their keyset cursors.
+CREATE INDEX results_target_ts_idx ON results (target_id, ts, id);
+CREATE INDEX results_probe_ts_idx ON results (probe_id, ts, id);
 
 -- The latest observed site per (target, probe, address family).
 CREATE TABLE catchment_latest (
@@ -147,7 +148,7 @@ CREATE TABLE catchment_changes (
     from_site      text,
     from_identity  text,
     from_rtt_ms    real,
-    from_ts        timestamptz,
+    from_ts        timestamptz,                 -- last observation of the previous state: the change happened in (from_ts, ts]
     to_state       text NOT NULL,
     to_site        text,
     to_identity    text,

@@ -109,10 +109,7 @@ Flags:
 		fs.PrintDefaults()
 		fmt.Fprintf(stdout, "\nExample:\n  anycatch-probe run --collector https://collector.example.net --enroll-token TOKEN\n")
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
-		}
+	if err := fs.Parse(args); err != nil { // Parse itself calls fs.Usage for -h
 		return s, err
 	}
 	if fs.NArg() > 0 {

@@ -31,8 +31,7 @@ func runStatusCmd(_ context.Context, args []string, stdout, stderr io.Writer) in
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
+		if errors.Is(err, flag.ErrHelp) { // Parse already printed fs.Usage
 			return exitOK
 		}
 		fmt.Fprintf(stderr, "anycatch-probe status: %v\n", err)
