@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/anycatch/anycatch/store"
+)
+
+// Roles a server can run; --roles picks a subset.
+var allRoles = []string{"collector", "api", "web"}
+
+// serveEnv is what each role's wiring gets to mount its handlers.
+type serveEnv struct {
+	// Ctx ends when the server shuts down. Background work must stop then.
+	Ctx context.Context
+	DB  *store.DB
+	Log *slog.Logger
+	// Mux is the server's one route table. Mount under your prefix only:
+	// collector "/probe/", API "/api/", web "/" (the fallback).
+	Mux *http.ServeMux
+	// Metrics is the server's registry; /metrics serves it.
+	Metrics *prometheus.Registry
+	// Group owns background goroutines: start them with Group.Go; the
+	// server waits for all of them before closing the database. A
+	// returned error stops the server.
+	Group *errgroup.Group
+}
+
+// roleMounts wires each role. Each function lives in mount_<role>.go,
+// owned by that role's engineer: mount handlers on env.Mux there.
+var roleMounts = map[string]func(env *serveEnv) error{
+	"collector": mountCollector,
+	"api":       mountAPI,
+	"web":       mountWeb,
+}
+
+type serveConfig struct {
+	db              dbFlags
+	log             logFlags
+	listen          string
+	retention       time.Duration
+	roles           string
+	partitionsAhead int
+	shutdownTimeout time.Duration
+
+	onListen func(net.Addr) // tests: told the bound address
+}
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return serve(ctx, args, stderr, nil)
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer, onListen func(net.Addr)) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := serveConfig{onListen: onListen}
+	cfg.db.register(fs)
+	cfg.log.register(fs)
+	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:8080", "HTTP listen address")
+	fs.DurationVar(&cfg.retention, "retention", 0, "drop results older than this (e.g. 2160h for 90 days); 0 keeps them forever")
+	fs.StringVar(&cfg.roles, "roles", strings.Join(allRoles, ","), "comma-separated roles to run: "+strings.Join(allRoles, ", "))
+	fs.IntVar(&cfg.partitionsAhead, "partitions-ahead", 7, "daily result partitions to create in advance")
+	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to let requests finish on SIGTERM")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: anycatch-server [serve] [flags]")
+		fmt.Fprintln(stderr, "\nRuns the collector (/probe/), API (/api/), web UI (/), /metrics and /healthz on one listener.")
+		fmt.Fprintln(stderr, "Without a database URL a private PostgreSQL cluster runs in <data-dir>/postgres.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	}
+	roles, err := parseRoles(cfg.roles)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log, err := cfg.log.logger(stderr)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return runServer(ctx, cfg, roles, log)
+}
+
+func parseRoles(s string) ([]string, error) {
+	var roles []string
+	for r := range strings.SplitSeq(s, ",") {
+		r = strings.TrimSpace(r)
+		if r == "" {
+			continue
+		}
+		if !slices.Contains(allRoles, r) {
+			return nil, fmt.Errorf("unknown role %q (want %s)", r, strings.Join(allRoles, ", "))
+		}
+		if !slices.Contains(roles, r) {
+			roles = append(roles, r)
+		}
+	}
+	if len(roles) == 0 {
+		return nil, errors.New("no roles: --roles needs at least one of " + strings.Join(allRoles, ", "))
+	}
+	return roles, nil
+}
+
+func runServer(ctx context.Context, cfg serveConfig, roles []string, log *slog.Logger) (err error) {
+	db, err := openDatabase(ctx, cfg.db, store.Options{}, log)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	defer func() {
+		if cerr := db.close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	if err := db.Migrate(ctx); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+
+	ln, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return fmt.Errorf("serve: listen: %w", err)
+	}
+	defer ln.Close()
+
+	g, gctx := errgroup.WithContext(ctx)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", healthHandler(db.DB))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	env := &serveEnv{Ctx: gctx, DB: db.DB, Log: log, Mux: mux, Metrics: reg, Group: g}
+	for _, r := range roles {
+		if err := roleMounts[r](env); err != nil {
+			return fmt.Errorf("serve: mount %s: %w", r, err)
+		}
+	}
+	if slices.Contains(roles, "collector") {
+		// The writer keeps partitions ahead and applies retention: once
+		// before serving, then hourly.
+		maintainOnce(ctx, db.DB, cfg, log)
+		g.Go(func() error { maintainPartitions(gctx, db.DB, cfg, log); return nil })
+	}
+
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return gctx },
+	}
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve http: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			srv.Close()
+			return fmt.Errorf("shutdown http: %w", err)
+		}
+		return nil
+	})
+	log.Info("anycatch server listening", "addr", ln.Addr().String(), "roles", strings.Join(roles, ","),
+		"embedded_db", db.cluster != nil)
+	if cfg.onListen != nil {
+		cfg.onListen(ln.Addr())
+	}
+	err = g.Wait()
+	log.Info("anycatch server stopped")
+	return err
+}
+
+// healthHandler answers 200 when the database answers, 503 otherwise.
+func healthHandler(db *store.DB) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		body := map[string]string{"status": "ok", "database": "ok"}
+		code := http.StatusOK
+		if err := db.Ping(ctx); err != nil {
+			body = map[string]string{"status": "unavailable", "database": "unreachable"}
+			code = http.StatusServiceUnavailable
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(code)
+		json.NewEncoder(w).Encode(body)
+	})
+}
+
+// maintainPartitions runs partition upkeep hourly until ctx ends.
+func maintainPartitions(ctx context.Context, db *store.DB, cfg serveConfig, log *slog.Logger) {
+	tick := time.NewTicker(time.Hour)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		maintainOnce(ctx, db, cfg, log)
+	}
+}
+
+// maintainOnce creates partitions ahead and applies retention. Failures are
+// logged and retried on the next run; ingest creates a missing partition
+// on demand anyway.
+func maintainOnce(ctx context.Context, db *store.DB, cfg serveConfig, log *slog.Logger) {
+	mctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	created, dropped, err := db.MaintainPartitions(mctx, time.Now(), cfg.partitionsAhead, cfg.retention)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		log.Error("partition maintenance failed", "err", err)
+	case len(created)+len(dropped) > 0:
+		log.Info("partition maintenance", "created", created, "dropped", dropped)
+	}
+}

@@ -1,0 +1,452 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/anycatch/anycatch/catchment"
+	"github.com/anycatch/anycatch/measure"
+)
+
+// stageDDL creates the per-connection staging table ingest copies into.
+// ON COMMIT DELETE ROWS empties it at the end of every transaction, so it
+// is created once per connection and reused without catalog churn.
+const stageDDL = `CREATE TEMP TABLE IF NOT EXISTS ingest_stage (
+	ord integer NOT NULL, target_id integer NOT NULL, ts timestamptz NOT NULL, id uuid NOT NULL,
+	probe_id text NOT NULL, kind text NOT NULL, msm text NOT NULL, af smallint NOT NULL, dst inet NOT NULL,
+	rtt_ms real, loss real, identity text, site text, error text, payload jsonb NOT NULL, raw bytea[]
+) ON COMMIT DELETE ROWS`
+
+var stageColumns = []string{"ord", "target_id", "ts", "id", "probe_id", "kind", "msm", "af", "dst",
+	"rtt_ms", "loss", "identity", "site", "error", "payload", "raw"}
+
+const mergeSQL = `INSERT INTO results (target_id, ts, id, probe_id, kind, msm, af, dst, rtt_ms, loss, identity, site, error, payload, raw)
+	SELECT target_id, ts, id, probe_id, kind, msm, af, dst, rtt_ms, loss, identity, site, error, payload, raw
+	FROM ingest_stage
+	ON CONFLICT DO NOTHING
+	RETURNING target_id, id, ts`
+
+// EncodeResult splits a result into its stored payload (the wire JSON
+// without the raw DNS replies) and the raw replies, one element per DNS
+// exchange (nil when the exchange has none; raw itself is nil when no
+// exchange has any). DecodeResult reverses it.
+func EncodeResult(r *measure.Result) (payload []byte, raw [][]byte, err error) {
+	c := *r
+	if r.DNS != nil {
+		d := *r.DNS
+		d.Exchanges = make([]measure.DNSExchange, len(r.DNS.Exchanges))
+		copy(d.Exchanges, r.DNS.Exchanges)
+		for i := range d.Exchanges {
+			if d.Exchanges[i].Raw == nil {
+				continue
+			}
+			if raw == nil {
+				raw = make([][]byte, len(d.Exchanges))
+			}
+			raw[i] = d.Exchanges[i].Raw
+			d.Exchanges[i].Raw = nil
+		}
+		c.DNS = &d
+	}
+	payload, err = json.Marshal(&c)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode result %s: %w", r.ID, err)
+	}
+	return payload, raw, nil
+}
+
+// DecodeResult rebuilds a result from its stored payload and raw replies.
+func DecodeResult(payload []byte, raw [][]byte) (*measure.Result, error) {
+	var r measure.Result
+	if err := json.Unmarshal(payload, &r); err != nil {
+		return nil, fmt.Errorf("decode result: %w", err)
+	}
+	if r.DNS != nil {
+		for i := range r.DNS.Exchanges {
+			if i < len(raw) && raw[i] != nil {
+				r.DNS.Exchanges[i].Raw = raw[i]
+			}
+		}
+	}
+	return &r, nil
+}
+
+// stagedRow is one ResultRow encoded for COPY.
+type stagedRow struct {
+	dst     netip.Addr
+	payload []byte
+	raw     [][]byte
+}
+
+type resultKey struct {
+	target int
+	id     measure.UUID
+	us     int64 // ts in microseconds, PostgreSQL's precision
+}
+
+func keyOf(target int, id measure.UUID, ts time.Time) resultKey {
+	return resultKey{target, id, ts.UnixMicro()}
+}
+
+// IngestBatch stores rows and returns, for each, whether it was newly
+// inserted (false: a result with the same target, id and time is already
+// stored, or appears earlier in rows). Everything happens in one
+// transaction that also advances catchment state for the new dns/identity
+// rows (State != ""): when IngestBatch returns an error nothing was stored,
+// and when it returns nil everything is committed.
+//
+// Each row's Result must have Probe set and be valid (Result.Validate).
+func (db *DB) IngestBatch(ctx context.Context, rows []ResultRow) ([]bool, error) {
+	if len(rows) == 0 {
+		return []bool{}, nil
+	}
+	staged := make([]stagedRow, len(rows))
+	var days []time.Time
+	seenDay := map[time.Time]bool{}
+	for i := range rows {
+		r := rows[i].Result
+		if r == nil || r.Probe == "" {
+			return nil, fmt.Errorf("ingest: row %d: %w: result and its probe must be set", i, ErrInvalid)
+		}
+		dst, err := netip.ParseAddr(r.Dst)
+		if err != nil {
+			return nil, fmt.Errorf("ingest: row %d: %w: dst: %w", i, ErrInvalid, err)
+		}
+		payload, raw, err := EncodeResult(r)
+		if err != nil {
+			return nil, fmt.Errorf("ingest: row %d: %w", i, err)
+		}
+		staged[i] = stagedRow{dst: dst.WithZone(""), payload: payload, raw: raw}
+		if d := dayOf(r.Time); !seenDay[d] {
+			seenDay[d] = true
+			days = append(days, d)
+		}
+	}
+	if err := db.ensurePartitions(ctx, days); err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	inserted, err := db.ingestTx(ctx, rows, staged)
+	if isNoPartition(err) {
+		// A partition we had cached was dropped (retention): recreate.
+		db.forgetPartitions()
+		if err := db.ensurePartitions(ctx, days); err != nil {
+			return nil, fmt.Errorf("ingest: %w", err)
+		}
+		inserted, err = db.ingestTx(ctx, rows, staged)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ingest: %w", err)
+	}
+	return inserted, nil
+}
+
+func (db *DB) ingestTx(ctx context.Context, rows []ResultRow, staged []stagedRow) ([]bool, error) {
+	inserted := make([]bool, len(rows))
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, stageDDL); err != nil {
+			return fmt.Errorf("staging table: %w", err)
+		}
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"ingest_stage"}, stageColumns,
+			pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
+				row, s := &rows[i], &staged[i]
+				r := row.Result
+				var site, identity, errText pgtype.Text
+				if row.Site != "" {
+					site = pgtype.Text{String: row.Site, Valid: true}
+				}
+				if row.Identity != "" {
+					identity = pgtype.Text{String: row.Identity, Valid: true}
+				}
+				if r.Error != "" {
+					errText = pgtype.Text{String: r.Error, Valid: true}
+				}
+				return []any{i, row.TargetID, r.Time, [16]byte(r.ID), r.Probe, string(r.Kind), r.Measurement,
+					int16(r.AF), s.dst, float4(row.RTT), float4(row.Loss), identity, site, errText, s.payload, s.raw}, nil
+			}))
+		if err != nil {
+			return fmt.Errorf("copy to staging: %w", err)
+		}
+		res, err := tx.Query(ctx, mergeSQL)
+		if err != nil {
+			return fmt.Errorf("merge: %w", err)
+		}
+		fresh := map[resultKey]bool{}
+		for res.Next() {
+			var target int
+			var id [16]byte
+			var ts time.Time
+			if err := res.Scan(&target, &id, &ts); err != nil {
+				res.Close()
+				return fmt.Errorf("merge: %w", err)
+			}
+			fresh[keyOf(target, id, ts)] = true
+		}
+		if err := res.Err(); err != nil {
+			return fmt.Errorf("merge: %w", err)
+		}
+		for i := range rows {
+			k := keyOf(rows[i].TargetID, rows[i].Result.ID, rows[i].Result.Time)
+			if fresh[k] {
+				inserted[i] = true
+				delete(fresh, k) // a later copy in this batch is a duplicate
+			}
+		}
+		return advanceCatchment(ctx, tx, rows, inserted)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return inserted, nil
+}
+
+func float4(p *float64) pgtype.Float4 {
+	if p == nil {
+		return pgtype.Float4{}
+	}
+	return pgtype.Float4{Float32: float32(*p), Valid: true}
+}
+
+// observations returns the catchment observations of the newly inserted
+// rows in time order (result id breaking ties).
+func observations(rows []ResultRow, inserted []bool) []catchment.Observation {
+	var obs []catchment.Observation
+	for i := range rows {
+		row := &rows[i]
+		if !inserted[i] || row.State == "" {
+			continue
+		}
+		r := row.Result
+		obs = append(obs, catchment.Observation{
+			Key:      catchment.Key{Target: row.TargetID, Probe: r.Probe, AF: r.AF},
+			Time:     r.Time.UTC().Truncate(time.Microsecond), // as stored
+			State:    row.State,
+			Site:     row.Site,
+			Identity: row.Identity,
+			RTT:      row.RTT,
+			ResultID: r.ID,
+		})
+	}
+	sort.SliceStable(obs, func(i, j int) bool {
+		if !obs[i].Time.Equal(obs[j].Time) {
+			return obs[i].Time.Before(obs[j].Time)
+		}
+		return string(obs[i].ResultID[:]) < string(obs[j].ResultID[:])
+	})
+	return obs
+}
+
+// Fold applies observations (in time order) to the tracks' latest states
+// and returns the new latest state of every track observed, and the change
+// events, in order. prev holds the stored state of tracks that have one.
+func Fold(prev map[catchment.Key]catchment.Latest, obs []catchment.Observation) (latest map[catchment.Key]catchment.Latest, changes []catchment.Change) {
+	latest = make(map[catchment.Key]catchment.Latest, len(prev))
+	for _, o := range obs {
+		var p *catchment.Latest
+		if l, ok := latest[o.Key]; ok {
+			p = &l
+		} else if l, ok := prev[o.Key]; ok {
+			p = &l
+		}
+		next, c := catchment.Advance(p, o)
+		latest[o.Key] = next
+		if c != nil {
+			changes = append(changes, *c)
+		}
+	}
+	return latest, changes
+}
+
+func advanceCatchment(ctx context.Context, tx pgx.Tx, rows []ResultRow, inserted []bool) error {
+	obs := observations(rows, inserted)
+	if len(obs) == 0 {
+		return nil
+	}
+	keySet := map[catchment.Key]bool{}
+	var keys []catchment.Key
+	for _, o := range obs {
+		if !keySet[o.Key] {
+			keySet[o.Key] = true
+			keys = append(keys, o.Key)
+		}
+	}
+	targets := make([]int32, len(keys))
+	probes := make([]string, len(keys))
+	afs := make([]int16, len(keys))
+	for i, k := range keys {
+		targets[i], probes[i], afs[i] = int32(k.Target), k.Probe, int16(k.AF)
+	}
+	prev, err := lockLatest(ctx, tx, targets, probes, afs)
+	if err != nil {
+		return err
+	}
+	latest, changes := Fold(prev, obs)
+	if err := upsertLatest(ctx, tx, latest); err != nil {
+		return err
+	}
+	return insertChanges(ctx, tx, changes)
+}
+
+// lockLatest row-locks the catchment_latest rows of the given tracks and
+// returns the state of those that have one. Concurrent batches touching
+// the same track serialize here, so each folds onto the state the other
+// committed.
+//
+// A track without a row has nothing to lock, so a placeholder row (zero
+// result id) is inserted first, in key order: a concurrent inserter of the
+// same track waits for our transaction, and the placeholder is replaced in
+// this same transaction (every locked track gets a new latest state), so
+// no other transaction ever sees one. Row locks live in the tuples, unlike
+// advisory locks, so a batch may touch any number of tracks.
+func lockLatest(ctx context.Context, tx pgx.Tx, targets []int32, probes []string, afs []int16) (map[catchment.Key]catchment.Latest, error) {
+	_, err := tx.Exec(ctx, `
+		INSERT INTO catchment_latest (target_id, probe_id, af, state, observed_at, since, result_id)
+		SELECT t, p, a, 'unreachable', 'epoch', 'epoch', '00000000-0000-0000-0000-000000000000'
+		FROM unnest($1::integer[], $2::text[], $3::smallint[]) AS k(t, p, a)
+		ORDER BY t, p, a
+		ON CONFLICT DO NOTHING`, targets, probes, afs)
+	if err != nil {
+		return nil, fmt.Errorf("lock catchment tracks: %w", err)
+	}
+	// Locks are taken after the sort, in key order, so two batches
+	// cannot deadlock on each other's tracks.
+	rows, err := tx.Query(ctx, `
+		SELECT l.target_id, l.probe_id, l.af, l.state, l.site, l.identity, l.rtt_ms, l.observed_at, l.since, l.result_id
+		FROM catchment_latest l
+		JOIN unnest($1::integer[], $2::text[], $3::smallint[]) AS k(target_id, probe_id, af)
+		  USING (target_id, probe_id, af)
+		ORDER BY l.target_id, l.probe_id, l.af
+		FOR UPDATE OF l`, targets, probes, afs)
+	if err != nil {
+		return nil, fmt.Errorf("lock catchment tracks: %w", err)
+	}
+	defer rows.Close()
+	out := map[catchment.Key]catchment.Latest{}
+	for rows.Next() {
+		l, err := scanLatest(rows)
+		if err != nil {
+			return nil, fmt.Errorf("load catchment: %w", err)
+		}
+		if !l.ResultID.IsZero() { // not our placeholder
+			out[l.Key] = l
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load catchment: %w", err)
+	}
+	return out, nil
+}
+
+func scanLatest(row pgx.Row) (catchment.Latest, error) {
+	var l catchment.Latest
+	var state string
+	var site, identity pgtype.Text
+	var rtt pgtype.Float4
+	var id [16]byte
+	if err := row.Scan(&l.Target, &l.Probe, &l.AF, &state, &site, &identity, &rtt, &l.ObservedAt, &l.Since, &id); err != nil {
+		return l, err
+	}
+	l.State, l.Site, l.Identity, l.RTT, l.ResultID = catchment.State(state), site.String, identity.String, ptr64(rtt), id
+	l.ObservedAt, l.Since = l.ObservedAt.UTC(), l.Since.UTC()
+	return l, nil
+}
+
+func ptr64(f pgtype.Float4) *float64 {
+	if !f.Valid {
+		return nil
+	}
+	v := float64(f.Float32)
+	return &v
+}
+
+func text(s string) pgtype.Text { return pgtype.Text{String: s, Valid: s != ""} }
+
+func upsertLatest(ctx context.Context, tx pgx.Tx, latest map[catchment.Key]catchment.Latest) error {
+	n := len(latest)
+	var (
+		targets    = make([]int32, 0, n)
+		probes     = make([]string, 0, n)
+		afs        = make([]int16, 0, n)
+		states     = make([]string, 0, n)
+		sites      = make([]pgtype.Text, 0, n)
+		identities = make([]pgtype.Text, 0, n)
+		rtts       = make([]pgtype.Float4, 0, n)
+		observed   = make([]time.Time, 0, n)
+		since      = make([]time.Time, 0, n)
+		ids        = make([]pgtype.UUID, 0, n)
+	)
+	for _, l := range latest {
+		targets = append(targets, int32(l.Target))
+		probes = append(probes, l.Probe)
+		afs = append(afs, int16(l.AF))
+		states = append(states, string(l.State))
+		sites = append(sites, text(l.Site))
+		identities = append(identities, text(l.Identity))
+		rtts = append(rtts, float4(l.RTT))
+		observed = append(observed, l.ObservedAt)
+		since = append(since, l.Since)
+		ids = append(ids, pgtype.UUID{Bytes: l.ResultID, Valid: true})
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO catchment_latest (target_id, probe_id, af, state, site, identity, rtt_ms, observed_at, since, result_id)
+		SELECT * FROM unnest($1::integer[], $2::text[], $3::smallint[], $4::text[], $5::text[], $6::text[],
+			$7::real[], $8::timestamptz[], $9::timestamptz[], $10::uuid[])
+		ON CONFLICT (target_id, probe_id, af) DO UPDATE SET
+			state = EXCLUDED.state, site = EXCLUDED.site, identity = EXCLUDED.identity, rtt_ms = EXCLUDED.rtt_ms,
+			observed_at = EXCLUDED.observed_at, since = EXCLUDED.since, result_id = EXCLUDED.result_id`,
+		targets, probes, afs, states, sites, identities, rtts, observed, since, ids)
+	if err != nil {
+		return fmt.Errorf("update catchment: %w", err)
+	}
+	return nil
+}
+
+func insertChanges(ctx context.Context, tx pgx.Tx, changes []catchment.Change) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	n := len(changes)
+	var (
+		targets   = make([]int32, n)
+		ts        = make([]time.Time, n)
+		probes    = make([]string, n)
+		afs       = make([]int16, n)
+		fromState = make([]pgtype.Text, n)
+		fromSite  = make([]pgtype.Text, n)
+		fromIdent = make([]pgtype.Text, n)
+		fromRTT   = make([]pgtype.Float4, n)
+		fromTS    = make([]pgtype.Timestamptz, n)
+		toState   = make([]string, n)
+		toSite    = make([]pgtype.Text, n)
+		toIdent   = make([]pgtype.Text, n)
+		toRTT     = make([]pgtype.Float4, n)
+		ids       = make([]pgtype.UUID, n)
+	)
+	for i, c := range changes {
+		targets[i], ts[i], probes[i], afs[i] = int32(c.Target), c.Time, c.Probe, int16(c.AF)
+		if f := c.From; f != nil {
+			fromState[i], fromSite[i], fromIdent[i] = text(string(f.State)), text(f.Site), text(f.Identity)
+			fromRTT[i] = float4(f.RTT)
+			fromTS[i] = pgtype.Timestamptz{Time: f.ObservedAt, Valid: true}
+		}
+		toState[i], toSite[i], toIdent[i], toRTT[i] = string(c.To.State), text(c.To.Site), text(c.To.Identity), float4(c.To.RTT)
+		ids[i] = pgtype.UUID{Bytes: c.ResultID, Valid: true}
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO catchment_changes (target_id, ts, probe_id, af, from_state, from_site, from_identity, from_rtt_ms, from_ts,
+			to_state, to_site, to_identity, to_rtt_ms, result_id)
+		SELECT * FROM unnest($1::integer[], $2::timestamptz[], $3::text[], $4::smallint[], $5::text[], $6::text[], $7::text[],
+			$8::real[], $9::timestamptz[], $10::text[], $11::text[], $12::text[], $13::real[], $14::uuid[])
+		ON CONFLICT DO NOTHING`,
+		targets, ts, probes, afs, fromState, fromSite, fromIdent, fromRTT, fromTS, toState, toSite, toIdent, toRTT, ids)
+	if err != nil {
+		return fmt.Errorf("record catchment changes: %w", err)
+	}
+	return nil
+}
