@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/anycatch/anycatch/internal/pgcluster"
@@ -19,6 +20,10 @@ import (
 type dbFlags struct {
 	url     string
 	dataDir string
+	// own is set by serve: it runs the embedded cluster and stops it on
+	// exit. Every other subcommand attaches to a cluster a running server
+	// already has up, and starts (then stops) one only when none runs.
+	own bool
 }
 
 func (f *dbFlags) register(fs *flag.FlagSet) {
@@ -50,6 +55,7 @@ const embeddedDatabase = "anycatch"
 type database struct {
 	*store.DB
 	cluster *pgcluster.Cluster
+	lock    *os.File // serve's lock on the data dir
 	log     *slog.Logger
 }
 
@@ -73,8 +79,16 @@ func openDatabase(ctx context.Context, f dbFlags, opts store.Options, log *slog.
 	if err := os.MkdirAll(f.dataDir, 0o711); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	c, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: filepath.Join(f.dataDir, "postgres"), Logger: log})
+	var lock *os.File
+	if f.own {
+		var err error
+		if lock, err = lockDataDir(f.dataDir); err != nil {
+			return nil, err
+		}
+	}
+	c, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: filepath.Join(f.dataDir, "postgres"), Logger: log, Attach: !f.own})
 	if err != nil {
+		closeLock(lock)
 		return nil, fmt.Errorf("embedded database: %w", err)
 	}
 	if err := store.EnsureDatabase(ctx, c.URL("postgres"), embeddedDatabase); err != nil {
@@ -86,13 +100,35 @@ func openDatabase(ctx context.Context, f dbFlags, opts store.Options, log *slog.
 		c.Close()
 		return nil, fmt.Errorf("embedded database: %w", err)
 	}
-	return &database{DB: db, cluster: c, log: log}, nil
+	return &database{DB: db, cluster: c, lock: lock, log: log}, nil
+}
+
+// lockDataDir takes an exclusive lock on <dir>/serve.lock so that two
+// servers never run one embedded cluster. The lock lasts while the file
+// stays open.
+func lockDataDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "serve.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock data dir: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("another anycatch-server is already serving from %s (its embedded database is in use): %w", dir, err)
+	}
+	return f, nil
+}
+
+func closeLock(f *os.File) {
+	if f != nil {
+		f.Close()
+	}
 }
 
 // close closes the pool and stops the private cluster, if any, within a
 // bounded time.
 func (d *database) close() error {
 	d.DB.Close()
+	defer closeLock(d.lock)
 	if d.cluster == nil {
 		return nil
 	}

@@ -121,6 +121,7 @@ func parseRoles(s string) ([]string, error) {
 }
 
 func runServer(ctx context.Context, cfg serveConfig, roles []string, log *slog.Logger) (err error) {
+	cfg.db.own = true
 	db, err := openDatabase(ctx, cfg.db, store.Options{}, log)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)

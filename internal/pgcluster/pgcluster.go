@@ -74,6 +74,11 @@ type Options struct {
 	StartTimeout time.Duration
 	// Logger receives lifecycle messages. nil means slog.Default().
 	Logger *slog.Logger
+	// Attach, when a postgres is already running on DataDir (an
+	// anycatch-server using its embedded database), connects to it instead
+	// of stopping it; Stop and Close then leave it running. Admin
+	// subcommands set it; the server does not (it owns its cluster).
+	Attach bool
 }
 
 // Cluster is a running (or stopped) private PostgreSQL cluster. Its methods
@@ -85,6 +90,7 @@ type Cluster struct {
 	uid, gid  int                 // owner of the files; -1 when not root
 	socketDir string
 	tmpSocket bool // socketDir was created by us
+	attached  bool // using a postgres another process runs (Options.Attach)
 
 	mu      sync.Mutex
 	proc    *exec.Cmd
@@ -344,6 +350,9 @@ func (c *Cluster) Start(ctx context.Context) error {
 		return nil
 	}
 	dd := c.opts.DataDir
+	if c.opts.Attach && c.attachLocked() {
+		return nil
+	}
 	if !Initialized(dd) {
 		if err := c.initdb(ctx); err != nil {
 			return err
@@ -433,6 +442,39 @@ func (c *Cluster) checkVersion() error {
 		return fmt.Errorf("pgcluster: data dir %s was created by PostgreSQL %s but the binaries in %s are version %s: upgrade it with pg_upgrade, or install postgresql-%s", c.opts.DataDir, have, c.bin, want, have)
 	}
 	return nil
+}
+
+// attachLocked points c at a postgres already running on the data dir,
+// reading its port and socket directory from postmaster.pid. It reports
+// whether there was one to attach to.
+func (c *Cluster) attachLocked() bool {
+	b, err := os.ReadFile(filepath.Join(c.opts.DataDir, "postmaster.pid"))
+	if err != nil {
+		return false
+	}
+	lines := strings.Split(string(b), "\n")
+	if len(lines) < 5 {
+		return false
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(lines[0]))
+	port, err := strconv.Atoi(strings.TrimSpace(lines[3]))
+	sock := strings.TrimSpace(lines[4])
+	if pid <= 0 || !isPostgres(pid) || err != nil || sock == "" {
+		return false
+	}
+	c.removeTmpSocket()
+	c.tmpSocket = false
+	c.socketDir, c.opts.Port = sock, port
+	c.attached = true
+	c.opts.Logger.Debug("attached to the running postgres", "data_dir", c.opts.DataDir, "pid", pid)
+	return true
+}
+
+// Attached reports whether c uses a postgres some other process started.
+func (c *Cluster) Attached() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.attached
 }
 
 func isNumber(s string) bool {

@@ -1,0 +1,401 @@
+package web_test
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+)
+
+const chromium = "/usr/bin/chromium"
+
+// browser starts headless Chromium with a fresh profile and records every
+// request URL it makes. It skips the test when Chromium is not installed.
+type browser struct {
+	ctx  context.Context
+	mu   sync.Mutex
+	urls []string
+}
+
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	if _, err := os.Stat(chromium); err != nil {
+		t.Skipf("browser tests need %s (apt-get install chromium): %v", chromium, err)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-default-apps", true),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.Flag("mute-audio", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1440, 900),
+	}
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelC := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancelC(); cancelA() })
+	b := &browser{ctx: ctx}
+	// Listen starts the browser; the page's network domain is enabled by
+	// chromedp, so every request the page makes is reported here.
+	err := chromedp.Listen(ctx, func(ev any) {
+		var u string
+		switch e := ev.(type) {
+		case *network.EventRequestWillBeSent:
+			u = e.Request.URL
+		case network.EventRequestWillBeSent:
+			u = e.Request.URL
+		default:
+			return
+		}
+		b.mu.Lock()
+		b.urls = append(b.urls, u)
+		b.mu.Unlock()
+	})
+	if err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	b.do(t, chromedp.EmulateViewport(1440, 900))
+	return b
+}
+
+func (b *browser) do(t *testing.T, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, time.Minute)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// eval evaluates a JavaScript expression in the page.
+func eval[T any](t *testing.T, b *browser, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("evaluate %.60q: %v", expr, err)
+	}
+	return v
+}
+
+// assertLocalOnly fails unless every request went to the test server.
+func (b *browser) assertLocalOnly(t *testing.T, server string) {
+	t.Helper()
+	su, _ := url.Parse(server)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.urls) == 0 {
+		t.Fatal("no request recorded")
+	}
+	for _, raw := range b.urls {
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Errorf("unparsable request URL %q", raw)
+			continue
+		}
+		if u.Scheme == "data" {
+			continue // inline favicon
+		}
+		if u.Host != su.Host {
+			t.Errorf("request to %s: want only %s", raw, su.Host)
+		}
+	}
+	t.Logf("%d requests, all to %s", len(b.urls), su.Host)
+}
+
+func screenshot(t *testing.T, b *browser, name string) {
+	t.Helper()
+	dir := filepath.Join("..", "artifacts", "screenshots")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, name+".png")
+	if err := os.WriteFile(p, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot %s (%d bytes)", p, len(png))
+}
+
+func getJSON(t *testing.T, u string, v any) {
+	t.Helper()
+	res, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != 200 {
+		body, _ := io.ReadAll(res.Body)
+		t.Fatalf("GET %s: %s: %s", u, res.Status, body)
+	}
+	if err := json.NewDecoder(res.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+}
+
+type apiCatchment struct {
+	At     string `json:"at"`
+	Probes []struct {
+		Probe string   `json:"probe"`
+		State string   `json:"state"`
+		Site  string   `json:"site"`
+		Lat   *float64 `json:"lat"`
+	} `json:"probes"`
+	Total struct {
+		Probes int `json:"probes"`
+		Sites  []struct {
+			Site   string  `json:"site"`
+			Probes int     `json:"probes"`
+			Share  float64 `json:"share"`
+		} `json:"sites"`
+		Unidentified int `json:"unidentified"`
+		Unreachable  int `json:"unreachable"`
+	} `json:"total"`
+}
+
+type uiMap struct {
+	At     string            `json:"at"`
+	Colors map[string]string `json:"colors"`
+	Dots   []struct {
+		Probe string `json:"probe"`
+		Site  string `json:"site"`
+		State string `json:"state"`
+		Color string `json:"color"`
+	} `json:"dots"`
+}
+
+type legendRow struct {
+	Site   string `json:"site"`
+	Probes string `json:"probes"`
+	Share  string `json:"share"`
+}
+
+// checkMap compares what the map drew with the API's catchment at the
+// same moment: one dot per probe in the probe's site colour, and the
+// legend's numbers equal to the API's aggregate.
+func checkMap(t *testing.T, w *world, b *browser, at string) uiMap {
+	t.Helper()
+	m := eval[uiMap](t, b, `window.anycatch.map`)
+	legend := eval[[]legendRow](t, b, `[...document.querySelectorAll('#legend li[data-site]:not(.other)')].map(li => ({site: li.dataset.site, probes: li.dataset.probes, share: li.dataset.share}))`)
+	q := url.Values{}
+	if at != "" {
+		q.Set("at", at)
+	}
+	var c apiCatchment
+	getJSON(t, w.srv.URL+"/api/v1/targets/"+w.target+"/catchment?"+q.Encode(), &c)
+	if at != "" && m.At != c.At {
+		t.Errorf("map at %s, API at %s", m.At, c.At)
+	}
+	want := map[string]string{}
+	for _, p := range c.Probes {
+		if p.Lat != nil {
+			want[p.Probe] = p.Site
+		}
+	}
+	if len(m.Dots) != len(want) || len(want) == 0 {
+		t.Fatalf("map drew %d dots, API has %d located probes", len(m.Dots), len(want))
+	}
+	const other = "#9aa4b2"
+	for _, d := range m.Dots {
+		site, ok := want[d.Probe]
+		if !ok {
+			t.Errorf("dot for %s, which the API does not list", d.Probe)
+			continue
+		}
+		wantColor := other
+		if d.State == "site" {
+			wantColor = m.Colors[site]
+		}
+		if d.Site != site || d.Color != wantColor {
+			t.Errorf("dot %s: site %q colour %s, want site %q colour %s", d.Probe, d.Site, d.Color, site, wantColor)
+		}
+	}
+	seen := map[string]string{}
+	for s, col := range m.Colors {
+		if prev, dup := seen[col]; dup {
+			t.Errorf("sites %s and %s share colour %s", prev, s, col)
+		}
+		seen[col] = s
+	}
+	if len(legend) != len(c.Total.Sites) {
+		t.Fatalf("legend has %d sites, API %d", len(legend), len(c.Total.Sites))
+	}
+	api := map[string][2]float64{}
+	for _, s := range c.Total.Sites {
+		api[s.Site] = [2]float64{float64(s.Probes), s.Share}
+	}
+	for _, l := range legend {
+		n, _ := strconv.Atoi(l.Probes)
+		share, _ := strconv.ParseFloat(l.Share, 64)
+		if a, ok := api[l.Site]; !ok || float64(n) != a[0] || share != a[1] {
+			t.Errorf("legend %s: %d probes share %v; API %v", l.Site, n, share, a)
+		}
+	}
+	return m
+}
+
+func waitMap(t *testing.T, b *browser, notAt string) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		at := eval[string](t, b, `(() => { const m = document.getElementById('map'); return m && m.dataset.ready && window.anycatch && window.anycatch.map ? window.anycatch.map.at : ''; })()`)
+		if at != "" && at != notAt {
+			return at
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("map not drawn (page says %q)", eval[string](t, b, `document.querySelector('main') ? document.querySelector('main').innerText : document.body.innerText`))
+	return ""
+}
+
+func dotOf(m uiMap, probe string) (site, color string) {
+	for _, d := range m.Dots {
+		if d.Probe == probe {
+			return d.Site, d.Color
+		}
+	}
+	return "", ""
+}
+
+func TestBrowser(t *testing.T) {
+	if _, err := os.Stat(chromium); err != nil {
+		t.Skipf("browser tests need %s (apt-get install chromium): %v", chromium, err)
+	}
+	w := newWorld(t, 1500, 12)
+	b := newBrowser(t)
+	base := w.srv.URL
+
+	// Map, now.
+	b.do(t, chromedp.Navigate(base+"/#/map?target="+w.target))
+	nowAt := waitMap(t, b, "")
+	m := checkMap(t, w, b, "")
+	if s, c := dotOf(m, w.movedGB); s != "ams" || c != m.Colors["ams"] {
+		t.Errorf("probe %s now: site %q colour %s, want ams %s", w.movedGB, s, c, m.Colors["ams"])
+	}
+	// Pin a probe that has a traceroute, for the screenshot.
+	eval[bool](t, b, `(() => {
+		const d = window.anycatch.map.dots.find(d => d.probe === 'p-00003');
+		const svg = document.querySelector('#map svg'); const r = svg.getBoundingClientRect();
+		const x = r.left + d.x * r.width / svg.viewBox.baseVal.width, y = r.top + d.y * r.height / svg.viewBox.baseVal.height;
+		for (const type of ['mousemove', 'click']) svg.dispatchEvent(new MouseEvent(type, {clientX: x, clientY: y, bubbles: true}));
+		return true;
+	})()`)
+	b.do(t, chromedp.WaitVisible(chromedp.CSS(`#trace ol.hops`)))
+	screenshot(t, b, "map")
+
+	// The time control: one step back shows the catchment before the
+	// change, when GB and IE probes reached iad.
+	b.do(t, chromedp.WaitEnabled(chromedp.CSS(`#prev-change`)), chromedp.Click(chromedp.CSS(`#prev-change`)))
+	pastAt := waitMap(t, b, nowAt)
+	hash := eval[string](t, b, `location.hash`)
+	u, _ := url.Parse("http://x/?" + strings.SplitN(hash, "?", 2)[1])
+	at := u.Query().Get("at")
+	if at == "" {
+		t.Fatalf("no at= in %s after stepping back", hash)
+	}
+	if tm, _ := time.Parse(time.RFC3339Nano, at); !tm.Before(w.change) || tm.Before(w.change.Add(-time.Second)) {
+		t.Errorf("stepped back to %s, want just before the change at %s", at, w.change.Format(time.RFC3339))
+	}
+	past := checkMap(t, w, b, at)
+	if s, c := dotOf(past, w.movedGB); s != "iad" || c != m.Colors["iad"] {
+		t.Errorf("probe %s at %s: site %q colour %s, want iad %s", w.movedGB, pastAt, s, c, m.Colors["iad"])
+	}
+	screenshot(t, b, "map-earlier")
+	b.do(t, chromedp.Click(chromedp.CSS(`#now`)))
+	waitMap(t, b, pastAt)
+
+	// Changes.
+	b.do(t, chromedp.Navigate(base+"/#/changes?target="+w.target), chromedp.WaitVisible(chromedp.CSS(`#site-changes`)))
+	gained := eval[map[string]string](t, b, `Object.fromEntries([...document.querySelectorAll('#site-changes li')].map(li => [li.dataset.site, li.dataset.gained + '/' + li.dataset.lost]))`)
+	if gained["ams"] == "" || gained["iad"] == "" || strings.HasPrefix(gained["ams"], "0/") || strings.HasSuffix(gained["iad"], "/0") {
+		t.Errorf("changes per site %v: want ams to gain and iad to lose", gained)
+	}
+	screenshot(t, b, "changes")
+
+	// Latency: sorting and the CSV link.
+	b.do(t, chromedp.Navigate(base+"/#/latency?target="+w.target), chromedp.WaitVisible(chromedp.CSS(`#latency-table`)))
+	col := func(key string) []float64 {
+		cells := eval[[]string](t, b, fmt.Sprintf(`(() => { const t = document.getElementById('latency-table');
+			const i = [...t.querySelectorAll('th')].findIndex(th => th.dataset.key === %q);
+			return [...t.querySelectorAll('tbody tr')].map(tr => tr.children[i].textContent); })()`, key))
+		var out []float64
+		for _, c := range cells {
+			if f, err := strconv.ParseFloat(strings.TrimSpace(c), 64); err == nil {
+				out = append(out, f)
+			}
+		}
+		return out
+	}
+	b.do(t, chromedp.Click(chromedp.CSS(`#latency-table th[data-key="p50"]`)))
+	desc := col("p50")
+	b.do(t, chromedp.Click(chromedp.CSS(`#latency-table th[data-key="p50"]`)))
+	asc := col("p50")
+	if len(desc) < 5 || !sort.SliceIsSorted(desc, func(i, j int) bool { return desc[i] > desc[j] }) {
+		t.Errorf("first click on p50: %v, want descending", desc)
+	}
+	if len(asc) != len(desc) || !sort.Float64sAreSorted(asc) {
+		t.Errorf("second click on p50: %v, want ascending", asc)
+	}
+	href := eval[string](t, b, `document.getElementById('csv').getAttribute('href')`)
+	res, err := http.Get(base + href)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(res.Body).ReadAll()
+	res.Body.Close()
+	if err != nil || res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/csv") || len(recs) < 2 {
+		t.Errorf("CSV link %s: status %d type %q, %d records, err %v", href, res.StatusCode, res.Header.Get("Content-Type"), len(recs), err)
+	} else {
+		t.Logf("CSV %s: header %v, %d rows", href, recs[0], len(recs)-1)
+	}
+	screenshot(t, b, "latency")
+
+	// Probes, then a country filter.
+	b.do(t, chromedp.Navigate(base+"/#/probes"), chromedp.WaitVisible(chromedp.CSS(`#probe-filters`)), chromedp.WaitVisible(chromedp.CSS(`tbody tr`)))
+	screenshot(t, b, "probes")
+	b.do(t, chromedp.SendKeys(chromedp.CSS(`#probe-filters input[name=country]`), "de"),
+		chromedp.Click(chromedp.CSS(`#probe-filters button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#probe-filters button[type=button]`)))
+	locs := eval[[]string](t, b, `[...document.querySelectorAll('tbody tr')].map(tr => tr.children[2].textContent)`)
+	if len(locs) == 0 {
+		t.Error("country filter DE: no rows")
+	}
+	for _, l := range locs {
+		if !strings.HasSuffix(l, ", DE") {
+			t.Errorf("country filter DE: row located %q", l)
+			break
+		}
+	}
+
+	// Sites & rules, with the unmapped identities highlighted.
+	b.do(t, chromedp.Navigate(base+"/#/sites?target="+w.target), chromedp.WaitVisible(chromedp.CSS(`#sites`)), chromedp.WaitVisible(chromedp.CSS(`#unmapped`)))
+	unmapped := eval[string](t, b, `document.getElementById('unmapped').innerText`)
+	if !strings.Contains(unmapped, "-new.k-root") {
+		t.Errorf("unmapped table %q lacks the seeded unmapped identities", unmapped)
+	}
+	screenshot(t, b, "sites")
+
+	b.assertLocalOnly(t, base)
+}
