@@ -53,6 +53,7 @@ commands:
   exec      run a command in a node's namespace: exec NODE -- CMD...
   withdraw  stop a site's anycast announcement: withdraw SITE
   restore   re-announce a site's anycast prefixes: restore SITE
+  demo      run the whole platform on the lab (server, target, a probe per client)
 
 Every command takes --name NAME (default acl) and --state-dir DIR
 (default /run/anycatch-lab/NAME). 'anycatch-lab COMMAND --help' for more.
@@ -70,6 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch cmd {
 	case "delay", "forward": // hidden: the lab's own daemons
 		return lab.RunDaemon(ctx, append([]string{cmd}, args...), stdout, stderr)
+	case "demo":
+		return runDemo(ctx, args, stdout, stderr)
 	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -35,11 +35,13 @@ var commands = []command{
 	{"serve", "run the collector, API and web UI (the default)", cmdServe},
 	{"migrate", "apply database migrations and print the schema version", cmdMigrate},
 	{"token", "manage probe enrollment tokens", cmdToken},
+	{"reidentify", "re-apply a target's identity rules to its stored results", cmdReidentify},
 	{"import", "import RIPE Atlas result files as results of a target", cmdImport},
 	{"target", "manage targets (create, list, update, delete)", cmdTarget},
 	{"site", "manage a target's sites (create, list, update, delete)", cmdSite},
 	{"rule", "manage a target's identity rules (create, list, delete)", cmdRule},
 	{"key", "manage API keys (create, list, revoke)", cmdKey},
+	{"healthcheck", "ask a running server whether it and its database are healthy", cmdHealthcheck},
 	{"seed", "fill a database with synthetic data and benchmark the API queries", cmdSeed},
 }
 

@@ -2,7 +2,7 @@ package main
 
 import (
 	"fmt"
-	"os"
+	"time"
 
 	"github.com/anycatch/anycatch/collector"
 	"github.com/anycatch/anycatch/collector/pgstore"
@@ -12,26 +12,26 @@ import (
 // mountCollector wires the collector role: the probe API under "/probe/",
 // its metrics on the server registry, its ingest pipeline and target
 // reload in env.Group.
-//
-// GeoIP databases and trusted proxies come from the environment until
-// serve grows flags for them: ANYCATCH_GEOIP_CITY, ANYCATCH_GEOIP_ASN (mmdb
-// paths, see docs/geoip.md) and ANYCATCH_TRUSTED_PROXIES (comma-separated
-// CIDRs whose X-Forwarded-For is believed).
 func mountCollector(env *serveEnv) error {
-	g, err := geo.Open(os.Getenv("ANYCATCH_GEOIP_CITY"), os.Getenv("ANYCATCH_GEOIP_ASN"))
+	g, err := geo.Open(env.Cfg.geoipCity, env.Cfg.geoipASN)
 	if err != nil {
 		return fmt.Errorf("collector: %w", err)
 	}
-	proxies, err := collector.ParseTrustedProxies(os.Getenv("ANYCATCH_TRUSTED_PROXIES"))
+	proxies, err := collector.ParseTrustedProxies(env.Cfg.trustedProxies)
 	if err != nil {
 		g.Close()
 		return fmt.Errorf("collector: %w", err)
 	}
 	c, err := collector.New(collector.Config{
-		Store:          pgstore.New(env.DB),
-		Geo:            g,
-		Logger:         env.Log.With("role", "collector"),
-		TrustedProxies: proxies,
+		Store:           pgstore.New(env.DB),
+		Geo:             g,
+		Logger:          env.Log.With("role", "collector"),
+		TrustedProxies:  proxies,
+		Limits:          env.Cfg.limits,
+		ScheduleRefresh: env.Cfg.scheduleRefresh,
+		// Targets and rules edited through the API or CLI reach schedules
+		// and identification within seconds; the query is small.
+		RefreshEvery: 5 * time.Second,
 	})
 	if err != nil {
 		g.Close()

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/anycatch/anycatch/collector"
 	"github.com/anycatch/anycatch/store"
 )
 
@@ -40,6 +42,8 @@ type serveEnv struct {
 	// server waits for all of them before closing the database. A
 	// returned error stops the server.
 	Group *errgroup.Group
+	// Cfg holds the serve flags.
+	Cfg *serveConfig
 }
 
 // roleMounts wires each role. Each function lives in mount_<role>.go,
@@ -59,6 +63,16 @@ type serveConfig struct {
 	partitionsAhead int
 	shutdownTimeout time.Duration
 
+	// collector
+	geoipCity, geoipASN string
+	trustedProxies      string
+	limits              collector.Limits
+	scheduleRefresh     int
+	// api
+	anonymousRead bool
+	apiRate       int
+	anonRate      int
+
 	onListen func(net.Addr) // tests: told the bound address
 }
 
@@ -77,14 +91,35 @@ func serve(ctx context.Context, args []string, stderr io.Writer, onListen func(n
 	fs.StringVar(&cfg.roles, "roles", strings.Join(allRoles, ","), "comma-separated roles to run: "+strings.Join(allRoles, ", "))
 	fs.IntVar(&cfg.partitionsAhead, "partitions-ahead", 7, "daily result partitions to create in advance")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long to let requests finish on SIGTERM")
+	fs.StringVar(&cfg.geoipCity, "geoip-city", "", "GeoIP2/GeoLite2/DB-IP City or Country mmdb file for probe locations (see docs/geoip.md)")
+	fs.StringVar(&cfg.geoipASN, "geoip-asn", "", "GeoLite2/DB-IP ASN mmdb file for probe ASNs and announced prefixes")
+	fs.StringVar(&cfg.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed")
+	fs.IntVar(&cfg.limits.PerAddr, "probe-cap-per-addr", 0, "most probes enrolled from one source address (0: 4, -1: unlimited)")
+	fs.IntVar(&cfg.limits.Per64, "probe-cap-per-64", 0, "most probes enrolled from one IPv6 /64 (0: 8, -1: unlimited)")
+	fs.IntVar(&cfg.limits.PerPrefix, "probe-cap-per-prefix", 0, "most probes enrolled from one announced prefix (0: 64, -1: unlimited)")
+	fs.IntVar(&cfg.scheduleRefresh, "schedule-refresh", 0, "seconds between probes' schedule fetches (0: 300)")
+	fs.BoolVar(&cfg.anonymousRead, "anonymous-read", false, "allow API reads (and the web UI) without an API key")
+	fs.IntVar(&cfg.apiRate, "api-rate", 0, "requests per minute per API key without a limit of its own (0: 600)")
+	fs.IntVar(&cfg.anonRate, "anonymous-rate", 0, "anonymous API requests per minute per client address (0: 600)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: anycatch-server [serve] [flags]")
 		fmt.Fprintln(stderr, "\nRuns the collector (/probe/), API (/api/), web UI (/), /metrics and /healthz on one listener.")
 		fmt.Fprintln(stderr, "Without a database URL a private PostgreSQL cluster runs in <data-dir>/postgres.")
+		fmt.Fprintln(stderr, "Every flag can also be set as ANYCATCH_<FLAG> in the environment (e.g. ANYCATCH_LISTEN,")
+		fmt.Fprintln(stderr, "ANYCATCH_ANONYMOUS_READ=true); flags win. ANYCATCH_BOOTSTRAP_ADMIN_KEY and")
+		fmt.Fprintln(stderr, "ANYCATCH_BOOTSTRAP_TOKEN pre-create an admin API key and a multi-use enrollment token")
+		fmt.Fprintln(stderr, "with the given secrets (for automated deployments such as docker-compose.yml).")
+		fmt.Fprintln(stderr, "\nflags:")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if err := flagsFromEnv(fs, os.Getenv); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	if cfg.anonRate == 0 {
+		cfg.anonRate = 600
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
@@ -147,7 +182,10 @@ func runServer(ctx context.Context, cfg serveConfig, roles []string, log *slog.L
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", healthHandler(db.DB))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	env := &serveEnv{Ctx: gctx, DB: db.DB, Log: log, Mux: mux, Metrics: reg, Group: g}
+	if err := bootstrapSecrets(ctx, db.DB, os.Getenv, log); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	env := &serveEnv{Ctx: gctx, DB: db.DB, Log: log, Mux: mux, Metrics: reg, Group: g, Cfg: &cfg}
 	for _, r := range roles {
 		if err := roleMounts[r](env); err != nil {
 			return fmt.Errorf("serve: mount %s: %w", r, err)
@@ -191,6 +229,27 @@ func runServer(ctx context.Context, cfg serveConfig, roles []string, log *slog.L
 	err = g.Wait()
 	log.Info("anycatch server stopped")
 	return err
+}
+
+// flagsFromEnv sets every flag not given on the command line from
+// ANYCATCH_<NAME> (dashes as underscores), so containers and systemd units
+// can configure the server through the environment.
+func flagsFromEnv(fs *flag.FlagSet, getenv func(string) string) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || f.Name == "database-url" { // DATABASE_URL is the conventional name
+			return
+		}
+		env := "ANYCATCH_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := getenv(env); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", env, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
 }
 
 // healthHandler answers 200 when the database answers, 503 otherwise.

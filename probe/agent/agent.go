@@ -61,7 +61,9 @@ type Config struct {
 
 	MinInterval    time.Duration // shortest accepted measurement interval; 0 means 60 s
 	MinRefresh     time.Duration // shortest schedule refresh; 0 means 30 s
-	UploadEvery    time.Duration // 0 means 30 s (a schedule's UploadEvery wins if set)
+	UploadEvery    time.Duration // upload (and retry) period while results wait; 0 means 30 s (a schedule's UploadEvery wins if set)
+	UploadDelay    time.Duration // wait after a new result before uploading, to batch results that finish together; 0 means 1 s
+	UploadMinGap   time.Duration // shortest time between two uploads; 0 means 5 s
 	HeartbeatEvery time.Duration // 0 means 5 min
 	StatusEvery    time.Duration // 0 means 15 s
 	BatchMax       int           // results per upload; 0 means 500
@@ -91,6 +93,8 @@ func (c Config) withDefaults() Config {
 	def(&c.MinInterval, 60*time.Second)
 	def(&c.MinRefresh, 30*time.Second)
 	def(&c.UploadEvery, 30*time.Second)
+	def(&c.UploadDelay, time.Second)
+	def(&c.UploadMinGap, 5*time.Second)
 	def(&c.HeartbeatEvery, 5*time.Minute)
 	def(&c.StatusEvery, 15*time.Second)
 	def(&c.MaxBackoff, 5*time.Minute)
@@ -122,6 +126,7 @@ type Agent struct {
 
 	schedules chan []measure.Measurement // fetcher -> scheduler, latest wins
 	kick      chan struct{}              // workers -> uploader: a full batch is waiting
+	spooled   chan struct{}              // workers -> uploader: a new result is waiting
 
 	mu          sync.Mutex
 	st          Status
@@ -146,6 +151,7 @@ func New(cfg Config) (*Agent, error) {
 		bucket:    newBucket(cfg.MaxPPS, cfg.Now),
 		schedules: make(chan []measure.Measurement, 1),
 		kick:      make(chan struct{}, 1),
+		spooled:   make(chan struct{}, 1),
 		batchMax:  cfg.BatchMax,
 	}
 	a.uploadEvery = cfg.UploadEvery
@@ -432,11 +438,13 @@ func (a *Agent) runOne(ctx context.Context, m measure.Measurement) {
 		a.recordError("spool", err)
 		return
 	}
+	ch := a.spooled
 	if a.spool.Stats().Pending >= a.currentBatchMax() {
-		select {
-		case a.kick <- struct{}{}:
-		default:
-		}
+		ch = a.kick
+	}
+	select {
+	case ch <- struct{}{}:
+	default:
 	}
 }
 
@@ -593,7 +601,13 @@ func (a *Agent) loadCachedSchedule() string {
 	return c.ETag
 }
 
+// uploader sends results soon after they are spooled, so catchment changes
+// reach the collector within seconds: UploadDelay after a new result
+// (gathering results that finish together), never more often than once per
+// UploadMinGap, and at least every uploadEvery while anything is pending
+// (retries after failures). A full batch goes at once.
 func (a *Agent) uploader(ctx context.Context) {
+	var last time.Time
 	for {
 		a.mu.Lock()
 		every := a.uploadEvery
@@ -606,7 +620,14 @@ func (a *Agent) uploader(ctx context.Context) {
 		case <-t.C:
 		case <-a.kick:
 			t.Stop()
+		case <-a.spooled:
+			t.Stop()
+			wait := max(a.cfg.UploadDelay, a.cfg.UploadMinGap-a.cfg.Now().Sub(last))
+			if !sleep(ctx, wait) {
+				return
+			}
 		}
+		last = a.cfg.Now()
 		if until := a.backoffUntil(); a.cfg.Now().Before(until) {
 			if !sleep(ctx, until.Sub(a.cfg.Now())) {
 				return

@@ -82,6 +82,7 @@ func testConfig(t *testing.T, fc *uploadtest.Collector, fr *fakeRunner) Config {
 		Collector: fc.URL, EnrollToken: fc.Token, StateDir: filepath.Join(t.TempDir(), "state"),
 		Runner: fr.run, Version: "test", AllowPrivate: true,
 		MinInterval: time.Second, MinRefresh: 300 * time.Millisecond, UploadEvery: 200 * time.Millisecond,
+		UploadDelay: 20 * time.Millisecond, UploadMinGap: 100 * time.Millisecond,
 		HeartbeatEvery: 500 * time.Millisecond, StatusEvery: 200 * time.Millisecond,
 		MaxBackoff: 300 * time.Millisecond, DrainTimeout: 3 * time.Second, FinalUpload: 3 * time.Second,
 		Spool:      spool.Options{NoSync: true},

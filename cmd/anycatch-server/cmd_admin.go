@@ -1,0 +1,304 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/anycatch/anycatch/api"
+	"github.com/anycatch/anycatch/api/pgstore"
+	"github.com/anycatch/anycatch/catchment"
+	"github.com/anycatch/anycatch/store"
+)
+
+// The admin subcommands manage what the API's admin endpoints manage,
+// straight on the database:
+//
+//	anycatch-server key create --scope admin --name ops [--rate 600]   prints the key once
+//	anycatch-server key list | key revoke ID
+//	anycatch-server target create --name k-root --addr4 193.0.14.129 [--addr6 …] [--interval 300]
+//	anycatch-server target list | target update NAME [--description D] [--interval S] [--enabled=false] | target delete NAME
+//	anycatch-server site create|update TARGET CODE [--name N] [--lat X --lon Y] [--unicast4 A] | site list TARGET | site delete TARGET CODE
+//	anycatch-server rule create TARGET --match regex --pattern 'RE' [--source any] [--site S] | rule list TARGET | rule delete TARGET POSITION
+
+// adminCmd parses one admin subcommand's flags and opens the database.
+type adminCmd struct {
+	fs     *flag.FlagSet
+	dbf    dbFlags
+	action string
+	stdout io.Writer
+}
+
+func newAdminCmd(group string, args []string, stderr, stdout io.Writer, actions ...string) (*adminCmd, error) {
+	if len(args) == 0 || !contains(actions, args[0]) {
+		return nil, fmt.Errorf("%s: want one of %v", group, actions)
+	}
+	c := &adminCmd{fs: flag.NewFlagSet(group+" "+args[0], flag.ContinueOnError), action: args[0], stdout: stdout}
+	c.fs.SetOutput(stderr)
+	c.dbf.register(c.fs)
+	return c, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// open parses args (after the action) and opens the database; positional
+// arguments must number want.
+func (c *adminCmd) open(ctx context.Context, args []string, want int) (*database, error) {
+	if err := c.fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if c.fs.NArg() != want {
+		return nil, fmt.Errorf("%s: want %d argument(s), got %d", c.fs.Name(), want, c.fs.NArg())
+	}
+	db, err := openDatabase(ctx, c.dbf, store.Options{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx); err != nil {
+		db.close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func cmdKey(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c, err := newAdminCmd("key", args, stderr, stdout, "create", "list", "revoke")
+	if err != nil {
+		return err
+	}
+	scope := c.fs.String("scope", "read", "read or admin (create)")
+	name := c.fs.String("name", "", "label (create)")
+	rate := c.fs.Int("rate", 0, "requests per minute; 0 = server default (create)")
+	want := map[string]int{"create": 0, "list": 0, "revoke": 1}[c.action]
+	db, err := c.open(ctx, args[1:], want)
+	if err != nil {
+		return err
+	}
+	defer db.close()
+	st := pgstore.New(db.DB)
+	switch c.action {
+	case "create":
+		var r *int
+		if *rate > 0 {
+			r = rate
+		}
+		k, secret, err := api.CreateKey(ctx, st, *name, *scope, r)
+		if err != nil {
+			return fmt.Errorf("key create: %w", err)
+		}
+		fmt.Fprintf(stdout, "%s\n", secret)
+		fmt.Fprintf(stderr, "created key %d (%s, scope %s); the key above is shown only once\n", k.ID, k.Prefix, k.Scope)
+	case "list":
+		keys, err := st.ListKeys(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tPREFIX\tSCOPE\tNAME\tCREATED\tREVOKED")
+		for _, k := range keys {
+			rev := "-"
+			if k.RevokedAt != nil {
+				rev = k.RevokedAt.Format("2006-01-02T15:04Z")
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Prefix, k.Scope, k.Name, k.CreatedAt.Format("2006-01-02T15:04Z"), rev)
+		}
+		return tw.Flush()
+	case "revoke":
+		id, err := strconv.ParseInt(c.fs.Arg(0), 10, 64)
+		if err != nil {
+			return fmt.Errorf("key revoke: %q is not a key id", c.fs.Arg(0))
+		}
+		if err := st.RevokeKey(ctx, id); err != nil {
+			return fmt.Errorf("key revoke %d: %w", id, err)
+		}
+	}
+	return nil
+}
+
+func cmdTarget(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c, err := newAdminCmd("target", args, stderr, stdout, "create", "list", "update", "delete")
+	if err != nil {
+		return err
+	}
+	name := c.fs.String("name", "", "target name (create)")
+	addr4 := c.fs.String("addr4", "", "IPv4 anycast address")
+	addr6 := c.fs.String("addr6", "", "IPv6 anycast address")
+	desc := c.fs.String("description", "", "description")
+	interval := c.fs.Int("interval", 300, "seconds between measurements")
+	enabled := c.fs.Bool("enabled", true, "measure this target")
+	want := map[string]int{"create": 0, "list": 0, "update": 1, "delete": 1}[c.action]
+	db, err := c.open(ctx, args[1:], want)
+	if err != nil {
+		return err
+	}
+	defer db.close()
+	set := map[string]bool{}
+	c.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch c.action {
+	case "create":
+		t := store.Target{Name: *name, Description: *desc, Addr4: *addr4, Addr6: *addr6, IntervalSec: *interval, Enabled: *enabled,
+			IdentityOrder: []string{catchment.SourceHostnameBind, catchment.SourceIDServer, catchment.SourceNSID}}
+		if err := db.CreateTarget(ctx, &t); err != nil {
+			return fmt.Errorf("target create: %w", err)
+		}
+		fmt.Fprintf(stdout, "created target %d %s\n", t.ID, t.Name)
+	case "list":
+		ts, err := db.ListTargets(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tADDR4\tADDR6\tINTERVAL\tENABLED")
+		for _, t := range ts {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%v\n", t.ID, t.Name, t.Addr4, t.Addr6, t.IntervalSec, t.Enabled)
+		}
+		return tw.Flush()
+	case "update":
+		t, err := db.GetTarget(ctx, c.fs.Arg(0))
+		if err != nil {
+			return fmt.Errorf("target update: %w", err)
+		}
+		if set["addr4"] {
+			t.Addr4 = *addr4
+		}
+		if set["addr6"] {
+			t.Addr6 = *addr6
+		}
+		if set["description"] {
+			t.Description = *desc
+		}
+		if set["interval"] {
+			t.IntervalSec = *interval
+		}
+		if set["enabled"] {
+			t.Enabled = *enabled
+		}
+		if err := db.UpdateTarget(ctx, t); err != nil {
+			return fmt.Errorf("target update: %w", err)
+		}
+	case "delete":
+		t, err := db.GetTarget(ctx, c.fs.Arg(0))
+		if err != nil {
+			return fmt.Errorf("target delete: %w", err)
+		}
+		return db.DeleteTarget(ctx, t.ID)
+	}
+	return nil
+}
+
+func cmdSite(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c, err := newAdminCmd("site", args, stderr, stdout, "create", "update", "list", "delete")
+	if err != nil {
+		return err
+	}
+	name := c.fs.String("name", "", "site name")
+	lat := c.fs.Float64("lat", 0, "latitude")
+	lon := c.fs.Float64("lon", 0, "longitude")
+	u4 := c.fs.String("unicast4", "", "the site's IPv4 unicast address")
+	u6 := c.fs.String("unicast6", "", "the site's IPv6 unicast address")
+	want := map[string]int{"create": 2, "update": 2, "list": 1, "delete": 2}[c.action]
+	db, err := c.open(ctx, args[1:], want)
+	if err != nil {
+		return err
+	}
+	defer db.close()
+	t, err := db.GetTarget(ctx, c.fs.Arg(0))
+	if err != nil {
+		return fmt.Errorf("site: target %q: %w", c.fs.Arg(0), err)
+	}
+	switch c.action {
+	case "create", "update":
+		s := store.Site{TargetID: t.ID, Code: c.fs.Arg(1), Name: *name, Unicast4: *u4, Unicast6: *u6}
+		set := map[string]bool{}
+		c.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if set["lat"] != set["lon"] {
+			return errors.New("site: give --lat and --lon together")
+		}
+		if set["lat"] {
+			s.Lat, s.Lon = lat, lon
+		}
+		return db.PutSite(ctx, s)
+	case "list":
+		ss, err := db.ListSites(ctx, t.ID)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "CODE\tNAME\tLAT\tLON\tUNICAST4\tUNICAST6")
+		for _, s := range ss {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Code, s.Name, fptr(s.Lat), fptr(s.Lon), s.Unicast4, s.Unicast6)
+		}
+		return tw.Flush()
+	case "delete":
+		return db.DeleteSite(ctx, t.ID, c.fs.Arg(1))
+	}
+	return nil
+}
+
+func fptr(f *float64) string {
+	if f == nil {
+		return "-"
+	}
+	return strconv.FormatFloat(*f, 'f', -1, 64)
+}
+
+func cmdRule(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c, err := newAdminCmd("rule", args, stderr, stdout, "create", "list", "delete")
+	if err != nil {
+		return err
+	}
+	var r catchment.Rule
+	c.fs.StringVar(&r.Source, "source", catchment.SourceAny, "hostname_bind, id_server, nsid or any")
+	c.fs.StringVar(&r.Match, "match", "regex", "regex or exact")
+	c.fs.StringVar(&r.Pattern, "pattern", "", "regex with a (?P<site>…) group, or the exact identity")
+	c.fs.StringVar(&r.Site, "site", "", "site code (exact rules, or a regex without a site group)")
+	c.fs.StringVar(&r.Note, "note", "", "where the rule comes from")
+	want := map[string]int{"create": 1, "list": 1, "delete": 2}[c.action]
+	db, err := c.open(ctx, args[1:], want)
+	if err != nil {
+		return err
+	}
+	defer db.close()
+	t, err := db.GetTarget(ctx, c.fs.Arg(0))
+	if err != nil {
+		return fmt.Errorf("rule: target %q: %w", c.fs.Arg(0), err)
+	}
+	rules, err := db.ListRules(ctx, t.ID)
+	if err != nil {
+		return err
+	}
+	switch c.action {
+	case "create":
+		rules = append(rules, r)
+		if _, err := catchment.NewIdentifier(t.IdentityOrder, rules); err != nil {
+			return fmt.Errorf("rule create: %w", err)
+		}
+		return db.ReplaceRules(ctx, t.ID, rules)
+	case "list":
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "POS\tSOURCE\tMATCH\tPATTERN\tSITE\tNOTE")
+		for i, r := range rules {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", i+1, r.Source, r.Match, r.Pattern, r.Site, r.Note)
+		}
+		return tw.Flush()
+	case "delete":
+		pos, err := strconv.Atoi(c.fs.Arg(1))
+		if err != nil || pos < 1 || pos > len(rules) {
+			return fmt.Errorf("rule delete: position %q is not 1..%d", c.fs.Arg(1), len(rules))
+		}
+		return db.ReplaceRules(ctx, t.ID, append(rules[:pos-1], rules[pos:]...))
+	}
+	return nil
+}

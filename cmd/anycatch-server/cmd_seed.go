@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"time"
+
+	"github.com/anycatch/anycatch/api"
+	"github.com/anycatch/anycatch/api/pgstore"
+	"github.com/anycatch/anycatch/store"
+)
+
+// cmdSeed fills a database with synthetic data for load tests, then
+// optionally benchmarks the API's catchment and latency queries:
+//
+//	anycatch-server seed --probes 10000 --targets 20 --days 30 --interval 6h [--bench 50]
+func cmdSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("seed", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var dbf dbFlags
+	dbf.register(fs)
+	var o store.SeedOptions
+	fs.IntVar(&o.Probes, "probes", 10000, "probes to create")
+	fs.IntVar(&o.Targets, "targets", 20, "targets to create, each with 8 sites")
+	fs.IntVar(&o.Days, "days", 30, "days of history (catchment changes and rollups)")
+	fs.DurationVar(&o.Interval, "interval", 6*time.Hour, "one identity result per probe and target per interval (must divide 24h)")
+	fs.IntVar(&o.RawDays, "raw-days", 1, "days (ending now) that also get raw result rows")
+	skip := fs.Bool("skip-seed", false, "do not seed; only benchmark an already seeded database")
+	bench := fs.Int("bench", 0, "after seeding, run each benchmark query this many times and print p50/p95/max")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return fmt.Errorf("seed: unexpected argument %q", fs.Arg(0))
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	db, err := openDatabase(ctx, dbf, store.Options{StatementTimeout: -1}, log)
+	if err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	defer db.close()
+	if err := db.Migrate(ctx); err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	if !*skip {
+		t0 := time.Now()
+		var total int64
+		o.Progress = func(step string, rows int64, took time.Duration) {
+			total += rows
+			fmt.Fprintf(stdout, "%-34s %11d rows  %8s\n", step, rows, took.Round(time.Millisecond))
+		}
+		if err := db.Seed(ctx, o); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "seeded %d rows in %s\n", total, time.Since(t0).Round(time.Second))
+	}
+	if *bench > 0 {
+		return runBench(ctx, db.DB, *bench, stdout)
+	}
+	return nil
+}
+
+// runBench times the catchment and latency queries against the store and
+// through the API handler (in process, no network) for every seeded target
+// in turn.
+func runBench(ctx context.Context, db *store.DB, n int, w io.Writer) error {
+	st := pgstore.New(db)
+	ts, err := st.ListTargets(ctx)
+	if err != nil {
+		return err
+	}
+	var names []string
+	for _, t := range ts {
+		if len(t.Name) > 6 && t.Name[:6] == "seed-t" {
+			names = append(names, t.Name)
+		}
+	}
+	if len(names) == 0 {
+		return errors.New("bench: no seeded targets (seed-tNN)")
+	}
+	_, secret, err := api.CreateKey(ctx, st, "bench", api.ScopeRead, ptr(1_000_000))
+	if err != nil {
+		return err
+	}
+	h := api.New(api.Config{Store: st})
+	now := time.Now().UTC()
+	cases := []struct{ name, path string }{
+		{"api: catchment now (JSON, 10k probes)", "/catchment"},
+		{"api: catchment now ?format=csv", "/catchment?format=csv"},
+		{"api: catchment 7 days ago", "/catchment?window=18h&at=" + now.Add(-7*24*time.Hour).Format(time.RFC3339)},
+		{"api: latency last 24h", "/latency"},
+		{"api: latency 7 days (day-aligned)", "/latency?from=" + now.Truncate(24*time.Hour).Add(-7*24*time.Hour).Format(time.RFC3339) + "&to=" + now.Truncate(24*time.Hour).Format(time.RFC3339)},
+		{"api: latency 30 days", "/latency?from=" + now.Add(-30*24*time.Hour).Format(time.RFC3339)},
+		{"api: changes last 24h (page of 100)", "/changes"},
+	}
+	// Store queries alone (SQL and scanning, no aggregation or JSON).
+	ids := map[string]int{}
+	for _, t := range ts {
+		ids[t.Name] = t.ID
+	}
+	day := 24 * time.Hour
+	storeCases := []struct {
+		name string
+		run  func(id int) error
+	}{
+		{"store: catchment now", func(id int) error {
+			_, err := st.Catchment(ctx, api.CatchmentQuery{TargetID: id, At: now, Window: 18 * time.Hour})
+			return err
+		}},
+		{"store: catchment 7 days ago", func(id int) error {
+			_, err := st.Catchment(ctx, api.CatchmentQuery{TargetID: id, At: now.Add(-7 * day), Window: 18 * time.Hour, Historical: true})
+			return err
+		}},
+		{"store: latency last 24h", func(id int) error {
+			_, err := st.Latency(ctx, api.LatencyQuery{TargetID: id, From: now.Add(-day), To: now, Kind: "identity"})
+			return err
+		}},
+		{"store: latency 7 days (day-aligned)", func(id int) error {
+			_, err := st.Latency(ctx, api.LatencyQuery{TargetID: id, From: now.Truncate(day).Add(-7 * day), To: now.Truncate(day), Kind: "identity"})
+			return err
+		}},
+		{"store: latency 30 days", func(id int) error {
+			_, err := st.Latency(ctx, api.LatencyQuery{TargetID: id, From: now.Add(-30 * day), To: now, Kind: "identity"})
+			return err
+		}},
+	}
+	fmt.Fprintf(w, "\n%-40s %5s %9s %9s %9s\n", "query", "n", "p50", "p95", "max")
+	for _, c := range storeCases {
+		for _, name := range names { // warm-up: one pass over every target
+			if err := c.run(ids[name]); err != nil {
+				return fmt.Errorf("bench %s: %w", c.name, err)
+			}
+		}
+		var d []time.Duration
+		for i := 0; i < n; i++ {
+			t0 := time.Now()
+			if err := c.run(ids[names[i%len(names)]]); err != nil {
+				return fmt.Errorf("bench %s: %w", c.name, err)
+			}
+			d = append(d, time.Since(t0))
+		}
+		slices.Sort(d)
+		fmt.Fprintf(w, "%-40s %5d %9s %9s %9s\n", c.name, n, ms(d[len(d)/2]), ms(d[len(d)*95/100]), ms(d[len(d)-1]))
+	}
+	for _, c := range cases {
+		var d []time.Duration
+		for i := -len(names); i < n; i++ { // the first pass over every target warms up
+			path := "/api/v1/targets/" + names[(i+len(names))%len(names)] + c.path
+			req := httptest.NewRequestWithContext(ctx, "GET", path, nil)
+			req.Header.Set("Authorization", "Bearer "+secret)
+			rec := httptest.NewRecorder()
+			t0 := time.Now()
+			h.ServeHTTP(rec, req)
+			if i >= 0 {
+				d = append(d, time.Since(t0))
+			}
+			if rec.Code != http.StatusOK {
+				return fmt.Errorf("bench %s: %d %s", path, rec.Code, rec.Body.String())
+			}
+		}
+		slices.Sort(d)
+		fmt.Fprintf(w, "%-40s %5d %9s %9s %9s\n", c.name, n, ms(d[len(d)/2]), ms(d[len(d)*95/100]), ms(d[len(d)-1]))
+	}
+	return nil
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d.Microseconds())/1000) }
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"time"
+
+	"github.com/anycatch/anycatch/api"
+	"github.com/anycatch/anycatch/api/pgstore"
+	"github.com/anycatch/anycatch/collector"
+	cpg "github.com/anycatch/anycatch/collector/pgstore"
+	"github.com/anycatch/anycatch/geo"
+)
+
+// rollupEvery is how often the API role rebuilds the result rollups
+// (results_hourly/daily) over rollupLookback, which absorbs late uploads.
+const (
+	rollupEvery    = 5 * time.Minute
+	rollupLookback = 3 * time.Hour
+)
+
+// mountAPI wires the api role: the REST API under /api/ and the periodic
+// rollup job its latency reports and historical catchments read.
+func mountAPI(env *serveEnv) error {
+	cfg := api.Config{
+		Store:  pgstore.New(env.DB),
+		Tokens: pgstore.Tokens{Service: collector.Tokens{Store: cpg.New(env.DB)}},
+		Blur:   geo.Blur,
+		Log:    env.Log,
+	}
+	cfg.AnonymousRead = env.Cfg.anonymousRead
+	cfg.RatePerMin = env.Cfg.apiRate
+	cfg.AnonymousRatePerMin = env.Cfg.anonRate
+	env.Mux.Handle("/api/", api.New(cfg))
+	env.Group.Go(func() error {
+		t := time.NewTicker(rollupEvery)
+		defer t.Stop()
+		for {
+			now := time.Now()
+			if err := env.DB.RollupResults(env.Ctx, now.Add(-rollupLookback), now); err != nil && env.Ctx.Err() == nil {
+				env.Log.Error("rollup results", "err", err)
+			}
+			select {
+			case <-env.Ctx.Done():
+				return nil
+			case <-t.C:
+			}
+		}
+	})
+	return nil
+}
