@@ -5,12 +5,13 @@ import (
 	"compress/gzip"
 	"io"
 	"net/http"
-	"os"
 	"regexp"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/anycatch/anycatch/internal/browsertest"
 )
 
 // TestTimeToMap10k seeds 10,000 probes and measures what a first visit to
@@ -22,9 +23,7 @@ func TestTimeToMap10k(t *testing.T) {
 	if testing.Short() {
 		t.Skip("seeds 10,000 probes; skipped with -short")
 	}
-	if _, err := os.Stat(chromium); err != nil {
-		t.Skipf("browser tests need %s (apt-get install chromium): %v", chromium, err)
-	}
+	browsertest.Require(t)
 	start := time.Now()
 	w := newWorld(t, 10000, 2)
 	t.Logf("seeded 10,000 probes in %v", time.Since(start).Round(time.Millisecond))
@@ -43,7 +42,7 @@ func TestTimeToMap10k(t *testing.T) {
 	b := newBrowser(t)
 	var best float64
 	for i := 0; i < 3; i++ {
-		b.do(t, chromedp.Navigate("about:blank"), chromedp.Navigate(w.srv.URL+"/#/map?target="+w.target))
+		b.Do(t, chromedp.Navigate("about:blank"), chromedp.Navigate(w.srv.URL+"/#/map?target="+w.target))
 		waitMap(t, b, "")
 		n := eval[int](t, b, `window.anycatch.map.dots.length`)
 		if n != 10000 {
@@ -64,7 +63,7 @@ func TestTimeToMap10k(t *testing.T) {
 		return (performance.now() - t0) / 200; })()`)
 	t.Logf("best time-to-map %.0f ms; hover hit-test %.2f ms per mousemove", best, hover)
 	screenshot(t, b, "map-10k")
-	b.assertLocalOnly(t, w.srv.URL)
+	b.AssertLocalOnly(t, w.srv.URL)
 }
 
 type fetched struct{ plain, gz []byte }

@@ -1,143 +1,32 @@
 package web_test
 
 import (
-	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/anycatch/anycatch/internal/browsertest"
 )
 
-const chromium = "/usr/bin/chromium"
+// The browser helpers live in internal/browsertest, shared with the
+// end-to-end test.
+type browser = browsertest.Browser
 
-// browser starts headless Chromium with a fresh profile and records every
-// request URL it makes. It skips the test when Chromium is not installed.
-type browser struct {
-	ctx  context.Context
-	mu   sync.Mutex
-	urls []string
-}
+func newBrowser(t *testing.T) *browser { return browsertest.New(t) }
 
-func newBrowser(t *testing.T) *browser {
-	t.Helper()
-	if _, err := os.Stat(chromium); err != nil {
-		t.Skipf("browser tests need %s (apt-get install chromium): %v", chromium, err)
-	}
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-default-apps", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.Flag("mute-audio", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1440, 900),
-	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelC := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelC(); cancelA() })
-	b := &browser{ctx: ctx}
-	// Listen starts the browser; the page's network domain is enabled by
-	// chromedp, so every request the page makes is reported here.
-	err := chromedp.Listen(ctx, func(ev any) {
-		var u string
-		switch e := ev.(type) {
-		case *network.EventRequestWillBeSent:
-			u = e.Request.URL
-		case network.EventRequestWillBeSent:
-			u = e.Request.URL
-		default:
-			return
-		}
-		b.mu.Lock()
-		b.urls = append(b.urls, u)
-		b.mu.Unlock()
-	})
-	if err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	b.do(t, chromedp.EmulateViewport(1440, 900))
-	return b
-}
+func eval[T any](t *testing.T, b *browser, expr string) T { return browsertest.Eval[T](t, b, expr) }
 
-func (b *browser) do(t *testing.T, steps ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(b.ctx, time.Minute)
-	defer cancel()
-	if err := chromedp.Do(ctx, steps...); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// eval evaluates a JavaScript expression in the page.
-func eval[T any](t *testing.T, b *browser, expr string) T {
-	t.Helper()
-	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[T](expr))
-	if err != nil {
-		t.Fatalf("evaluate %.60q: %v", expr, err)
-	}
-	return v
-}
-
-// assertLocalOnly fails unless every request went to the test server.
-func (b *browser) assertLocalOnly(t *testing.T, server string) {
-	t.Helper()
-	su, _ := url.Parse(server)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if len(b.urls) == 0 {
-		t.Fatal("no request recorded")
-	}
-	for _, raw := range b.urls {
-		u, err := url.Parse(raw)
-		if err != nil {
-			t.Errorf("unparsable request URL %q", raw)
-			continue
-		}
-		if u.Scheme == "data" {
-			continue // inline favicon
-		}
-		if u.Host != su.Host {
-			t.Errorf("request to %s: want only %s", raw, su.Host)
-		}
-	}
-	t.Logf("%d requests, all to %s", len(b.urls), su.Host)
-}
-
-func screenshot(t *testing.T, b *browser, name string) {
-	t.Helper()
-	dir := filepath.Join("..", "artifacts", "screenshots")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, name+".png")
-	if err := os.WriteFile(p, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot %s (%d bytes)", p, len(png))
-}
+func screenshot(t *testing.T, b *browser, name string) { b.Screenshot(t, name) }
 
 func getJSON(t *testing.T, u string, v any) {
 	t.Helper()
@@ -280,15 +169,13 @@ func dotOf(m uiMap, probe string) (site, color string) {
 }
 
 func TestBrowser(t *testing.T) {
-	if _, err := os.Stat(chromium); err != nil {
-		t.Skipf("browser tests need %s (apt-get install chromium): %v", chromium, err)
-	}
+	browsertest.Require(t)
 	w := newWorld(t, 1500, 12)
 	b := newBrowser(t)
 	base := w.srv.URL
 
 	// Map, now.
-	b.do(t, chromedp.Navigate(base+"/#/map?target="+w.target))
+	b.Do(t, chromedp.Navigate(base+"/#/map?target="+w.target))
 	nowAt := waitMap(t, b, "")
 	m := checkMap(t, w, b, "")
 	if s, c := dotOf(m, w.movedGB); s != "ams" || c != m.Colors["ams"] {
@@ -302,12 +189,12 @@ func TestBrowser(t *testing.T) {
 		for (const type of ['mousemove', 'click']) svg.dispatchEvent(new MouseEvent(type, {clientX: x, clientY: y, bubbles: true}));
 		return true;
 	})()`)
-	b.do(t, chromedp.WaitVisible(chromedp.CSS(`#trace ol.hops`)))
+	b.Do(t, chromedp.WaitVisible(chromedp.CSS(`#trace ol.hops`)))
 	screenshot(t, b, "map")
 
 	// The time control: one step back shows the catchment before the
 	// change, when GB and IE probes reached iad.
-	b.do(t, chromedp.WaitEnabled(chromedp.CSS(`#prev-change`)), chromedp.Click(chromedp.CSS(`#prev-change`)))
+	b.Do(t, chromedp.WaitEnabled(chromedp.CSS(`#prev-change`)), chromedp.Click(chromedp.CSS(`#prev-change`)))
 	pastAt := waitMap(t, b, nowAt)
 	hash := eval[string](t, b, `location.hash`)
 	u, _ := url.Parse("http://x/?" + strings.SplitN(hash, "?", 2)[1])
@@ -323,11 +210,11 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("probe %s at %s: site %q colour %s, want iad %s", w.movedGB, pastAt, s, c, m.Colors["iad"])
 	}
 	screenshot(t, b, "map-earlier")
-	b.do(t, chromedp.Click(chromedp.CSS(`#now`)))
+	b.Do(t, chromedp.Click(chromedp.CSS(`#now`)))
 	waitMap(t, b, pastAt)
 
 	// Changes.
-	b.do(t, chromedp.Navigate(base+"/#/changes?target="+w.target), chromedp.WaitVisible(chromedp.CSS(`#site-changes`)))
+	b.Do(t, chromedp.Navigate(base+"/#/changes?target="+w.target), chromedp.WaitVisible(chromedp.CSS(`#site-changes`)))
 	gained := eval[map[string]string](t, b, `Object.fromEntries([...document.querySelectorAll('#site-changes li')].map(li => [li.dataset.site, li.dataset.gained + '/' + li.dataset.lost]))`)
 	if gained["ams"] == "" || gained["iad"] == "" || strings.HasPrefix(gained["ams"], "0/") || strings.HasSuffix(gained["iad"], "/0") {
 		t.Errorf("changes per site %v: want ams to gain and iad to lose", gained)
@@ -335,7 +222,7 @@ func TestBrowser(t *testing.T) {
 	screenshot(t, b, "changes")
 
 	// Latency: sorting and the CSV link.
-	b.do(t, chromedp.Navigate(base+"/#/latency?target="+w.target), chromedp.WaitVisible(chromedp.CSS(`#latency-table`)))
+	b.Do(t, chromedp.Navigate(base+"/#/latency?target="+w.target), chromedp.WaitVisible(chromedp.CSS(`#latency-table`)))
 	col := func(key string) []float64 {
 		cells := eval[[]string](t, b, fmt.Sprintf(`(() => { const t = document.getElementById('latency-table');
 			const i = [...t.querySelectorAll('th')].findIndex(th => th.dataset.key === %q);
@@ -348,9 +235,9 @@ func TestBrowser(t *testing.T) {
 		}
 		return out
 	}
-	b.do(t, chromedp.Click(chromedp.CSS(`#latency-table th[data-key="p50"]`)))
+	b.Do(t, chromedp.Click(chromedp.CSS(`#latency-table th[data-key="p50"]`)))
 	desc := col("p50")
-	b.do(t, chromedp.Click(chromedp.CSS(`#latency-table th[data-key="p50"]`)))
+	b.Do(t, chromedp.Click(chromedp.CSS(`#latency-table th[data-key="p50"]`)))
 	asc := col("p50")
 	if len(desc) < 5 || !sort.SliceIsSorted(desc, func(i, j int) bool { return desc[i] > desc[j] }) {
 		t.Errorf("first click on p50: %v, want descending", desc)
@@ -373,9 +260,9 @@ func TestBrowser(t *testing.T) {
 	screenshot(t, b, "latency")
 
 	// Probes, then a country filter.
-	b.do(t, chromedp.Navigate(base+"/#/probes"), chromedp.WaitVisible(chromedp.CSS(`#probe-filters`)), chromedp.WaitVisible(chromedp.CSS(`tbody tr`)))
+	b.Do(t, chromedp.Navigate(base+"/#/probes"), chromedp.WaitVisible(chromedp.CSS(`#probe-filters`)), chromedp.WaitVisible(chromedp.CSS(`tbody tr`)))
 	screenshot(t, b, "probes")
-	b.do(t, chromedp.SendKeys(chromedp.CSS(`#probe-filters input[name=country]`), "de"),
+	b.Do(t, chromedp.SendKeys(chromedp.CSS(`#probe-filters input[name=country]`), "de"),
 		chromedp.Click(chromedp.CSS(`#probe-filters button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#probe-filters button[type=button]`)))
 	locs := eval[[]string](t, b, `[...document.querySelectorAll('tbody tr')].map(tr => tr.children[2].textContent)`)
@@ -390,12 +277,12 @@ func TestBrowser(t *testing.T) {
 	}
 
 	// Sites & rules, with the unmapped identities highlighted.
-	b.do(t, chromedp.Navigate(base+"/#/sites?target="+w.target), chromedp.WaitVisible(chromedp.CSS(`#sites`)), chromedp.WaitVisible(chromedp.CSS(`#unmapped`)))
+	b.Do(t, chromedp.Navigate(base+"/#/sites?target="+w.target), chromedp.WaitVisible(chromedp.CSS(`#sites`)), chromedp.WaitVisible(chromedp.CSS(`#unmapped`)))
 	unmapped := eval[string](t, b, `document.getElementById('unmapped').innerText`)
 	if !strings.Contains(unmapped, "-new.k-root") {
 		t.Errorf("unmapped table %q lacks the seeded unmapped identities", unmapped)
 	}
 	screenshot(t, b, "sites")
 
-	b.assertLocalOnly(t, base)
+	b.AssertLocalOnly(t, base)
 }

@@ -1,10 +1,12 @@
 package main
 
-// mountWeb wires the web role: mount its handler on env.Mux under
-// "/" (and register its metrics on env.Metrics, start its background
-// work with env.Group.Go). Owned by the web engineer; this stub mounts
-// nothing.
+import "github.com/anycatch/anycatch/web"
+
+// mountWeb wires the web role: the embedded UI at "/", the fallback route
+// (the collector and API own their prefixes). The UI talks only to the
+// public API, so with --roles web alone it needs an API role behind the
+// same address.
 func mountWeb(env *serveEnv) error {
-	env.Log.Warn("role not wired into this build yet", "role", "web")
+	env.Mux.Handle("/", web.Handler())
 	return nil
 }
