@@ -15,7 +15,7 @@ build: ## build the probe (static) and the server into ./bin
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/anycatch-server ./cmd/anycatch-server
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/anycatch-lab ./cmd/anycatch-lab
 
-test: ## run every test: unit, store (throwaway Postgres), lab and end-to-end (needs root)
+test: web-check ## run every test: unit, store (throwaway Postgres), lab, browser and end-to-end (needs root)
 	$(GO) vet $(PKGS)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) test -count=1 -timeout 30m $(PKGS)
@@ -50,6 +50,15 @@ release: ## cross-build the probe for linux amd64/arm64/armv7 and the server for
 	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/anycatch-server-linux-amd64 ./cmd/anycatch-server
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o dist/anycatch-server-linux-arm64 ./cmd/anycatch-server
 	@ls -l dist
+
+web: ## rebuild the embedded UI bundle (web/dist) from web/ui with the pinned npm packages
+	web/ui/build.sh
+
+web-check: ## fail if the committed web/dist is not what `make web` builds (skipped without npm)
+	@if command -v npm >/dev/null; then \
+	  web/ui/build.sh >/dev/null && git diff --exit-code --stat -- web/dist && \
+	  test -z "$$(git status --porcelain -- web/dist)" || { echo "web/dist is stale: run 'make web' and commit it"; exit 1; }; \
+	else echo "web-check: npm not installed, not rebuilding the UI bundle"; fi
 
 clean:
 	rm -rf $(BIN) dist

@@ -426,7 +426,7 @@ func TestDeterministicIDs(t *testing.T) {
 }
 
 func TestReaderReportsBrokenRecords(t *testing.T) {
-	good := `{"type":"ping","prb_id":1,"msm_id":2,"timestamp":1600000000,"dst_addr":"192.0.2.1","af":4,"sent":1,"rcvd":1,"dup":0,"min":1,"avg":1,"max":1,"result":[{"rtt":1}]}`
+	good := `{"type":"ping","prb_id":1,"msm_id":2,"timestamp":1600000000,"dst_addr":"198.51.100.1","af":4,"sent":1,"rcvd":1,"dup":0,"min":1,"avg":1,"max":1,"result":[{"rtt":1}]}`
 	tests := []struct {
 		name      string
 		in        string

@@ -16,15 +16,15 @@ var fuzzSeeds = []string{
 	// dns legacy answers, no abuf
 	`{"type":"dns","prb_id":1,"msm_id":2,"timestamp":1588204986,"dst_addr":"9.9.9.9","result":{"rt":1,"answers":[{"TYPE":"TXT","NAME":"id.server","RDATA":["res110.mia.rrdns.pch.net"]}]}}`,
 	// dns resultset with a timeout
-	`{"type":"dns","prb_id":1,"msm_id":2,"timestamp":3,"resultset":[{"dst_addr":"192.0.2.1","time":4,"error":{"timeout":5000}}]}`,
+	`{"type":"dns","prb_id":1,"msm_id":2,"timestamp":3,"resultset":[{"dst_addr":"198.51.100.1","time":4,"error":{"timeout":5000}}]}`,
 	// dns socket error, destination only in dst_name
-	`{"type":"dns","prb_id":1,"msm_id":2,"timestamp":3,"dst_name":"192.0.2.1","error":{"socket":"connect failed"}}`,
+	`{"type":"dns","prb_id":1,"msm_id":2,"timestamp":3,"dst_name":"198.51.100.1","error":{"socket":"connect failed"}}`,
 	// ping fw 0, numbers as strings
 	`{"type":"ping","prb_id":"677","msm_id":1000192,"timestamp":1328019792,"dst_addr":"62.2.16.12","sent":"3","rcvd":"3","dup":"0","min":"57.876","avg":"58.042","max":"58.272"}`,
 	// ping with timeouts and duplicates
 	`{"type":"ping","prb_id":1,"msm_id":2,"timestamp":3,"addr":"2001:db8::1","sent":2,"rcvd":1,"dup":1,"result":[{"x":"*"},{"rtt":1,"dup":1},{"rtt":2},{"error":"sendto failed"}]}`,
 	// traceroute with late, err, icmpext and a hop error
-	`{"type":"traceroute","prb_id":1,"msm_id":2,"timestamp":3,"endtime":4,"dst_addr":"192.0.2.9","af":4,"proto":"UDP","paris_id":3,"result":[{"hop":1,"error":"connect failed"},{"hop":2,"result":[{"x":"*"},{"from":"192.0.2.1","late":2,"ttl":63},{"from":"192.0.2.9","rtt":3,"err":"H","icmpext":{"obj":[{"class":1,"type":1,"mpls":[{"label":16,"exp":0,"s":1,"ttl":1}]}]}}]}]}`,
+	`{"type":"traceroute","prb_id":1,"msm_id":2,"timestamp":3,"endtime":4,"dst_addr":"198.51.100.9","af":4,"proto":"UDP","paris_id":3,"result":[{"hop":1,"error":"connect failed"},{"hop":2,"result":[{"x":"*"},{"from":"198.51.100.1","late":2,"ttl":63},{"from":"198.51.100.9","rtt":3,"err":"H","icmpext":{"obj":[{"class":1,"type":1,"mpls":[{"label":16,"exp":0,"s":1,"ttl":1}]}]}}]}]}`,
 }
 
 func FuzzParseResult(f *testing.F) {

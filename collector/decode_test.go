@@ -33,7 +33,7 @@ func seedLines() []string {
 		// wrong types
 		`{"v":"1","id":42,"kind":["ping"]}`,
 		// two payloads
-		`{"v":1,"id":"019a8f2e-0000-7000-8000-000000000003","msm":"m","kind":"ping","ts":"2026-11-21T04:59:00Z","dst":"192.0.2.1","af":4,"ping":{"sent":1},"dns":{}}`,
+		`{"v":1,"id":"019a8f2e-0000-7000-8000-000000000003","msm":"m","kind":"ping","ts":"2026-11-21T04:59:00Z","dst":"198.51.100.1","af":4,"ping":{"sent":1},"dns":{}}`,
 		// CRLF and blank lines
 		"{}\r\n\r\n\n",
 		// not JSON at all
@@ -93,7 +93,7 @@ func TestClientAddr(t *testing.T) {
 	tests := []struct {
 		name, remote, xff, want string
 	}{
-		{"direct", "192.0.2.7:4000", "203.0.113.9", "192.0.2.7"},
+		{"direct", "198.51.100.7:4000", "203.0.113.9", "198.51.100.7"},
 		{"trusted proxy", "10.1.2.3:4000", "203.0.113.9", "203.0.113.9"},
 		{"proxy chain", "10.1.2.3:4000", "198.51.100.1, 203.0.113.9, 10.9.9.9", "203.0.113.9"},
 		{"trusted v6 loopback", "[::1]:4000", "2001:db8::5", "2001:db8::5"},

@@ -46,7 +46,7 @@ func writeMMDB(t testing.TB, dbType string, recs map[string]mmdbtype.Map) string
 // CityDB writes a GeoLite2-City shaped test database.
 func cityDB(t testing.TB) string {
 	return writeMMDB(t, "GeoLite2-City", map[string]mmdbtype.Map{
-		"192.0.2.0/24": {
+		"203.0.113.0/24": {
 			"continent": mmdbtype.Map{"code": mmdbtype.String("EU")},
 			"country":   mmdbtype.Map{"iso_code": mmdbtype.String("NL")},
 			"city":      mmdbtype.Map{"names": mmdbtype.Map{"en": mmdbtype.String("Amsterdam")}},
@@ -61,7 +61,7 @@ func cityDB(t testing.TB) string {
 
 func asnDB(t testing.TB) string {
 	return writeMMDB(t, "GeoLite2-ASN", map[string]mmdbtype.Map{
-		"192.0.2.0/25": {
+		"203.0.113.0/25": {
 			"autonomous_system_number":       mmdbtype.Uint32(64500),
 			"autonomous_system_organization": mmdbtype.String("Example Net"),
 		},
@@ -85,11 +85,11 @@ func TestLookup(t *testing.T) {
 		addr string
 		want Info
 	}{
-		{"v4 full", "192.0.2.10", Info{ASN: 64500, ASName: "Example Net", Prefix: netip.MustParsePrefix("192.0.2.0/25"),
+		{"v4 full", "203.0.113.10", Info{ASN: 64500, ASName: "Example Net", Prefix: netip.MustParsePrefix("203.0.113.0/25"),
 			Country: "NL", Continent: "EU", City: "Amsterdam", Lat: f64(52.37), Lon: f64(4.89)}},
-		{"v4 mapped", "::ffff:192.0.2.10", Info{ASN: 64500, ASName: "Example Net", Prefix: netip.MustParsePrefix("192.0.2.0/25"),
+		{"v4 mapped", "::ffff:203.0.113.10", Info{ASN: 64500, ASName: "Example Net", Prefix: netip.MustParsePrefix("203.0.113.0/25"),
 			Country: "NL", Continent: "EU", City: "Amsterdam", Lat: f64(52.37), Lon: f64(4.89)}},
-		{"v4 city only", "192.0.2.200", Info{Country: "NL", Continent: "EU", City: "Amsterdam", Lat: f64(52.37), Lon: f64(4.89)}},
+		{"v4 city only", "203.0.113.200", Info{Country: "NL", Continent: "EU", City: "Amsterdam", Lat: f64(52.37), Lon: f64(4.89)}},
 		{"v6 registered country", "2001:db8:1::1", Info{ASN: 64501, ASName: "Example Six", Prefix: netip.MustParsePrefix("2001:db8:1::/48"),
 			Country: "JP", Continent: "AS"}},
 		{"unknown", "198.51.100.1", Info{}},
@@ -112,18 +112,18 @@ func sameInfo(a, b Info) bool {
 
 func TestFlatIPLocationDB(t *testing.T) {
 	country := writeMMDB(t, "iptoasn-country", map[string]mmdbtype.Map{
-		"192.0.2.0/24": {"country_code": mmdbtype.String("DE")},
+		"203.0.113.0/24": {"country_code": mmdbtype.String("DE")},
 	})
 	asn := writeMMDB(t, "iptoasn-asn", map[string]mmdbtype.Map{
-		"192.0.2.0/24": {"autonomous_system_number": mmdbtype.Uint32(64502), "autonomous_system_organization": mmdbtype.String("Flat AS")},
+		"203.0.113.0/24": {"autonomous_system_number": mmdbtype.Uint32(64502), "autonomous_system_organization": mmdbtype.String("Flat AS")},
 	})
 	r, err := Open(country, asn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	got := r.Lookup(netip.MustParseAddr("192.0.2.1"))
-	want := Info{ASN: 64502, ASName: "Flat AS", Prefix: netip.MustParsePrefix("192.0.2.0/24"), Country: "DE"}
+	got := r.Lookup(netip.MustParseAddr("203.0.113.1"))
+	want := Info{ASN: 64502, ASName: "Flat AS", Prefix: netip.MustParsePrefix("203.0.113.0/24"), Country: "DE"}
 	if !sameInfo(got, want) {
 		t.Errorf("got %+v, want %+v", got, want)
 	}
@@ -131,14 +131,14 @@ func TestFlatIPLocationDB(t *testing.T) {
 
 func TestMissingDatabases(t *testing.T) {
 	var nilR *Resolver
-	if got := nilR.Lookup(netip.MustParseAddr("192.0.2.1")); !sameInfo(got, Info{}) {
+	if got := nilR.Lookup(netip.MustParseAddr("203.0.113.1")); !sameInfo(got, Info{}) {
 		t.Errorf("nil resolver: got %+v, want empty", got)
 	}
 	r, err := Open("", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := r.Lookup(netip.MustParseAddr("192.0.2.1")); !sameInfo(got, Info{}) {
+	if got := r.Lookup(netip.MustParseAddr("203.0.113.1")); !sameInfo(got, Info{}) {
 		t.Errorf("empty resolver: got %+v, want empty", got)
 	}
 	if _, err := Open(filepath.Join(t.TempDir(), "nope.mmdb"), ""); err == nil {

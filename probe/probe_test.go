@@ -54,12 +54,12 @@ func TestRunFailures(t *testing.T) {
 		valid   bool
 	}{
 		{"bad address", "k.root", dnsSpec, nil, `invalid address "k.root"`, false},
-		{"bad spec", "192.0.2.1", measure.Spec{Kind: measure.KindDNS, DNS: &measure.DNSSpec{Retries: 99}}, nil, "invalid spec: dns.retries", true},
-		{"unknown kind", "192.0.2.1", measure.Spec{Kind: "smtp"}, nil, `invalid spec: spec: unknown kind "smtp"`, false},
+		{"bad spec", "198.51.100.1", measure.Spec{Kind: measure.KindDNS, DNS: &measure.DNSSpec{Retries: 99}}, nil, "invalid spec: dns.retries", true},
+		{"unknown kind", "198.51.100.1", measure.Spec{Kind: "smtp"}, nil, `invalid spec: spec: unknown kind "smtp"`, false},
 		{"no engine", "2001:db8::1", dnsSpec, map[measure.Kind]Engine{}, "no dns engine in this probe", true},
-		{"panic", "::ffff:192.0.2.1", dnsSpec, map[measure.Kind]Engine{measure.KindDNS: panicky}, "internal error: dns engine panicked: boom", true},
-		{"no payload", "192.0.2.1", dnsSpec, map[measure.Kind]Engine{measure.KindDNS: empty}, "dns engine returned no result", true},
-		{"deadline", "192.0.2.1", dnsSpec, map[measure.Kind]Engine{measure.KindDNS: timed}, "", true},
+		{"panic", "::ffff:198.51.100.1", dnsSpec, map[measure.Kind]Engine{measure.KindDNS: panicky}, "internal error: dns engine panicked: boom", true},
+		{"no payload", "198.51.100.1", dnsSpec, map[measure.Kind]Engine{measure.KindDNS: empty}, "dns engine returned no result", true},
+		{"deadline", "198.51.100.1", dnsSpec, map[measure.Kind]Engine{measure.KindDNS: timed}, "", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -76,8 +76,8 @@ func TestRunFailures(t *testing.T) {
 	if want := 6 * time.Second; deadline > want || deadline < want-time.Second {
 		t.Errorf("engine deadline %v, want about %v", deadline, want)
 	}
-	r := Run(context.Background(), measure.Measurement{ID: "m", Address: "::ffff:192.0.2.1", Spec: dnsSpec}, Options{Engines: map[measure.Kind]Engine{measure.KindDNS: panicky}})
-	if r.Dst != "192.0.2.1" || r.AF != 4 {
-		t.Errorf("mapped address: dst %s af %d, want 192.0.2.1 4", r.Dst, r.AF)
+	r := Run(context.Background(), measure.Measurement{ID: "m", Address: "::ffff:198.51.100.1", Spec: dnsSpec}, Options{Engines: map[measure.Kind]Engine{measure.KindDNS: panicky}})
+	if r.Dst != "198.51.100.1" || r.AF != 4 {
+		t.Errorf("mapped address: dst %s af %d, want 198.51.100.1 4", r.Dst, r.AF)
 	}
 }

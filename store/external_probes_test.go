@@ -37,7 +37,7 @@ func TestUpsertExternalProbes(t *testing.T) {
 	// An older batch (e.g. an older file imported later) widens first_seen
 	// but does not move the address or location back.
 	created, err = db.UpsertExternalProbes(ctx, []ExternalProbe{
-		{ID: "atlas:1", Src: netip.MustParseAddr("192.0.2.9"), Geo: ProbeGeo{Country: "FR"}, FirstSeen: t0.Add(-48 * time.Hour), LastSeen: t0.Add(-47 * time.Hour)},
+		{ID: "atlas:1", Src: netip.MustParseAddr("198.51.100.9"), Geo: ProbeGeo{Country: "FR"}, FirstSeen: t0.Add(-48 * time.Hour), LastSeen: t0.Add(-47 * time.Hour)},
 	})
 	if err != nil || created != 0 {
 		t.Fatalf("older upsert: created %d, err %v", created, err)

@@ -129,12 +129,12 @@ func TestTargetsSitesRules(t *testing.T) {
 		err  error
 		want error
 	}{
-		{"duplicate name", db.CreateTarget(ctx, &Target{Name: "k-root", Addr4: "192.0.2.1"}), ErrConflict},
-		{"bad name", db.CreateTarget(ctx, &Target{Name: "K Root!", Addr4: "192.0.2.1"}), ErrInvalid},
+		{"duplicate name", db.CreateTarget(ctx, &Target{Name: "k-root", Addr4: "198.51.100.1"}), ErrConflict},
+		{"bad name", db.CreateTarget(ctx, &Target{Name: "K Root!", Addr4: "198.51.100.1"}), ErrInvalid},
 		{"v6 in addr4", db.CreateTarget(ctx, &Target{Name: "x", Addr4: "2001:db8::1"}), ErrInvalid},
 		{"no address", db.CreateTarget(ctx, &Target{Name: "y"}), ErrInvalid},
 		{"get missing", func() error { _, err := db.GetTarget(ctx, "nope"); return err }(), ErrNotFound},
-		{"update missing", db.UpdateTarget(ctx, &Target{ID: 9999, Name: "z", Addr4: "192.0.2.1", IntervalSec: 60}), ErrNotFound},
+		{"update missing", db.UpdateTarget(ctx, &Target{ID: 9999, Name: "z", Addr4: "198.51.100.1", IntervalSec: 60}), ErrNotFound},
 		{"delete missing", db.DeleteTarget(ctx, 9999), ErrNotFound},
 		{"site of missing target", db.PutSite(ctx, Site{TargetID: 9999, Code: "ams"}), ErrNotFound},
 		{"bad site code", db.PutSite(ctx, Site{TargetID: tg.ID, Code: "AMS!"}), ErrInvalid},
@@ -157,7 +157,7 @@ func TestTargetsSitesRules(t *testing.T) {
 	}
 
 	sites := []Site{
-		{TargetID: tg.ID, Code: "ams", Name: "Amsterdam", Lat: fp(52.37), Lon: fp(4.9), Unicast4: "192.0.2.10"},
+		{TargetID: tg.ID, Code: "ams", Name: "Amsterdam", Lat: fp(52.37), Lon: fp(4.9), Unicast4: "198.51.100.10"},
 		{TargetID: tg.ID, Code: "lhr", Name: "London"},
 	}
 	for _, s := range sites {

@@ -306,7 +306,7 @@ func traceRow(t testing.TB, target int, probe string, ts time.Time, rtt float64,
 	tr := &measure.TraceResult{Proto: "icmp", Mode: "raw", Paris: true, FirstHop: 1, MaxHops: 30, Reached: true}
 	hops := 6
 	for i := 1; i <= hops; i++ {
-		hp := measure.HopProbe{From: fmt.Sprintf("192.0.2.%d", i), RTT: rtt * float64(i) / float64(hops), ReplyTTL: 64 - i, ICMPType: 11}
+		hp := measure.HopProbe{From: fmt.Sprintf("198.51.100.%d", i), RTT: rtt * float64(i) / float64(hops), ReplyTTL: 64 - i, ICMPType: 11}
 		if i == hops {
 			hp.From, hp.ICMPType = "198.18.53.53", 0
 		}

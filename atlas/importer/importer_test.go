@@ -566,7 +566,7 @@ func withBrokenLines(t *testing.T) ([]byte, []int) {
 	broken := map[int]string{
 		3:  `{"fw": 4790, "type": "dns", "prb_id": 12`,              // truncated JSON
 		10: `{"type": "dns", "msm_id": 1, "timestamp": 1400000000}`, // no prb_id
-		20: `{"type": "http", "prb_id": 1, "msm_id": 2, "timestamp": 1400000000, "dst_addr": "192.0.2.1"}`,
+		20: `{"type": "http", "prb_id": 1, "msm_id": 2, "timestamp": 1400000000, "dst_addr": "198.51.100.1"}`,
 		31: `not json at all`,
 	}
 	var out []string

@@ -25,7 +25,7 @@ func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 // TestDNSAndIdentityEndToEnd runs the real commands against a loopback
 // dnstest server.
 func TestDNSAndIdentityEndToEnd(t *testing.T) {
-	srv := dnstest.Start(t, dnstest.Config{Records: []string{"www.example.test. 300 IN A 192.0.2.1"}})
+	srv := dnstest.Start(t, dnstest.Config{Records: []string{"www.example.test. 300 IN A 198.51.100.1"}})
 	port := strconv.Itoa(int(srv.Port()))
 	addr := srv.Addr().String()
 	hidden := dnstest.Start(t, dnstest.Config{HideIdentity: true})
@@ -40,7 +40,7 @@ func TestDNSAndIdentityEndToEnd(t *testing.T) {
 	}{
 		{"dns chaos", []string{"dns", "-p", port, addr}, 0, []string{"status: NOERROR", "flags: qr aa; ANSWER: 1", `"` + dnstest.DefaultHostname + `"`, "NSID: ", dnstest.DefaultNSID, "(UDP, 1 try)"}},
 		{"dns flags after target", []string{"dns", addr, "id.server", "--port", port, "--nsid=false"}, 0, []string{"id.server.", `"` + dnstest.DefaultIDServer + `"`}},
-		{"dns IN A", []string{"dns", addr, "-p", port, "www.example.test", "--rd"}, 0, []string{"www.example.test.\t300\tIN\tA\t192.0.2.1", "flags: qr aa rd;"}},
+		{"dns IN A", []string{"dns", addr, "-p", port, "www.example.test", "--rd"}, 0, []string{"www.example.test.\t300\tIN\tA\t198.51.100.1", "flags: qr aa rd;"}},
 		{"dns nxdomain is an answer", []string{"dns", "-p", port, addr, "nope.example.test", "AAAA", "IN"}, 0, []string{"status: NXDOMAIN"}},
 		{"dns tcp", []string{"dns", "--tcp", "-p", port, addr}, 0, []string{"(TCP, 1 try)"}},
 		{"dns fallback", []string{"dns", "-p", strconv.Itoa(int(truncating.Port())), "127.0.0.1"}, 0, []string{"Truncated, retrying in TCP mode.", "(TCP, 2 tries)"}},

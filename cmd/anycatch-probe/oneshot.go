@@ -47,7 +47,7 @@ func (o *oneshot) usage(w io.Writer) {
 }
 
 // parse parses flags wherever they appear among the positional arguments
-// ("dns 192.0.2.53 --tcp" works) and returns the positional arguments. A
+// ("dns 198.51.100.53 --tcp" works) and returns the positional arguments. A
 // non-negative code means: stop and exit with it (help or usage error).
 func (o *oneshot) parse(args []string, stdout, stderr io.Writer) (pos []string, code int) {
 	o.fs.SetOutput(io.Discard)

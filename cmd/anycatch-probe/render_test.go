@@ -47,7 +47,7 @@ func goldens() map[string]struct {
 	r = envelope(measure.KindTrace, "k.root-servers.net", "193.0.14.129", 4)
 	r.Trace = &measure.TraceResult{Proto: "icmp", Mode: "raw", Paris: true, FlowID: 4660, FirstHop: 1, MaxHops: 30, Reached: true,
 		Hops: []measure.Hop{
-			{TTL: 1, Probes: []measure.HopProbe{{From: "192.0.2.1", RTT: 0.512, ICMPType: 11}, {From: "192.0.2.1", RTT: 0.498, ICMPType: 11}, {From: "192.0.2.1", RTT: 0.501, ICMPType: 11}}},
+			{TTL: 1, Probes: []measure.HopProbe{{From: "198.51.100.1", RTT: 0.512, ICMPType: 11}, {From: "198.51.100.1", RTT: 0.498, ICMPType: 11}, {From: "198.51.100.1", RTT: 0.501, ICMPType: 11}}},
 			{TTL: 2, Probes: []measure.HopProbe{
 				{From: "198.51.100.1", RTT: 3.201, ICMPType: 11, MPLS: []measure.MPLSLabel{{Label: 24001, S: true, TTL: 1}}},
 				{Timeout: true},
@@ -77,13 +77,13 @@ func goldens() map[string]struct {
 	r.DNS = &measure.DNSResult{Server: "[2001:db8::53]:5353", Exchanges: []measure.DNSExchange{{
 		QName: "www.example.test.", QClass: "IN", QType: "A", Proto: "tcp", TCPFallback: true, Tries: 2, RTT: 20.5, Rcode: "NOERROR",
 		Flags: []string{"qr", "aa", "rd"}, Raw: make([]byte, 120),
-		Answers: []measure.RR{{Name: "www.example.test.", Type: "A", Class: "IN", TTL: 300, Data: "192.0.2.1"},
-			{Name: "www.example.test.", Type: "A", Class: "IN", TTL: 300, Data: "192.0.2.2"}},
+		Answers: []measure.RR{{Name: "www.example.test.", Type: "A", Class: "IN", TTL: 300, Data: "198.51.100.1"},
+			{Name: "www.example.test.", Type: "A", Class: "IN", TTL: 300, Data: "198.51.100.2"}},
 	}}}
 	out["dns-fallback"] = g{renderDNS, r}
 
-	r = envelope(measure.KindDNS, "", "192.0.2.53", 4)
-	r.DNS = &measure.DNSResult{Server: "192.0.2.53:53", Exchanges: []measure.DNSExchange{{
+	r = envelope(measure.KindDNS, "", "198.51.100.53", 4)
+	r.DNS = &measure.DNSResult{Server: "198.51.100.53:53", Exchanges: []measure.DNSExchange{{
 		QName: "hostname.bind.", QClass: "CH", QType: "TXT", Proto: "udp", Tries: 3, Error: "timeout"}}}
 	out["dns-timeout"] = g{renderDNS, r}
 

@@ -128,7 +128,7 @@ func TestServeEmbeddedDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatalf("open the embedded database: %v", err)
 	}
-	if err := db.CreateTarget(ctx, &store.Target{Name: "kept", Addr4: "192.0.2.53"}); err != nil {
+	if err := db.CreateTarget(ctx, &store.Target{Name: "kept", Addr4: "198.51.100.53"}); err != nil {
 		t.Fatal(err)
 	}
 	if parts, err := db.Partitions(ctx); err != nil || len(parts) < 8 {

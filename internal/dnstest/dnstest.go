@@ -46,7 +46,7 @@ type Config struct {
 	NSIDOnly     bool // CHAOS queries get REFUSED, but NSID is still sent
 
 	// Records are extra zone data in presentation form
-	// ("www.example.test. 300 IN A 192.0.2.1"), answered for queries of
+	// ("www.example.test. 300 IN A 198.51.100.1"), answered for queries of
 	// class IN; an unknown IN name gets NXDOMAIN.
 	Records []string
 

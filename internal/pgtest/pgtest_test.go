@@ -20,7 +20,7 @@ func TestNewIsMigratedAndIsolated(t *testing.T) {
 	if version < 1 {
 		t.Errorf("schema version = %d, want >= 1", version)
 	}
-	if _, err := a.Exec(ctx, "INSERT INTO targets (name, addr4) VALUES ('only-in-a', '192.0.2.1')"); err != nil {
+	if _, err := a.Exec(ctx, "INSERT INTO targets (name, addr4) VALUES ('only-in-a', '198.51.100.1')"); err != nil {
 		t.Fatal(err)
 	}
 	var n int

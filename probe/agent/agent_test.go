@@ -281,7 +281,7 @@ func TestSpoolLimitCountsDrops(t *testing.T) {
 
 func TestPrivateTargetsRefused(t *testing.T) {
 	fc := uploadtest.New(t)
-	addrs := []string{"127.0.0.1", "::1", "10.1.2.3", "100.64.0.1", "192.0.2.7", "198.18.0.1", "2001:db8::1", "fe80::1", "224.0.0.1", "::ffff:192.168.1.1", "1.1.1.1"}
+	addrs := []string{"127.0.0.1", "::1", "10.1.2.3", "100.64.0.1", "198.51.100.7", "198.18.0.1", "2001:db8::1", "fe80::1", "224.0.0.1", "::ffff:192.168.1.1", "1.1.1.1"}
 	fc.SetSchedule(pingSchedule("v1", len(addrs), func(i int) string { return addrs[i] }, 1))
 	fr := &fakeRunner{}
 	cfg := testConfig(t, fc, fr)

@@ -126,7 +126,7 @@ func TestQueryChaosNSID(t *testing.T) {
 
 func TestQueryIN(t *testing.T) {
 	srv := dnstest.Start(t, dnstest.Config{Records: []string{
-		"www.example.test. 300 IN A 192.0.2.1",
+		"www.example.test. 300 IN A 198.51.100.1",
 		`txt.example.test. 60 IN TXT "v=spf1" " -all" "semi\;colon"`,
 	}})
 	tests := []struct {
@@ -134,12 +134,12 @@ func TestQueryIN(t *testing.T) {
 		rcode              string
 		data               []string
 	}{
-		{"a", "www.example.test", "A", "NOERROR", []string{"192.0.2.1"}},
-		{"lowercase type", "WWW.example.test.", "a", "NOERROR", []string{"192.0.2.1"}},
+		{"a", "www.example.test", "A", "NOERROR", []string{"198.51.100.1"}},
+		{"lowercase type", "WWW.example.test.", "a", "NOERROR", []string{"198.51.100.1"}},
 		{"txt joined", "txt.example.test.", "TXT", "NOERROR", []string{"v=spf1 -allsemi;colon"}},
 		{"nodata", "www.example.test.", "AAAA", "NOERROR", nil},
 		{"nxdomain", "nope.example.test.", "A", "NXDOMAIN", nil},
-		{"generic type", "www.example.test.", "TYPE1", "NOERROR", []string{"192.0.2.1"}},
+		{"generic type", "www.example.test.", "TYPE1", "NOERROR", []string{"198.51.100.1"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 func ExampleIdentity() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	server := netip.MustParseAddrPort("192.0.2.53:53")
+	server := netip.MustParseAddrPort("198.51.100.53:53")
 	res, err := dns.Identity(ctx, server, measure.DNSSpec{TimeoutMS: 1000, Retries: 1}, dns.Options{})
 	if err != nil {
 		fmt.Println("could not measure:", err)
@@ -32,7 +32,7 @@ func ExampleIdentity() {
 func ExampleQuery() {
 	ctx := context.Background()
 	spec := measure.DNSSpec{QName: "example.com.", QClass: "IN", QType: "SOA", Proto: "tcp"}
-	res, err := dns.Query(ctx, netip.MustParseAddrPort("192.0.2.53:53"), spec, dns.Options{})
+	res, err := dns.Query(ctx, netip.MustParseAddrPort("198.51.100.53:53"), spec, dns.Options{})
 	if err != nil {
 		fmt.Println("could not measure:", err)
 		return

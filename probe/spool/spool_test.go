@@ -18,7 +18,7 @@ func testResult(t testing.TB, i int) *measure.Result {
 	med := float64(i)
 	return &measure.Result{
 		V: measure.Version, ID: measure.NewUUIDv7(now), Measurement: fmt.Sprintf("m%d", i),
-		Kind: measure.KindPing, Time: now, Dst: "192.0.2.1", AF: 4,
+		Kind: measure.KindPing, Time: now, Dst: "198.51.100.1", AF: 4,
 		Ping: &measure.PingResult{Mode: "raw", Size: 56, Sent: 3, Received: 3, Median: &med},
 	}
 }

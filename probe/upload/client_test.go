@@ -37,7 +37,7 @@ func enrolled(t *testing.T, fc *uploadtest.Collector) *upload.Client {
 func result(i int) []byte {
 	med := float64(i)
 	r := measure.Result{V: 1, ID: measure.NewUUIDv7(time.Now()), Measurement: "m", Kind: measure.KindPing,
-		Time: time.Now().UTC(), Dst: "192.0.2.1", AF: 4, Ping: &measure.PingResult{Mode: "raw", Sent: 1, Received: 1, Median: &med}}
+		Time: time.Now().UTC(), Dst: "198.51.100.1", AF: 4, Ping: &measure.PingResult{Mode: "raw", Sent: 1, Received: 1, Median: &med}}
 	b, _ := json.Marshal(r)
 	return b
 }
@@ -45,7 +45,7 @@ func result(i int) []byte {
 func TestProtocolRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	fc := uploadtest.New(t)
-	fc.SetSchedule(measure.Schedule{Version: "v1", RefreshSec: 60, Measurements: []measure.Measurement{{ID: "a", Address: "192.0.2.1", IntervalSec: 60, Spec: measure.Spec{Kind: measure.KindPing}}}})
+	fc.SetSchedule(measure.Schedule{Version: "v1", RefreshSec: 60, Measurements: []measure.Measurement{{ID: "a", Address: "198.51.100.1", IntervalSec: 60, Spec: measure.Spec{Kind: measure.KindPing}}}})
 	c := enrolled(t, fc)
 
 	s, etag, err := c.FetchSchedule(ctx, "")
