@@ -6,7 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
+	"log/slog"
 	"time"
 
 	"github.com/anycatch/anycatch/catchment"
@@ -20,7 +20,8 @@ import (
 func cmdReidentify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("reidentify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dbURL := fs.String("db", os.Getenv("DATABASE_URL"), "PostgreSQL URL (default $DATABASE_URL)")
+	var dbf dbFlags
+	dbf.register(fs)
 	name := fs.String("target", "", "target name (required)")
 	sinceS := fs.String("since", "", "re-identify results from this RFC 3339 time or this long ago (e.g. 72h); default all")
 	if err := fs.Parse(args); err != nil {
@@ -39,14 +40,12 @@ func cmdReidentify(ctx context.Context, args []string, stdout, stderr io.Writer)
 			return fmt.Errorf("reidentify: --since %q is neither a duration nor an RFC 3339 time", *sinceS)
 		}
 	}
-	if *dbURL == "" {
-		return errors.New("reidentify: no database: set --db or DATABASE_URL")
-	}
-	db, err := store.Open(ctx, *dbURL, store.Options{StatementTimeout: -1})
+	d, err := openDatabase(ctx, dbf, store.Options{StatementTimeout: -1}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return fmt.Errorf("reidentify: %w", err)
 	}
-	defer db.Close()
+	defer d.close()
+	db := d.DB
 	t, err := db.GetTarget(ctx, *name)
 	if err != nil {
 		return fmt.Errorf("reidentify: %w", err)

@@ -6,7 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
+	"log/slog"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -22,7 +22,8 @@ import (
 //	anycatch-server token list
 //	anycatch-server token revoke ID
 //
-// The database comes from --db or $DATABASE_URL.
+// The database comes from --database-url/$DATABASE_URL, or the embedded
+// cluster in --data-dir (attached to when a server is running on it).
 func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	usage := func() {
 		fmt.Fprintln(stderr, "usage: anycatch-server token create [--name NAME] [--uses N] [--expires DURATION] | list | revoke ID")
@@ -33,21 +34,20 @@ func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fs := flag.NewFlagSet("token "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	dbURL := fs.String("db", os.Getenv("DATABASE_URL"), "PostgreSQL URL (default $DATABASE_URL)")
+	var dbf dbFlags
+	dbf.register(fs)
 	name := fs.String("name", "", "free-text label (create)")
 	uses := fs.Int("uses", 1, "enrollments allowed; 0 = unlimited (create)")
 	expires := fs.Duration("expires", 24*time.Hour, "lifetime; 0 = never (create)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	if *dbURL == "" {
-		return errors.New("token: no database: set --db or DATABASE_URL")
-	}
-	db, err := store.Open(ctx, *dbURL, store.Options{})
+	d, err := openDatabase(ctx, dbf, store.Options{}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return fmt.Errorf("token: %w", err)
 	}
-	defer db.Close()
+	defer d.close()
+	db := d.DB
 	tokens := collector.Tokens{Store: pgstore.New(db)}
 	switch args[0] {
 	case "create":
