@@ -34,8 +34,10 @@ func (db *DB) Latency(ctx context.Context, q LatencyQuery) ([]LatencyRow, error)
 				WHERE target_id = $1 AND day >= $4 AND day < $5 AND ` + kinds + ` AND ($6 = 0 OR af = $6)
 			UNION ALL
 			SELECT probe_id, site, results, answered, rtt_sum, rtt_min, loss_sum, loss_n FROM results_hourly
-				WHERE target_id = $1 AND ((hour >= $2 AND hour < $4) OR (hour >= $5 AND hour < $3))
-				  AND ` + kinds + ` AND ($6 = 0 OR af = $6)`
+				WHERE target_id = $1 AND hour >= $2 AND hour < $4 AND ` + kinds + ` AND ($6 = 0 OR af = $6)
+			UNION ALL
+			SELECT probe_id, site, results, answered, rtt_sum, rtt_min, loss_sum, loss_n FROM results_hourly
+				WHERE target_id = $1 AND hour >= $5 AND hour < $3 AND ` + kinds + ` AND ($6 = 0 OR af = $6)`
 	}
 	var sql string
 	if identified {

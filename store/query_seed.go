@@ -123,8 +123,18 @@ func (db *DB) Seed(ctx context.Context, o SeedOptions) error {
 				CASE WHEN `+unreachable+` THEN 0 ELSE 1 END,
 				CASE WHEN `+unreachable+` THEN 0 ELSE `+rtt+` END,
 				CASE WHEN `+unreachable+` THEN NULL ELSE `+rtt+` END, ts, ts
-			FROM (SELECT $1::int AS tid) t, generate_series(0, $4 - 1) p, `+slots+`
+			FROM (SELECT $1::int AS tid) t, `+slots+`, generate_series(0, $4 - 1) p
+			ORDER BY ts, p
 			ON CONFLICT DO NOTHING`, tid, start, end, o.Probes); err != nil {
+			return err
+		}
+		if err := step(fmt.Sprintf("results_daily target %d", tid), `INSERT INTO results_daily (target_id, day, probe_id, af, kind, site,
+				results, answered, rtt_sum, rtt_min, loss_sum, loss_n, first_ts, last_ts)
+			SELECT target_id, date_trunc('day', hour), probe_id, af, kind, site, sum(results), sum(answered),
+				sum(rtt_sum), min(rtt_min), sum(loss_sum), sum(loss_n), min(first_ts), max(last_ts)
+			FROM results_hourly WHERE target_id = $1 AND hour >= $2 AND hour < $3
+			GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 2, 3
+			ON CONFLICT DO NOTHING`, tid, start.Truncate(24*time.Hour), end); err != nil {
 			return err
 		}
 		if err := step(fmt.Sprintf("catchment_changes target %d", tid), `INSERT INTO catchment_changes
@@ -182,19 +192,12 @@ func (db *DB) Seed(ctx context.Context, o SeedOptions) error {
 					CASE WHEN `+unreachable+` THEN NULL WHEN `+unmapped+` THEN 'seed-unknown-' || (p % 5) ELSE (`+codes+`)[`+siteIx+` + 1] || '1.seed' END AS ident,
 					`+siteExpr+` AS site,
 					(lpad(to_hex((extract(epoch FROM ts) * 1000)::bigint), 12, '0') || '7' || substr(h, 1, 3) || '8' || substr(h, 4, 15))::uuid AS id
-				FROM (SELECT $1::int AS tid) t, generate_series(0, $4 - 1) p, `+slots+`,
+				FROM (SELECT $1::int AS tid) t, `+slots+`, generate_series(0, $4 - 1) p,
 					LATERAL (SELECT md5(p::text || ts::text || tid::text) AS h) hh
+				ORDER BY ts, p
 			) x ON CONFLICT DO NOTHING`, tid, rawFrom, end, o.Probes); err != nil {
 			return err
 		}
-	}
-	if err := step("results_daily", `INSERT INTO results_daily (target_id, day, probe_id, af, kind, site, results, answered, rtt_sum, rtt_min,
-			loss_sum, loss_n, first_ts, last_ts)
-		SELECT target_id, date_trunc('day', hour), probe_id, af, kind, site, sum(results), sum(answered),
-			sum(rtt_sum), min(rtt_min), sum(loss_sum), sum(loss_n), min(first_ts), max(last_ts)
-		FROM results_hourly WHERE hour >= $1 AND hour < $2 AND target_id = ANY($3)
-		GROUP BY 1, 2, 3, 4, 5, 6 ON CONFLICT DO NOTHING`, start.Truncate(24*time.Hour), end, targets); err != nil {
-		return err
 	}
 	return step("analyze", `ANALYZE`)
 }

@@ -32,7 +32,10 @@ type adminCmd struct {
 	dbf    dbFlags
 	action string
 	stdout io.Writer
+	args   []string // positional arguments, flags may come before or after them
 }
+
+func (c *adminCmd) arg(i int) string { return c.args[i] }
 
 func newAdminCmd(group string, args []string, stderr, stdout io.Writer, actions ...string) (*adminCmd, error) {
 	if len(args) == 0 || !contains(actions, args[0]) {
@@ -56,11 +59,18 @@ func contains(list []string, s string) bool {
 // open parses args (after the action) and opens the database; positional
 // arguments must number want.
 func (c *adminCmd) open(ctx context.Context, args []string, want int) (*database, error) {
-	if err := c.fs.Parse(args); err != nil {
-		return nil, err
+	for rest := args; ; {
+		if err := c.fs.Parse(rest); err != nil {
+			return nil, err
+		}
+		rest = c.fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		c.args, rest = append(c.args, rest[0]), rest[1:]
 	}
-	if c.fs.NArg() != want {
-		return nil, fmt.Errorf("%s: want %d argument(s), got %d", c.fs.Name(), want, c.fs.NArg())
+	if len(c.args) != want {
+		return nil, fmt.Errorf("%s: want %d argument(s), got %d", c.fs.Name(), want, len(c.args))
 	}
 	db, err := openDatabase(ctx, c.dbf, store.Options{}, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -116,9 +126,9 @@ func cmdKey(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		return tw.Flush()
 	case "revoke":
-		id, err := strconv.ParseInt(c.fs.Arg(0), 10, 64)
+		id, err := strconv.ParseInt(c.arg(0), 10, 64)
 		if err != nil {
-			return fmt.Errorf("key revoke: %q is not a key id", c.fs.Arg(0))
+			return fmt.Errorf("key revoke: %q is not a key id", c.arg(0))
 		}
 		if err := st.RevokeKey(ctx, id); err != nil {
 			return fmt.Errorf("key revoke %d: %w", id, err)
@@ -166,7 +176,7 @@ func cmdTarget(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		return tw.Flush()
 	case "update":
-		t, err := db.GetTarget(ctx, c.fs.Arg(0))
+		t, err := db.GetTarget(ctx, c.arg(0))
 		if err != nil {
 			return fmt.Errorf("target update: %w", err)
 		}
@@ -189,7 +199,7 @@ func cmdTarget(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return fmt.Errorf("target update: %w", err)
 		}
 	case "delete":
-		t, err := db.GetTarget(ctx, c.fs.Arg(0))
+		t, err := db.GetTarget(ctx, c.arg(0))
 		if err != nil {
 			return fmt.Errorf("target delete: %w", err)
 		}
@@ -214,13 +224,13 @@ func cmdSite(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer db.close()
-	t, err := db.GetTarget(ctx, c.fs.Arg(0))
+	t, err := db.GetTarget(ctx, c.arg(0))
 	if err != nil {
-		return fmt.Errorf("site: target %q: %w", c.fs.Arg(0), err)
+		return fmt.Errorf("site: target %q: %w", c.arg(0), err)
 	}
 	switch c.action {
 	case "create", "update":
-		s := store.Site{TargetID: t.ID, Code: c.fs.Arg(1), Name: *name, Unicast4: *u4, Unicast6: *u6}
+		s := store.Site{TargetID: t.ID, Code: c.arg(1), Name: *name, Unicast4: *u4, Unicast6: *u6}
 		set := map[string]bool{}
 		c.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		if set["lat"] != set["lon"] {
@@ -242,7 +252,7 @@ func cmdSite(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		return tw.Flush()
 	case "delete":
-		return db.DeleteSite(ctx, t.ID, c.fs.Arg(1))
+		return db.DeleteSite(ctx, t.ID, c.arg(1))
 	}
 	return nil
 }
@@ -271,9 +281,9 @@ func cmdRule(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer db.close()
-	t, err := db.GetTarget(ctx, c.fs.Arg(0))
+	t, err := db.GetTarget(ctx, c.arg(0))
 	if err != nil {
-		return fmt.Errorf("rule: target %q: %w", c.fs.Arg(0), err)
+		return fmt.Errorf("rule: target %q: %w", c.arg(0), err)
 	}
 	rules, err := db.ListRules(ctx, t.ID)
 	if err != nil {
@@ -294,9 +304,9 @@ func cmdRule(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		return tw.Flush()
 	case "delete":
-		pos, err := strconv.Atoi(c.fs.Arg(1))
+		pos, err := strconv.Atoi(c.arg(1))
 		if err != nil || pos < 1 || pos > len(rules) {
-			return fmt.Errorf("rule delete: position %q is not 1..%d", c.fs.Arg(1), len(rules))
+			return fmt.Errorf("rule delete: position %q is not 1..%d", c.arg(1), len(rules))
 		}
 		return db.ReplaceRules(ctx, t.ID, append(rules[:pos-1], rules[pos:]...))
 	}

@@ -92,7 +92,7 @@ func runBench(ctx context.Context, db *store.DB, n int, w io.Writer) error {
 	h := api.New(api.Config{Store: st})
 	now := time.Now().UTC()
 	cases := []struct{ name, path string }{
-		{"api: catchment now (JSON, 10k probes)", "/catchment"},
+		{"api: catchment now (JSON, all probes)", "/catchment"},
 		{"api: catchment now ?format=csv", "/catchment?format=csv"},
 		{"api: catchment 7 days ago", "/catchment?window=18h&at=" + now.Add(-7*24*time.Hour).Format(time.RFC3339)},
 		{"api: latency last 24h", "/latency"},

@@ -1,0 +1,268 @@
+// Package pgstore adapts package store (and the collector's enrollment
+// token service) to the interfaces package api declares, translating
+// store errors to api errors. It is wiring: api itself never imports store.
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/anycatch/anycatch/api"
+	"github.com/anycatch/anycatch/catchment"
+	"github.com/anycatch/anycatch/collector"
+	"github.com/anycatch/anycatch/measure"
+	"github.com/anycatch/anycatch/store"
+)
+
+// Store implements api.Store over a *store.DB.
+type Store struct{ DB *store.DB }
+
+var _ api.Store = Store{}
+
+// New returns the adapter for db.
+func New(db *store.DB) Store { return Store{DB: db} }
+
+// apiErr maps store sentinels to api errors; anything else stays internal.
+func apiErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrNotFound):
+		return api.ErrNotFound
+	case errors.Is(err, store.ErrConflict):
+		return api.ErrConflict
+	case errors.Is(err, store.ErrInvalid):
+		return &api.Error{Code: api.CodeInvalid, Message: "the database refused a value: " + err.Error()}
+	}
+	return err
+}
+
+func fromTarget(t store.Target) api.Target { return api.Target(t) }
+func toTarget(t api.Target) store.Target   { return store.Target(t) }
+
+func (s Store) ListTargets(ctx context.Context) ([]api.Target, error) {
+	ts, err := s.DB.ListTargets(ctx)
+	if err != nil {
+		return nil, apiErr(err)
+	}
+	out := make([]api.Target, len(ts))
+	for i, t := range ts {
+		out[i] = fromTarget(t)
+	}
+	return out, nil
+}
+
+func (s Store) GetTarget(ctx context.Context, name string) (api.Target, error) {
+	t, err := s.DB.GetTarget(ctx, name)
+	if err != nil {
+		return api.Target{}, apiErr(err)
+	}
+	return fromTarget(*t), nil
+}
+
+func (s Store) CreateTarget(ctx context.Context, t api.Target) (api.Target, error) {
+	st := toTarget(t)
+	if err := s.DB.CreateTarget(ctx, &st); err != nil {
+		return api.Target{}, apiErr(err)
+	}
+	return fromTarget(st), nil
+}
+
+func (s Store) UpdateTarget(ctx context.Context, t api.Target) (api.Target, error) {
+	st := toTarget(t)
+	if err := s.DB.UpdateTarget(ctx, &st); err != nil {
+		return api.Target{}, apiErr(err)
+	}
+	return fromTarget(st), nil
+}
+
+func (s Store) DeleteTarget(ctx context.Context, id int) error {
+	return apiErr(s.DB.DeleteTarget(ctx, id))
+}
+
+func (s Store) ListSites(ctx context.Context, targetID int) ([]api.Site, error) {
+	ss, err := s.DB.ListSites(ctx, targetID)
+	if err != nil {
+		return nil, apiErr(err)
+	}
+	out := make([]api.Site, len(ss))
+	for i, x := range ss {
+		out[i] = api.Site{Code: x.Code, Name: x.Name, Lat: x.Lat, Lon: x.Lon, Unicast4: x.Unicast4, Unicast6: x.Unicast6}
+	}
+	return out, nil
+}
+
+func (s Store) PutSite(ctx context.Context, targetID int, x api.Site) error {
+	return apiErr(s.DB.PutSite(ctx, store.Site{TargetID: targetID, Code: x.Code, Name: x.Name, Lat: x.Lat, Lon: x.Lon,
+		Unicast4: x.Unicast4, Unicast6: x.Unicast6}))
+}
+
+func (s Store) DeleteSite(ctx context.Context, targetID int, code string) error {
+	return apiErr(s.DB.DeleteSite(ctx, targetID, code))
+}
+
+func (s Store) ListRules(ctx context.Context, targetID int) ([]catchment.Rule, error) {
+	rs, err := s.DB.ListRules(ctx, targetID)
+	return rs, apiErr(err)
+}
+
+func (s Store) ReplaceRules(ctx context.Context, targetID int, rules []catchment.Rule) error {
+	return apiErr(s.DB.ReplaceRules(ctx, targetID, rules))
+}
+
+func (s Store) ListProbes(ctx context.Context, f api.ProbeFilter) ([]api.ProbeRow, error) {
+	ps, err := s.DB.ListProbes(ctx, store.ProbeFilter(f))
+	if err != nil {
+		return nil, apiErr(err)
+	}
+	out := make([]api.ProbeRow, len(ps))
+	for i, p := range ps {
+		out[i] = api.ProbeRow(p)
+	}
+	return out, nil
+}
+
+func (s Store) GetProbe(ctx context.Context, id string) (api.ProbeRow, error) {
+	p, err := s.DB.GetProbe(ctx, id)
+	return api.ProbeRow(p), apiErr(err)
+}
+
+func (s Store) Catchment(ctx context.Context, q api.CatchmentQuery) ([]api.CatchmentRow, error) {
+	rs, err := s.DB.Catchment(ctx, store.CatchmentQuery(q))
+	if err != nil {
+		return nil, apiErr(err)
+	}
+	out := make([]api.CatchmentRow, len(rs))
+	for i, r := range rs {
+		out[i] = api.CatchmentRow(r)
+	}
+	return out, nil
+}
+
+func (s Store) Latency(ctx context.Context, q api.LatencyQuery) ([]api.LatencyRow, error) {
+	rs, err := s.DB.Latency(ctx, store.LatencyQuery(q))
+	if err != nil {
+		return nil, apiErr(err)
+	}
+	out := make([]api.LatencyRow, len(rs))
+	for i, r := range rs {
+		out[i] = api.LatencyRow(r)
+	}
+	return out, nil
+}
+
+func (s Store) Changes(ctx context.Context, q api.ChangeQuery) ([]api.ChangeRow, error) {
+	rs, err := s.DB.Changes(ctx, store.ChangeQuery(q))
+	if err != nil {
+		return nil, apiErr(err)
+	}
+	out := make([]api.ChangeRow, len(rs))
+	for i, r := range rs {
+		out[i] = api.ChangeRow(r)
+	}
+	return out, nil
+}
+
+func (s Store) ChangeCounts(ctx context.Context, q api.ChangeQuery) ([]api.ProbeChangeCount, []api.SiteChangeCount, error) {
+	ps, ss, err := s.DB.ChangeCounts(ctx, store.ChangeQuery(q))
+	if err != nil {
+		return nil, nil, apiErr(err)
+	}
+	po := make([]api.ProbeChangeCount, len(ps))
+	for i, p := range ps {
+		po[i] = api.ProbeChangeCount(p)
+	}
+	so := make([]api.SiteChangeCount, len(ss))
+	for i, x := range ss {
+		so[i] = api.SiteChangeCount(x)
+	}
+	return po, so, nil
+}
+
+func (s Store) Unmapped(ctx context.Context, targetID int) ([]api.UnmappedIdentity, error) {
+	us, err := s.DB.Unmapped(ctx, targetID)
+	if err != nil {
+		return nil, apiErr(err)
+	}
+	out := make([]api.UnmappedIdentity, len(us))
+	for i, u := range us {
+		out[i] = api.UnmappedIdentity(u)
+	}
+	return out, nil
+}
+
+func (s Store) StreamResults(ctx context.Context, q api.ResultQuery, fn func(*measure.Result) error) error {
+	sq := store.ResultQuery{TargetID: q.TargetID, Probe: q.Probe, Kind: q.Kind, From: q.From, To: q.To,
+		AfterTS: q.AfterTS, AfterID: q.AfterID, Limit: q.Limit}
+	return apiErr(s.DB.StreamResults(ctx, sq, fn))
+}
+
+func (s Store) KeyByPrefix(ctx context.Context, prefix string) (api.APIKey, error) {
+	k, err := s.DB.KeyByPrefix(ctx, prefix)
+	return api.APIKey(k), apiErr(err)
+}
+
+func (s Store) CreateKey(ctx context.Context, k api.APIKey) (api.APIKey, error) {
+	out, err := s.DB.CreateKey(ctx, store.APIKey(k))
+	return api.APIKey(out), apiErr(err)
+}
+
+func (s Store) ListKeys(ctx context.Context) ([]api.APIKey, error) {
+	ks, err := s.DB.ListKeys(ctx)
+	if err != nil {
+		return nil, apiErr(err)
+	}
+	out := make([]api.APIKey, len(ks))
+	for i, k := range ks {
+		out[i] = api.APIKey(k)
+	}
+	return out, nil
+}
+
+func (s Store) RevokeKey(ctx context.Context, id int64) error { return apiErr(s.DB.RevokeKey(ctx, id)) }
+
+func (s Store) TouchKey(ctx context.Context, id int64) error { return s.DB.TouchKey(ctx, id) }
+
+// Tokens implements api.Tokens over the collector's token service.
+type Tokens struct{ Service collector.Tokens }
+
+var _ api.Tokens = Tokens{}
+
+func apiToken(t collector.Token) api.EnrollmentToken {
+	out := api.EnrollmentToken{ID: t.ID, Name: t.Name, Uses: t.Uses, ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt, CreatedAt: t.CreatedAt}
+	if t.MaxUses > 0 {
+		n := t.MaxUses
+		out.MaxUses = &n
+	}
+	return out
+}
+
+func (t Tokens) CreateToken(ctx context.Context, name string, maxUses int, ttl time.Duration) (api.EnrollmentToken, string, error) {
+	tok, secret, err := t.Service.Create(ctx, collector.TokenOptions{Name: name, MaxUses: maxUses, TTL: ttl})
+	if err != nil {
+		return api.EnrollmentToken{}, "", fmt.Errorf("create enrollment token: %w", err)
+	}
+	return apiToken(tok), secret, nil
+}
+
+func (t Tokens) ListTokens(ctx context.Context) ([]api.EnrollmentToken, error) {
+	ts, err := t.Service.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]api.EnrollmentToken, len(ts))
+	for i, x := range ts {
+		out[i] = apiToken(x)
+	}
+	return out, nil
+}
+
+func (t Tokens) RevokeToken(ctx context.Context, id int64) error {
+	err := t.Service.Revoke(ctx, id)
+	if errors.Is(err, collector.ErrUnknownToken) {
+		return api.ErrNotFound
+	}
+	return err
+}

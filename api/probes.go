@@ -1,0 +1,129 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+)
+
+// Probe is a probe as published: coordinates blurred, status derived from
+// last_seen (see [ConnectedWithin] and [AbandonedAfter]).
+type Probe struct {
+	ID           string          `json:"id"`
+	Origin       string          `json:"origin"`
+	Status       string          `json:"status"`
+	Enabled      bool            `json:"enabled"`
+	ASN          *int64          `json:"asn"`
+	ASName       string          `json:"as_name"`
+	Country      string          `json:"country"`
+	Continent    string          `json:"continent"`
+	City         string          `json:"city"`
+	Lat          *float64        `json:"lat"`
+	Lon          *float64        `json:"lon"`
+	Version      string          `json:"version"`
+	Capabilities json.RawMessage `json:"capabilities"`
+	FirstSeen    time.Time       `json:"first_seen"`
+	LastSeen     *time.Time      `json:"last_seen"`
+}
+
+// probeStatus classifies a probe by when it was last seen.
+func probeStatus(lastSeen *time.Time, now time.Time) string {
+	switch {
+	case lastSeen == nil || now.Sub(*lastSeen) >= AbandonedAfter:
+		return "abandoned"
+	case now.Sub(*lastSeen) >= ConnectedWithin:
+		return "disconnected"
+	}
+	return "connected"
+}
+
+func (s *Server) blur(probe string, lat, lon *float64) (*float64, *float64) {
+	if lat == nil || lon == nil {
+		return nil, nil
+	}
+	a, b := s.cfg.Blur(probe, *lat, *lon)
+	return &a, &b
+}
+
+func (s *Server) publicProbe(p ProbeRow, now time.Time) Probe {
+	caps := p.Capabilities
+	if len(caps) == 0 {
+		caps = json.RawMessage("{}")
+	}
+	out := Probe{ID: p.ID, Origin: p.Origin, Status: probeStatus(p.LastSeen, now), Enabled: p.Enabled,
+		ASN: p.ASN, ASName: p.ASName, Country: p.Country, Continent: p.Continent, City: p.City,
+		Version: p.Version, Capabilities: caps, FirstSeen: p.FirstSeen, LastSeen: p.LastSeen}
+	out.Lat, out.Lon = s.blur(p.ID, p.Lat, p.Lon)
+	return out
+}
+
+func (s *Server) listProbes(w http.ResponseWriter, r *http.Request) {
+	q := newQuery(r)
+	now := s.now()
+	f := ProbeFilter{ConnectedSince: now.Add(-ConnectedWithin), AbandonedBefore: now.Add(-AbandonedAfter)}
+	if c := q.str("country"); c != "" {
+		if !countryRE.MatchString(c) {
+			q.fail("country", "want a two-letter ISO 3166-1 country code")
+		}
+		f.Country = strings.ToUpper(c)
+	}
+	if a := q.str("asn"); a != "" {
+		n, err := strconv.ParseInt(strings.TrimPrefix(strings.ToUpper(a), "AS"), 10, 64)
+		if err != nil || n <= 0 || n > 1<<32-1 {
+			q.fail("asn", "want an AS number like 64500")
+		}
+		f.ASN = &n
+	}
+	f.Status = q.enum("status", "", "connected", "disconnected", "abandoned")
+	f.Limit = q.limit()
+	var cur struct {
+		After string `json:"a"`
+	}
+	if q.cursor(&cur) {
+		f.After = cur.After
+	}
+	if q.err != nil {
+		s.writeError(w, r, q.err)
+		return
+	}
+	// One extra row tells whether there is a next page.
+	limit := f.Limit
+	f.Limit++
+	rows, err := s.store.ListProbes(r.Context(), f)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out := list[Probe]{Data: []Probe{}}
+	for i, p := range rows {
+		if i == limit {
+			cur.After = rows[i-1].ID
+			out.NextCursor = encodeCursor(cur)
+			break
+		}
+		out.Data = append(out.Data, s.publicProbe(p, now))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getProbe(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "probe")
+	if !probeIDRE.MatchString(id) {
+		s.writeError(w, r, invalid("probe", "not a probe id"))
+		return
+	}
+	p, err := s.store.GetProbe(r.Context(), id)
+	if errors.Is(err, ErrNotFound) {
+		err = notFound("probe " + id)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.publicProbe(p, s.now()))
+}

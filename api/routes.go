@@ -1,0 +1,67 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+)
+
+// routes is the whole route tree of the API. Every route here is listed in
+// openapi.json, and TestOpenAPIMatchesRoutes keeps the two in step.
+func (s *Server) routes() http.Handler {
+	r := chi.NewRouter()
+	r.Use(middleware.Recoverer)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, &Error{Code: CodeNotFound, Message: "no such endpoint"})
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: &Error{Code: CodeInvalid, Message: "method not allowed"}})
+	})
+
+	r.Route("/api/v1", func(r chi.Router) {
+		r.Get("/openapi.json", s.serveOpenAPI)
+
+		r.Group(func(r chi.Router) {
+			r.Use(s.authenticate)
+
+			// Reads: any key, or anonymous when allowed.
+			r.Get("/targets", s.listTargets)
+			r.Get("/targets/{target}", s.getTarget)
+			r.Get("/targets/{target}/sites", s.listSites)
+			r.Get("/targets/{target}/rules", s.listRules)
+			r.Get("/targets/{target}/catchment", s.getCatchment)
+			r.Get("/targets/{target}/catchment.geojson", s.getCatchmentGeoJSON)
+			r.Get("/targets/{target}/latency", s.getLatency)
+			r.Get("/targets/{target}/changes", s.getChanges)
+			r.Get("/targets/{target}/unmapped", s.getUnmapped)
+			r.Get("/probes", s.listProbes)
+			r.Get("/probes/{probe}", s.getProbe)
+			r.Get("/results", s.listResults)
+
+			// Writes: admin keys only.
+			r.Group(func(r chi.Router) {
+				r.Use(s.requireAdmin)
+				r.Post("/targets", s.createTarget)
+				r.Patch("/targets/{target}", s.updateTarget)
+				r.Delete("/targets/{target}", s.deleteTarget)
+				r.Put("/targets/{target}/sites/{site}", s.putSite)
+				r.Delete("/targets/{target}/sites/{site}", s.deleteSite)
+				r.Put("/targets/{target}/rules", s.replaceRules)
+
+				r.Get("/admin/keys", s.listKeys)
+				r.Post("/admin/keys", s.createKey)
+				r.Delete("/admin/keys/{id}", s.revokeKey)
+				r.Get("/admin/tokens", s.listTokens)
+				r.Post("/admin/tokens", s.createToken)
+				r.Delete("/admin/tokens/{id}", s.revokeToken)
+			})
+		})
+	})
+	return r
+}
+
+func (s *Server) serveOpenAPI(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(openAPI)
+}
