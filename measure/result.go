@@ -63,7 +63,12 @@ type TraceResult struct {
 	FirstHop int    `json:"first_hop"`
 	MaxHops  int    `json:"max_hops"`
 	Reached  bool   `json:"reached"` // the destination answered
-	Hops     []Hop  `json:"hops"`
+	// DestTTLInferred: the destination answered only probes sent with
+	// TTLs past a silent gap (its ICMP errors were rate limited), and the
+	// last hop's TTL is its distance inferred from its replies' TTL; that
+	// hop holds those replies.
+	DestTTLInferred bool  `json:"dest_ttl_inferred,omitempty"`
+	Hops            []Hop `json:"hops"`
 }
 
 // Hop is everything heard for one TTL.

@@ -39,6 +39,35 @@ type simHop struct {
 	mpls   []measure.MPLSLabel
 	dups   int
 	count  int
+	limit  *simLimiter // nil: answers every probe
+	// drop, when set, silences the hop for probes sent with ttl at now.
+	drop func(ttl int, now time.Time) bool
+}
+
+// simLimiter is Linux's per-source ICMP error limiter (inet_peer_xrlim_allow):
+// a bucket of burst answers that refills one answer per interval. Echo
+// replies are not limited.
+type simLimiter struct {
+	burst    int
+	interval time.Duration
+	tokens   time.Duration
+	last     time.Time
+	started  bool
+	dropped  int
+}
+
+func (l *simLimiter) allow(now time.Time) bool {
+	if !l.started {
+		l.started, l.tokens, l.last = true, time.Duration(l.burst)*l.interval, now
+	}
+	l.tokens = min(l.tokens+now.Sub(l.last), time.Duration(l.burst)*l.interval)
+	l.last = now
+	if l.tokens < l.interval {
+		l.dropped++
+		return false
+	}
+	l.tokens -= l.interval
+	return true
 }
 
 type simPkt struct {
@@ -106,6 +135,12 @@ func (n *simNet) route(probe []byte, proto uint8) {
 		delay = h.delay(h.count - 1)
 	}
 	last := idx == len(n.hops)-1
+	if h.limit != nil && !(last && proto == icmpwire.ProtoICMP) && !h.limit.allow(n.now) {
+		return
+	}
+	if h.drop != nil && h.drop(n.ttl, n.now) {
+		return
+	}
 	replyTTL := 65 - (idx + 1)
 	var msg []byte
 	var qm *icmpwire.QueueMsg

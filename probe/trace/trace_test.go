@@ -41,6 +41,13 @@ func path6(n int) []simHop {
 func simTrace(t *testing.T, n *simNet, spec measure.TraceSpec, ctx context.Context) (*measure.TraceResult, prober) {
 	t.Helper()
 	n.now = t0
+	return simRun(t, n, spec, ctx, nil)
+}
+
+// simRun is simTrace on n's clock as it stands, remembering distances in
+// dist (nil: none).
+func simRun(t *testing.T, n *simNet, spec measure.TraceSpec, ctx context.Context, dist *Distances) (*measure.TraceResult, prober) {
+	t.Helper()
 	if n.v6 {
 		n.src = src6
 	} else {
@@ -52,7 +59,7 @@ func simTrace(t *testing.T, n *simNet, spec measure.TraceSpec, ctx context.Conte
 		t.Fatal(err)
 	}
 	sp := *s.WithDefaults().Trace
-	f := newFlow(n.dst(), sp, (sp.MaxHops-sp.FirstHop+1)*sp.ProbesPerHop)
+	f := newFlow(n.dst(), sp, probeCount(sp))
 	f.src = n.src
 	f.sport = n.sport
 	var p prober
@@ -66,7 +73,7 @@ func simTrace(t *testing.T, n *simNet, spec measure.TraceSpec, ctx context.Conte
 		p = rp
 	}
 	f.setFlowID()
-	tr := &tracer{p: p, dst: n.dst(), spec: sp, now: n.clock, total: s.Timeout()}
+	tr := &tracer{p: p, dst: n.dst(), spec: sp, now: n.clock, total: s.Timeout(), dist: dist}
 	mode := ModeRaw
 	if n.recverr {
 		mode = ModeRecvErr
@@ -142,11 +149,12 @@ func TestTraceSim(t *testing.T) {
 			if got := n.now.Sub(t0); got != 5*time.Millisecond {
 				t.Errorf("trace took %v, want 5ms", got)
 			}
-			// Parallel: the whole window (16 TTLs x 3) went out at once,
-			// then the window slid once per hop resolved before the
-			// destination answered (hops 1-4 at 1-4 ms): 4 more TTLs.
-			if got := len(n.sentICMP) + len(n.sentUDP); got != 60 {
-				t.Errorf("sent %d probes, want 60", got)
+			// Parallel: the whole window went out at once, all probes
+			// at TTLs 1-10 and one at TTLs 11-16, then the window slid
+			// once per hop resolved before the destination answered
+			// (hops 1-4 at 1-4 ms): 4 more single probes.
+			if got := len(n.sentICMP) + len(n.sentUDP); got != 10*3+6+4 {
+				t.Errorf("sent %d probes, want 40", got)
 			}
 			checkParis(t, n, tc.proto, res)
 		})
@@ -308,7 +316,7 @@ func TestTraceCancelPromptNoLeak(t *testing.T) {
 	for range 10 {
 		b := newBlockingNet()
 		sp := *measure.Spec{Kind: measure.KindTrace}.WithDefaults().Trace
-		f := newFlow(netip.MustParseAddr("198.18.0.1"), sp, 90)
+		f := newFlow(netip.MustParseAddr("198.18.0.1"), sp, probeCount(sp))
 		tr := &tracer{p: &rawProber{f: f, ic: b}, dst: f.dst, spec: sp, total: time.Minute}
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(20*time.Millisecond, cancel)
@@ -336,7 +344,7 @@ func TestTraceCancelPromptNoLeak(t *testing.T) {
 func TestTraceDeadline(t *testing.T) {
 	b := newBlockingNet()
 	sp := *measure.Spec{Kind: measure.KindTrace}.WithDefaults().Trace
-	f := newFlow(netip.MustParseAddr("198.18.0.1"), sp, 90)
+	f := newFlow(netip.MustParseAddr("198.18.0.1"), sp, probeCount(sp))
 	tr := &tracer{p: &rawProber{f: f, ic: b}, dst: f.dst, spec: sp, total: time.Minute}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
