@@ -653,7 +653,13 @@ func (a *Agent) drain(ctx context.Context, maxBatches int) {
 		if len(es) == 0 {
 			return
 		}
-		progress, err := a.uploadBatch(ctx, es)
+		// A batch already on its way is allowed to finish for a short
+		// grace period after shutdown begins: cutting it off after the
+		// collector committed it would only make the final upload send
+		// it again.
+		rctx, cancel := graceContext(ctx, a.cfg.FinalUpload)
+		progress, err := a.uploadBatch(rctx, es)
+		cancel()
 		if err != nil {
 			if ctx.Err() == nil {
 				d := a.noteFailure(err)
@@ -665,6 +671,28 @@ func (a *Agent) drain(ctx context.Context, maxBatches int) {
 		if !progress || len(es) < n {
 			return
 		}
+	}
+}
+
+// graceContext returns a context that outlives ctx by grace: it is
+// cancelled grace after ctx is done (or by the returned cancel).
+func graceContext(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var timer *time.Timer
+	var mu sync.Mutex
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		timer = time.AfterFunc(grace, cancel)
+		mu.Unlock()
+	})
+	return rctx, func() {
+		stop()
+		mu.Lock()
+		if timer != nil {
+			timer.Stop()
+		}
+		mu.Unlock()
+		cancel()
 	}
 }
 

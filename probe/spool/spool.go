@@ -344,8 +344,11 @@ func (s *Spool) AppendRaw(id measure.UUID, data []byte) error {
 	}
 	if !s.opt.NoSync {
 		if err := sg.f.Sync(); err != nil {
-			// The data may or may not be on disk; the record is valid
-			// either way, so keep it: at worst it is sent twice.
+			// Not known to be durable: take the record back out so the
+			// segment's in-memory index and the file agree, and the
+			// next append does not land on top of it. The caller
+			// learns the result was not spooled.
+			sg.f.Truncate(sg.size)
 			return fmt.Errorf("spool append: sync: %w", err)
 		}
 	}
