@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
 	"sort"
 	"syscall"
 	"text/tabwriter"
@@ -59,7 +60,14 @@ Every command takes --name NAME (default acl) and --state-dir DIR
 (default /run/anycatch-lab/NAME). 'anycatch-lab COMMAND --help' for more.
 `
 
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "version") {
+		fmt.Fprintf(stdout, "anycatch-lab %s (%s)\n", version, runtime.Version())
+		return nil
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stderr, usage)
 		if len(args) == 0 {

@@ -17,9 +17,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"text/tabwriter"
 )
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
 
 // command is one subcommand. run gets the arguments after the subcommand
 // name and should return flag.ErrHelp after printing help for -h.
@@ -42,6 +46,7 @@ var commands = []command{
 	{"rule", "manage a target's identity rules (create, list, delete)", cmdRule},
 	{"key", "manage API keys (create, list, revoke)", cmdKey},
 	{"healthcheck", "ask a running server whether it and its database are healthy", cmdHealthcheck},
+	{"version", "print the version", cmdVersion},
 	{"seed", "fill a database with synthetic data and benchmark the API queries", cmdSeed},
 }
 
@@ -61,6 +66,9 @@ func main() {
 // run dispatches args to a subcommand; no subcommand (or a flag first)
 // means serve.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+		return cmdVersion(ctx, nil, stdout, stderr)
+	}
 	name := "serve"
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		name, args = args[0], args[1:]
@@ -92,4 +100,12 @@ func usage(w io.Writer) {
 	tw.Flush()
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'anycatch-server help <subcommand>' for its flags.")
+}
+
+func cmdVersion(_ context.Context, args []string, stdout, _ io.Writer) error {
+	if len(args) > 0 {
+		return fmt.Errorf("version takes no arguments")
+	}
+	fmt.Fprintf(stdout, "anycatch-server %s (%s %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return nil
 }

@@ -44,6 +44,10 @@ type serveEnv struct {
 	Group *errgroup.Group
 	// Cfg holds the serve flags.
 	Cfg *serveConfig
+	// InvalidateTargets, set by mountCollector (mounted before the api
+	// role), makes the collector reload targets, sites and rules at once;
+	// nil when this server runs no collector.
+	InvalidateTargets func()
 }
 
 // roleMounts wires each role. Each function lives in mount_<role>.go,
@@ -221,7 +225,7 @@ func runServer(ctx context.Context, cfg serveConfig, roles []string, log *slog.L
 		}
 		return nil
 	})
-	log.Info("anycatch server listening", "addr", ln.Addr().String(), "roles", strings.Join(roles, ","),
+	log.Info("anycatch server listening", "version", version, "addr", ln.Addr().String(), "roles", strings.Join(roles, ","),
 		"embedded_db", db.cluster != nil)
 	if cfg.onListen != nil {
 		cfg.onListen(ln.Addr())
