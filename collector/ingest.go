@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/anycatch/anycatch/catchment"
@@ -231,15 +232,42 @@ func (c *Collector) submit(ctx context.Context, rows []Row) ([]bool, error) {
 	}
 }
 
+// commitWorkers is how many store batches commit at once. Two keep both
+// cores of a small machine busy: PostgreSQL writes one batch while the
+// next is encoded and sent (or also written), instead of the collector and
+// the database taking turns. Batches sharing catchment tracks serialize in
+// the store on those tracks; a probe uploads one batch at a time, so its
+// results still commit in order.
+const commitWorkers = 2
+
 // pipeline is the single consumer of the ingest queue: it coalesces queued
-// requests into store batches and commits them one at a time, so one
-// writer owns catchment state updates and batches grow under load.
+// requests into store batches and hands them to commitWorkers committers;
+// while they are busy the queue fills, so batches grow under load.
 func (c *Collector) pipeline(ctx context.Context) {
+	batches := make(chan []*ingestReq)
+	var workers sync.WaitGroup
+	for range commitWorkers {
+		workers.Add(1)
+		go func() { // owned by pipeline: waited for below
+			defer workers.Done()
+			for b := range batches {
+				n := 0
+				for _, r := range b {
+					n += len(r.rows)
+				}
+				c.commit(ctx, b, n)
+			}
+		}()
+	}
 	var carry *ingestReq
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer func() {
-		// Fail whatever is still queued so no handler waits forever.
+		// Let the batches already handed over commit (commit bounds each
+		// by CommitTimeout), then fail whatever is still queued so no
+		// handler waits forever.
+		close(batches)
+		workers.Wait()
 		if carry != nil {
 			c.finish([]*ingestReq{carry}, nil, errStopped)
 		}
@@ -287,7 +315,9 @@ func (c *Collector) pipeline(ctx context.Context) {
 			default:
 			}
 		}
-		c.commit(ctx, batch, n)
+		// Committers never stop before batches is closed, so this send
+		// completes: a batch taken from the queue is always committed.
+		batches <- batch
 	}
 }
 

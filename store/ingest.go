@@ -3,12 +3,16 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/anycatch/anycatch/catchment"
@@ -21,7 +25,7 @@ import (
 const stageDDL = `CREATE TEMP TABLE IF NOT EXISTS ingest_stage (
 	ord integer NOT NULL, target_id integer NOT NULL, ts timestamptz NOT NULL, id uuid NOT NULL,
 	probe_id text NOT NULL, kind text NOT NULL, msm text NOT NULL, af smallint NOT NULL, dst inet NOT NULL,
-	rtt_ms real, loss real, identity text, site text, error text, payload jsonb NOT NULL, raw bytea[]
+	rtt_ms real, loss real, identity text, site text, error text, payload json NOT NULL, raw bytea[]
 ) ON COMMIT DELETE ROWS`
 
 var stageColumns = []string{"ord", "target_id", "ts", "id", "probe_id", "kind", "msm", "af", "dst",
@@ -102,6 +106,9 @@ func keyOf(target int, id measure.UUID, ts time.Time) resultKey {
 // rows (State != ""): when IngestBatch returns an error nothing was stored,
 // and when it returns nil everything is committed.
 //
+// Concurrent calls are safe and use separate connections; batches that
+// share catchment tracks serialize on those tracks' rows.
+//
 // Each row's Result must have Probe set and be valid (Result.Validate).
 func (db *DB) IngestBatch(ctx context.Context, rows []ResultRow) ([]bool, error) {
 	if len(rows) == 0 {
@@ -109,7 +116,7 @@ func (db *DB) IngestBatch(ctx context.Context, rows []ResultRow) ([]bool, error)
 	}
 	staged := make([]stagedRow, len(rows))
 	var days []time.Time
-	seenDay := map[time.Time]bool{}
+	var lastDay time.Time
 	for i := range rows {
 		r := rows[i].Result
 		if r == nil || r.Probe == "" {
@@ -124,22 +131,22 @@ func (db *DB) IngestBatch(ctx context.Context, rows []ResultRow) ([]bool, error)
 			return nil, fmt.Errorf("ingest: row %d: %w", i, err)
 		}
 		staged[i] = stagedRow{dst: dst.WithZone(""), payload: payload, raw: raw}
-		if d := dayOf(r.Time); !seenDay[d] {
-			seenDay[d] = true
+		if d := dayOf(r.Time); d != lastDay && !slices.Contains(days, d) {
 			days = append(days, d)
+			lastDay = d
 		}
 	}
 	if err := db.ensurePartitions(ctx, days); err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
-	inserted, err := db.ingestTx(ctx, rows, staged)
+	inserted, err := db.ingestRetry(ctx, rows, staged)
 	if isNoPartition(err) {
 		// A partition we had cached was dropped (retention): recreate.
 		db.forgetPartitions()
 		if err := db.ensurePartitions(ctx, days); err != nil {
 			return nil, fmt.Errorf("ingest: %w", err)
 		}
-		inserted, err = db.ingestTx(ctx, rows, staged)
+		inserted, err = db.ingestRetry(ctx, rows, staged)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("ingest: %w", err)
@@ -147,30 +154,102 @@ func (db *DB) IngestBatch(ctx context.Context, rows []ResultRow) ([]bool, error)
 	return inserted, nil
 }
 
+// ingestRetry runs the ingest transaction, again when PostgreSQL aborted it
+// to break a deadlock: two concurrent batches holding copies of each
+// other's results (a probe retrying while its first upload still commits)
+// wait on each other's uncommitted keys, and one of them is cancelled.
+func (db *DB) ingestRetry(ctx context.Context, rows []ResultRow, staged []stagedRow) ([]bool, error) {
+	for attempt := 0; ; attempt++ {
+		inserted, err := db.ingestTx(ctx, rows, staged)
+		if attempt < 3 && isRetryable(err) && ctx.Err() == nil {
+			continue
+		}
+		return inserted, err
+	}
+}
+
+// ingestState remembers how recent batches went, to choose how the next
+// one is written.
+type ingestState struct {
+	// stagedLeft is how many more batches take the staged path before the
+	// direct path is tried again (see ingestTx).
+	stagedLeft atomic.Int32
+}
+
+// stagedAfterConflict is how many batches take the staged path after a
+// direct COPY ran into an already stored result. Duplicates come in runs
+// (a probe re-sending its spool after a lost acknowledgement), so the next
+// batches would likely collide too; a failed direct COPY costs about one
+// whole batch.
+const stagedAfterConflict = 16
+
+// ingestTx writes one batch. Most batches hold no result stored before, so
+// the rows are first COPYed straight into results (PostgreSQL's multi-row
+// heap insert, no staging table, no per-row speculative insertion): if a
+// key is already stored the COPY fails with a unique violation, nothing is
+// kept, and the batch is written again the slow way: COPY into a staging
+// table, then INSERT … ON CONFLICT DO NOTHING RETURNING, which says which
+// rows were new. Copies of a key within rows never reach the database.
 func (db *DB) ingestTx(ctx context.Context, rows []ResultRow, staged []stagedRow) ([]bool, error) {
+	inserted, firsts := firstCopies(rows)
+	st := &db.ingest
+	if left := st.stagedLeft.Load(); left > 0 {
+		st.stagedLeft.CompareAndSwap(left, left-1)
+	} else {
+		err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+			src := &copySource{rows: rows, staged: staged, only: firsts, vals: make([]any, len(resultColumns))}
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"results"}, resultColumns, src); err != nil {
+				return fmt.Errorf("copy to results: %w", err)
+			}
+			return advanceCatchment(ctx, tx, rows, inserted)
+		})
+		if !isUniqueViolation(err) {
+			if err != nil {
+				return nil, err
+			}
+			return inserted, nil
+		}
+		st.stagedLeft.Store(stagedAfterConflict)
+	}
+	return db.ingestStaged(ctx, rows, staged)
+}
+
+// firstCopies marks the first copy of every key in rows (inserted, for the
+// direct path) and lists their indexes (nil when every row is a first copy).
+func firstCopies(rows []ResultRow) (inserted []bool, firsts []int) {
+	inserted = make([]bool, len(rows))
+	seen := make(map[resultKey]struct{}, len(rows))
+	dups := false
+	for i := range rows {
+		k := keyOf(rows[i].TargetID, rows[i].Result.ID, rows[i].Result.Time)
+		if _, ok := seen[k]; ok {
+			dups = true
+			continue
+		}
+		seen[k] = struct{}{}
+		inserted[i] = true
+	}
+	if !dups {
+		return inserted, nil
+	}
+	firsts = make([]int, 0, len(rows))
+	for i, ok := range inserted {
+		if ok {
+			firsts = append(firsts, i)
+		}
+	}
+	return inserted, firsts
+}
+
+func (db *DB) ingestStaged(ctx context.Context, rows []ResultRow, staged []stagedRow) ([]bool, error) {
 	inserted := make([]bool, len(rows))
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		clear(inserted) // a retried transaction starts over
 		if _, err := tx.Exec(ctx, stageDDL); err != nil {
 			return fmt.Errorf("staging table: %w", err)
 		}
-		_, err := tx.CopyFrom(ctx, pgx.Identifier{"ingest_stage"}, stageColumns,
-			pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
-				row, s := &rows[i], &staged[i]
-				r := row.Result
-				var site, identity, errText pgtype.Text
-				if row.Site != "" {
-					site = pgtype.Text{String: row.Site, Valid: true}
-				}
-				if row.Identity != "" {
-					identity = pgtype.Text{String: row.Identity, Valid: true}
-				}
-				if r.Error != "" {
-					errText = pgtype.Text{String: r.Error, Valid: true}
-				}
-				return []any{i, row.TargetID, r.Time, [16]byte(r.ID), r.Probe, string(r.Kind), r.Measurement,
-					int16(r.AF), s.dst, float4(row.RTT), float4(row.Loss), identity, site, errText, s.payload, s.raw}, nil
-			}))
-		if err != nil {
+		src := &copySource{rows: rows, staged: staged, ord: true, vals: make([]any, len(stageColumns))}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ingest_stage"}, stageColumns, src); err != nil {
 			return fmt.Errorf("copy to staging: %w", err)
 		}
 		res, err := tx.Query(ctx, mergeSQL)
@@ -204,6 +283,68 @@ func (db *DB) ingestTx(ctx context.Context, rows []ResultRow, staged []stagedRow
 		return nil, err
 	}
 	return inserted, nil
+}
+
+// resultColumns are the results columns ingest writes (stageColumns
+// without ord).
+var resultColumns = stageColumns[1:]
+
+// copySource feeds rows to COPY, reusing one value slice: pgx encodes each
+// row before asking for the next.
+type copySource struct {
+	rows   []ResultRow
+	staged []stagedRow
+	only   []int // indexes of the rows to send; nil: all
+	ord    bool  // lead with the row's index (the staging table's ord)
+	i      int   // rows sent
+	vals   []any
+	text   [3]pgtype.Text
+	num    [2]pgtype.Float4
+}
+
+func (s *copySource) Next() bool {
+	n := len(s.rows)
+	if s.only != nil {
+		n = len(s.only)
+	}
+	if s.i >= n {
+		return false
+	}
+	s.i++
+	return true
+}
+
+func (s *copySource) Values() ([]any, error) {
+	i := s.i - 1
+	if s.only != nil {
+		i = s.only[i]
+	}
+	row, st := &s.rows[i], &s.staged[i]
+	r := row.Result
+	s.text = [3]pgtype.Text{text(row.Identity), text(row.Site), text(r.Error)}
+	s.num = [2]pgtype.Float4{float4(row.RTT), float4(row.Loss)}
+	v := s.vals[:0]
+	if s.ord {
+		v = append(v, int32(i))
+	}
+	v = append(v, int32(row.TargetID), r.Time, (*[16]byte)(&r.ID), r.Probe, string(r.Kind), r.Measurement,
+		int16(r.AF), st.dst, &s.num[0], &s.num[1], &s.text[0], &s.text[1], &s.text[2], st.payload, st.raw)
+	return v, nil
+}
+
+func (s *copySource) Err() error { return nil }
+
+func isUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// isRetryable reports whether PostgreSQL aborted the transaction for a
+// reason that running it again can fix (deadlock_detected,
+// serialization_failure).
+func isRetryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
 }
 
 func float4(p *float64) pgtype.Float4 {

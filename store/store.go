@@ -48,6 +48,8 @@ type DB struct {
 
 	partMu sync.Mutex
 	parts  map[string]bool // result partitions known to exist, by day "20060102"
+
+	ingest ingestState // see ingest.go
 }
 
 // Open connects to the database at url (a postgres:// URL or a libpq
