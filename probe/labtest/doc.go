@@ -13,4 +13,9 @@
 // runs only when asked:
 //
 //	ANYCATCH_LAB_BENCH=1 go test ./probe/labtest -run TestTraceBenchmark -v
+//
+// TestAgentFootprint measures RSS and CPU of a real agent running 50
+// targets of mixed kinds against a real collector, also only when asked:
+//
+//	ANYCATCH_LAB_FOOTPRINT=1 go test ./probe/labtest -run TestAgentFootprint -v -timeout 20m
 package labtest
