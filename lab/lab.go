@@ -446,21 +446,47 @@ func (l *Lab) waitConverged(ctx context.Context) error {
 			}
 		}
 	}
+	// Converged means every BGP session is established (BIRD sends
+	// updates as soon as a session is up, so routes settle within
+	// milliseconds after that) and three truth readings in a row agree
+	// with every client routed both ways. Agreement alone is not enough:
+	// while one site's session is still connecting, readings can agree on
+	// a catchment that changes as soon as it comes up.
 	var prev *Truth
+	stable := 0
 	for {
 		t, err := l.Truth(ctx)
-		if err == nil && t.Complete() {
+		if err == nil && t.Complete() && l.sessionsEstablished(ctx) {
 			if prev != nil && prev.sameCatchment(t) {
+				stable++
+			} else {
+				stable = 0
+			}
+			if stable >= 2 {
 				return nil
 			}
 			prev = &t
 		} else {
-			prev = nil
+			prev, stable = nil, 0
 		}
 		if err := sleepCtx(ctx, 300*time.Millisecond); err != nil {
 			return fmt.Errorf("bgp did not converge: %w (see birdc -s %s show protocols)", err, l.birdSocket(l.topo.Transits[0].Name))
 		}
 	}
+}
+
+// sessionsEstablished reports whether every BGP session of the lab is up.
+func (l *Lab) sessionsEstablished(ctx context.Context) bool {
+	st, err := l.Status(ctx)
+	if err != nil || len(st.Sessions) == 0 {
+		return false
+	}
+	for _, s := range st.Sessions {
+		if s.Info != "Established" {
+			return false
+		}
+	}
+	return true
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

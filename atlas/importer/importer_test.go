@@ -308,8 +308,8 @@ func TestImportFixtures(t *testing.T) {
 		t.Errorf("%d ping rows whose rtt_ms is not the median", n)
 	}
 	// Trace: hop lists survive, including timeouts.
-	if n := count(t, db, `SELECT count(*) FROM results WHERE target_id = $1 AND CASE WHEN jsonb_typeof(payload->'trace'->'hops') = 'array'
-		THEN jsonb_array_length(payload->'trace'->'hops') > 0 ELSE false END`,
+	if n := count(t, db, `SELECT count(*) FROM results WHERE target_id = $1 AND CASE WHEN json_typeof(payload->'trace'->'hops') = 'array'
+		THEN json_array_length(payload->'trace'->'hops') > 0 ELSE false END`,
 		files["traceroute-mixed.ndjson"].target.ID); n == 0 {
 		t.Error("no stored traceroute has hops")
 	}
