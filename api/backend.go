@@ -32,6 +32,7 @@ type Store interface {
 	Latency(ctx context.Context, q LatencyQuery) ([]LatencyRow, error)
 	Changes(ctx context.Context, q ChangeQuery) ([]ChangeRow, error)
 	ChangeCounts(ctx context.Context, q ChangeQuery) ([]ProbeChangeCount, []SiteChangeCount, error)
+	ChangeTimes(ctx context.Context, q ChangeTimesQuery) ([]ChangeTime, error)
 	Unmapped(ctx context.Context, targetID int) ([]UnmappedIdentity, error)
 	// StreamResults calls fn for each result matching q in (ts, id) order
 	// (the result's Time and ID are its keyset position), at most q.Limit
@@ -180,6 +181,30 @@ type ChangeQuery struct {
 	AfterAF    int
 	Limit      int
 	FlapMin    int // ChangeCounts: only tracks with at least this many changes
+	// Desc lists newest first; the keyset then selects changes strictly
+	// before the position. A zero AfterTS means no keyset.
+	Desc bool
+	// MovesOnly leaves out tracks' first observations (from_state NULL).
+	MovesOnly bool
+}
+
+// ChangeTimesQuery asks for the times a target's catchment changed in
+// [From, To), counted per Bucket-long interval (aligned to the Unix epoch).
+type ChangeTimesQuery struct {
+	TargetID  int
+	From, To  time.Time
+	AF        int
+	Bucket    time.Duration // at least a minute
+	MovesOnly bool
+	Limit     int // at most this many buckets, earliest first
+}
+
+// ChangeTime is one bucket with changes: all of them and the moves among
+// them (changes that are not a first observation).
+type ChangeTime struct {
+	TS      time.Time `json:"ts"`
+	Changes int       `json:"changes"`
+	Moves   int       `json:"moves"`
 }
 
 // ChangeRow is one catchment change.

@@ -84,6 +84,30 @@ func (q *query) int(name string, def, min, max int) int {
 	return n
 }
 
+// bool reads true/false (also 1/0).
+func (q *query) bool(name string, def bool) bool {
+	switch q.str(name) {
+	case "":
+		return def
+	case "true", "1":
+		return true
+	case "false", "0":
+		return false
+	}
+	q.fail(name, "want true or false")
+	return def
+}
+
+// movesOnly reads moves_only=true or its synonym kind=move (kind=all is
+// the default): leave out probes' first observations.
+func (q *query) movesOnly() bool {
+	m := q.bool("moves_only", false)
+	if q.enum("kind", "all", "all", "move") == "move" {
+		m = true
+	}
+	return m
+}
+
 func (q *query) float(name string, def float64) float64 {
 	v := q.str(name)
 	if v == "" {

@@ -3,9 +3,11 @@ package api
 import (
 	"cmp"
 	"encoding/csv"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/anycatch/anycatch/catchment"
@@ -55,18 +57,26 @@ func (s *Server) catchmentQuery(q *query, t Target) CatchmentQuery {
 	return cq
 }
 
-func (s *Server) catchmentProbes(r *http.Request, cq CatchmentQuery) ([]CatchmentProbe, []catchment.Entry, error) {
+// catchmentProbes returns the probes as published (blurred; nil unless
+// withProbes) and as aggregation entries.
+func (s *Server) catchmentProbes(r *http.Request, cq CatchmentQuery, withProbes bool) ([]CatchmentProbe, []catchment.Entry, error) {
 	rows, err := s.store.Catchment(r.Context(), cq)
 	if err != nil {
 		return nil, nil, err
 	}
-	probes := make([]CatchmentProbe, 0, len(rows))
+	var probes []CatchmentProbe
+	if withProbes {
+		probes = make([]CatchmentProbe, 0, len(rows))
+	}
 	entries := make([]catchment.Entry, 0, len(rows))
-	for _, c := range rows {
-		p := CatchmentProbe{Probe: c.Probe, AF: c.AF, State: c.State, Site: c.Site, Identity: c.Identity,
-			RTT: c.RTT, ObservedAt: c.ObservedAt, Since: c.Since, Country: c.Country, Continent: c.Continent, ASN: c.ASN}
-		p.Lat, p.Lon = s.blur(c.Probe, c.Lat, c.Lon)
-		probes = append(probes, p)
+	for i := range rows {
+		c := &rows[i]
+		if withProbes {
+			p := CatchmentProbe{Probe: c.Probe, AF: c.AF, State: c.State, Site: c.Site, Identity: c.Identity,
+				RTT: c.RTT, ObservedAt: c.ObservedAt, Since: c.Since, Country: c.Country, Continent: c.Continent, ASN: c.ASN}
+			p.Lat, p.Lon = s.blur(c.Probe, c.Lat, c.Lon)
+			probes = append(probes, p)
+		}
 		e := catchment.Entry{Probe: c.Probe, State: c.State, Site: c.Site, Identity: c.Identity, RTT: c.RTT,
 			ObservedAt: c.ObservedAt, Country: c.Country, Continent: c.Continent}
 		if c.ASN != nil {
@@ -87,11 +97,14 @@ func (s *Server) getCatchment(w http.ResponseWriter, r *http.Request) {
 	cq := s.catchmentQuery(q, t)
 	g := q.grouping(s.cfg.Regions)
 	format := q.format("csv", "geojson")
+	withProbes := q.bool("probes", true)
 	if q.err != nil {
 		s.writeError(w, r, q.err)
 		return
 	}
-	probes, entries, err := s.catchmentProbes(r, cq)
+	// The per-probe list is needed for the map (JSON, GeoJSON) only.
+	withProbes = withProbes && format != "csv" || format == "geojson"
+	probes, entries, err := s.catchmentProbes(r, cq, withProbes)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -123,7 +136,44 @@ func (s *Server) getCatchment(w http.ResponseWriter, r *http.Request) {
 		rep.Groups[i].Sites = nonNil(rep.Groups[i].Sites)
 	}
 	rep.Total.Sites = nonNil(rep.Total.Sites)
-	writeJSON(w, http.StatusOK, rep)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	if err := writeCatchmentReport(w, &rep, withProbes); err != nil {
+		s.log.Debug("api catchment write", "err", err)
+	}
+}
+
+// writeCatchmentReport writes rep as encoding/json would (field order of
+// CatchmentReport), streaming its probes; without withProbes the probes
+// member is left out.
+func writeCatchmentReport(w io.Writer, rep *CatchmentReport, withProbes bool) error {
+	js := newJSONStream(w)
+	js.raw(`{"target":`)
+	js.value(rep.Target)
+	js.raw(`,"at":`)
+	js.value(rep.At)
+	js.raw(`,"window_sec":`)
+	js.value(rep.WindowSec)
+	js.raw(`,"af":`)
+	js.value(rep.AF)
+	js.raw(`,"group":`)
+	js.value(rep.Group)
+	js.raw(`,"sites":`)
+	js.value(rep.Sites)
+	if withProbes {
+		js.raw(`,"probes":`)
+		if rep.Probes == nil {
+			js.raw("null")
+		} else {
+			js.probes(rep.Probes, false)
+		}
+	}
+	js.raw(`,"total":`)
+	js.value(rep.Total)
+	js.raw(`,"groups":`)
+	js.value(rep.Groups)
+	js.raw("}\n")
+	return js.flush()
 }
 
 func (s *Server) getCatchmentGeoJSON(w http.ResponseWriter, r *http.Request) {
@@ -138,7 +188,7 @@ func (s *Server) getCatchmentGeoJSON(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, q.err)
 		return
 	}
-	probes, _, err := s.catchmentProbes(r, cq)
+	probes, _, err := s.catchmentProbes(r, cq, true)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -165,16 +215,12 @@ type featureCollection struct {
 // writeGeoJSON writes probes with a known position as Point features;
 // probes without one cannot be drawn and are left out.
 func writeGeoJSON(w http.ResponseWriter, probes []CatchmentProbe) {
-	fc := featureCollection{Type: "FeatureCollection", Features: []geoFeature{}}
-	for _, p := range probes {
-		if p.Lat == nil || p.Lon == nil {
-			continue
-		}
-		fc.Features = append(fc.Features, geoFeature{Type: "Feature",
-			Geometry: geoPoint{Type: "Point", Coordinates: [2]float64{*p.Lon, *p.Lat}}, Properties: p})
-	}
 	w.Header().Set("Content-Type", "application/geo+json")
-	writeJSONBody(w, fc)
+	js := newJSONStream(w)
+	js.raw(`{"type":"FeatureCollection","features":`)
+	js.probes(probes, true)
+	js.raw("}\n")
+	_ = js.flush()
 }
 
 // CSV column orders are part of the API: add columns only at the end.
@@ -220,6 +266,72 @@ type LatencyReport struct {
 	Sites    []catchment.LatencyStats `json:"sites"`
 	Groups   []catchment.LatencyStats `json:"groups"`
 	Inflated []catchment.Inflated     `json:"inflated"`
+	// ByGroupSite is the group × site matrix: per (group, site) the
+	// statistics of the group's probes that reached that site.
+	ByGroupSite []GroupSiteLatency `json:"by_group_site"`
+}
+
+// GroupSiteLatency is one cell of a latency report's group × site matrix.
+// Site is a site code, "?identity" for unmapped answers or "unreachable".
+type GroupSiteLatency struct {
+	Group  string   `json:"group"`
+	Site   string   `json:"site"`
+	Probes int      `json:"probes"`
+	Count  int      `json:"count"`
+	Loss   float64  `json:"loss"`
+	Min    *float64 `json:"min,omitempty"`
+	P50    *float64 `json:"p50,omitempty"`
+	P90    *float64 `json:"p90,omitempty"`
+	P99    *float64 `json:"p99,omitempty"`
+	Max    *float64 `json:"max,omitempty"`
+	// InflatedProbes counts the cell's probes listed in inflated.
+	InflatedProbes int `json:"inflated_probes"`
+	// Inflated flags a cell whose p50 exceeds the best site p50 of its
+	// group by both inflation thresholds: the group would do better at
+	// another site.
+	Inflated bool `json:"inflated"`
+}
+
+// groupSiteMatrix computes the group × site cells from per-(probe, site)
+// entries, sorted by group then site, with inflation flags from opt's
+// thresholds and the per-probe inflated list.
+func groupSiteMatrix(perSite []catchment.Entry, g catchment.Grouping, opt catchment.InflationOptions, inflated []catchment.Inflated) []GroupSiteLatency {
+	key := func(e catchment.Entry) string { return g.Key(e) + "\x00" + catchment.BySite(e) }
+	stats := catchment.Latency(perSite, key)
+	extra, ratio := opt.MinExtraMS, opt.MinRatio
+	if extra == 0 {
+		extra = catchment.DefaultInflationMinExtraMS
+	}
+	if ratio == 0 {
+		ratio = catchment.DefaultInflationMinRatio
+	}
+	type cell struct{ group, site string }
+	nInflated := map[cell]int{}
+	for _, in := range inflated {
+		nInflated[cell{in.Group, in.Site}]++
+	}
+	out := make([]GroupSiteLatency, 0, len(stats))
+	best := map[string]float64{}
+	for _, st := range stats {
+		group, site, _ := strings.Cut(st.Key, "\x00")
+		c := GroupSiteLatency{Group: group, Site: site, Probes: st.Probes, Count: st.Count, Loss: st.Loss,
+			Min: st.Min, P50: st.P50, P90: st.P90, P99: st.P99, Max: st.Max, InflatedProbes: nInflated[cell{group, site}]}
+		if st.P50 != nil && site != "unreachable" && !strings.HasPrefix(site, "?") {
+			if b, ok := best[group]; !ok || *st.P50 < b {
+				best[group] = *st.P50
+			}
+		}
+		out = append(out, c)
+	}
+	for i := range out {
+		c := &out[i]
+		b, ok := best[c.Group]
+		if !ok || c.P50 == nil || b <= 0 || c.Site == "unreachable" || strings.HasPrefix(c.Site, "?") {
+			continue
+		}
+		c.Inflated = *c.P50-b > extra && *c.P50/b > ratio
+	}
+	return out
 }
 
 func (s *Server) getLatency(w http.ResponseWriter, r *http.Request) {
@@ -254,6 +366,7 @@ func (s *Server) getLatency(w http.ResponseWriter, r *http.Request) {
 	rep := LatencyReport{Target: t.Name, From: lq.From, To: lq.To, Kind: lq.Kind, Group: string(g.By),
 		Sites: nonNil(catchment.Latency(perSite, catchment.BySite)), Groups: nonNil(catchment.Latency(perProbe, g.Key)),
 		Inflated: nonNil(catchment.Inflation(perProbe, opt))}
+	rep.ByGroupSite = groupSiteMatrix(perSite, g, opt, rep.Inflated)
 	rep.Total = catchment.Summarize("all", nil, 0)
 	if all := catchment.Latency(perProbe, catchment.Grouping{}.Key); len(all) == 1 {
 		rep.Total = all[0]
@@ -277,7 +390,54 @@ func (s *Server) getLatency(w http.ResponseWriter, r *http.Request) {
 		cw.Flush()
 		return
 	}
-	writeJSON(w, http.StatusOK, rep)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	if err := writeLatencyReport(w, &rep); err != nil {
+		s.log.Debug("api latency write", "err", err)
+	}
+}
+
+// writeLatencyReport writes rep as encoding/json would, the inflated list
+// (thousands of probes on a large target) with the hand-written encoder.
+func writeLatencyReport(w io.Writer, rep *LatencyReport) error {
+	js := newJSONStream(w)
+	js.raw(`{"target":`)
+	js.value(rep.Target)
+	js.raw(`,"from":`)
+	js.value(rep.From)
+	js.raw(`,"to":`)
+	js.value(rep.To)
+	js.raw(`,"kind":`)
+	js.value(rep.Kind)
+	js.raw(`,"af":`)
+	js.value(rep.AF)
+	js.raw(`,"group":`)
+	js.value(rep.Group)
+	js.raw(`,"total":`)
+	js.value(rep.Total)
+	js.raw(`,"sites":`)
+	js.value(rep.Sites)
+	js.raw(`,"groups":`)
+	js.value(rep.Groups)
+	js.raw(`,"inflated":`)
+	if rep.Inflated == nil {
+		js.raw("null")
+	} else {
+		js.raw("[")
+		for i := range rep.Inflated {
+			js.b = js.b[:0]
+			if i > 0 {
+				js.b = append(js.b, ',')
+			}
+			js.b = appendInflatedJSON(js.b, &rep.Inflated[i])
+			js.bytes(js.b)
+		}
+		js.raw("]")
+	}
+	js.raw(`,"by_group_site":`)
+	js.value(rep.ByGroupSite)
+	js.raw("}\n")
+	return js.flush()
 }
 
 // latencyEntries turns per-(probe, site) aggregates into catchment entries:
@@ -301,7 +461,9 @@ func latencyEntries(rows []LatencyRow) (perSite, perProbe []catchment.Entry) {
 		}
 		return e
 	}
-	// rows come ordered by probe.
+	// rows come ordered by probe; most probes have one row.
+	perSite = make([]catchment.Entry, 0, len(rows))
+	perProbe = make([]catchment.Entry, 0, len(rows))
 	for i := 0; i < len(rows); {
 		j := i
 		best := rows[i]
@@ -375,6 +537,7 @@ type changeCursor struct {
 	TS    time.Time `json:"t"`
 	Probe string    `json:"p"`
 	AF    int       `json:"f"`
+	Desc  bool      `json:"d,omitempty"` // the order the cursor was made for
 }
 
 func toChange(c ChangeRow) Change {
@@ -409,8 +572,13 @@ func (s *Server) getChanges(w http.ResponseWriter, r *http.Request) {
 		}
 		cq.Probe = p
 	}
+	cq.Desc = q.enum("order", "asc", "asc", "desc") == "desc"
+	cq.MovesOnly = q.movesOnly()
 	var cur changeCursor
 	if q.cursor(&cur) {
+		if cur.Desc != cq.Desc {
+			q.fail("cursor", "was made for the other order")
+		}
 		cq.AfterTS, cq.AfterProbe, cq.AfterAF = cur.TS, cur.Probe, cur.AF
 	}
 	format := q.format("csv")
@@ -433,7 +601,7 @@ func (s *Server) getChanges(w http.ResponseWriter, r *http.Request) {
 	for i, c := range rows {
 		if i == limit {
 			last := rows[i-1]
-			rep.NextCursor = encodeCursor(changeCursor{TS: last.TS, Probe: last.Probe, AF: last.AF})
+			rep.NextCursor = encodeCursor(changeCursor{TS: last.TS, Probe: last.Probe, AF: last.AF, Desc: cq.Desc})
 			break
 		}
 		rep.Changes = append(rep.Changes, toChange(c))
@@ -484,6 +652,56 @@ func (s *Server) writeChangesCSV(w http.ResponseWriter, r *http.Request, cq Chan
 		cq.AfterTS, cq.AfterProbe, cq.AfterAF = last.TS, last.Probe, last.AF
 	}
 	cw.Flush()
+}
+
+// ChangeTimes lists the times a target's catchment changed, for a map's
+// time control to step through.
+type ChangeTimes struct {
+	Target    string       `json:"target"`
+	From      time.Time    `json:"from"`
+	To        time.Time    `json:"to"`
+	BucketSec int          `json:"bucket_sec"`
+	Times     []ChangeTime `json:"times"`
+	// Truncated is set when the range had more than limit buckets with
+	// changes: ask again from the last one's ts.
+	Truncated bool `json:"truncated"`
+}
+
+func (s *Server) getChangeTimes(w http.ResponseWriter, r *http.Request) {
+	t, err := s.target(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	q := newQuery(r)
+	now := s.now().UTC()
+	cq := ChangeTimesQuery{TargetID: t.ID, To: q.time("to", now), AF: q.af(), MovesOnly: q.movesOnly(),
+		Bucket: q.duration("bucket", time.Minute, 24*time.Hour), Limit: q.int("limit", 10000, 1, 100000)}
+	cq.From = q.time("from", cq.To.Add(-24*time.Hour))
+	if !cq.From.Before(cq.To) {
+		q.fail("from", "must be before to")
+	} else if cq.To.Sub(cq.From) > 366*24*time.Hour {
+		q.fail("from", "range is longer than 366 days")
+	}
+	if cq.Bucket < time.Minute || cq.Bucket%time.Minute != 0 {
+		q.fail("bucket", "want whole minutes, at least 1m")
+	}
+	if q.err != nil {
+		s.writeError(w, r, q.err)
+		return
+	}
+	limit := cq.Limit
+	cq.Limit++
+	times, err := s.store.ChangeTimes(r.Context(), cq)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	rep := ChangeTimes{Target: t.Name, From: cq.From, To: cq.To, BucketSec: int(cq.Bucket / time.Second), Times: nonNil(times)}
+	if len(rep.Times) > limit {
+		rep.Times, rep.Truncated = rep.Times[:limit], true
+	}
+	writeJSON(w, http.StatusOK, rep)
 }
 
 func (s *Server) getUnmapped(w http.ResponseWriter, r *http.Request) {

@@ -20,6 +20,7 @@ func (s *Server) routes() http.Handler {
 	})
 
 	r.Route("/api/v1", func(r chi.Router) {
+		r.Use(compress)
 		r.Get("/openapi.json", s.serveOpenAPI)
 
 		r.Group(func(r chi.Router) {
@@ -34,6 +35,7 @@ func (s *Server) routes() http.Handler {
 			r.Get("/targets/{target}/catchment.geojson", s.getCatchmentGeoJSON)
 			r.Get("/targets/{target}/latency", s.getLatency)
 			r.Get("/targets/{target}/changes", s.getChanges)
+			r.Get("/targets/{target}/changes/times", s.getChangeTimes)
 			r.Get("/targets/{target}/unmapped", s.getUnmapped)
 			r.Get("/probes", s.listProbes)
 			r.Get("/probes/{probe}", s.getProbe)

@@ -38,6 +38,12 @@ type Config struct {
 	// ISO country codes. A request's regions parameter overrides it.
 	Regions map[string][]string
 
+	// OnChange, when set, is called after every successful change of a
+	// target, its sites or its rules, so identification and schedules can
+	// reload at once (wire the collector's Invalidate here). It must not
+	// block.
+	OnChange func()
+
 	Log *slog.Logger     // nil discards
 	Now func() time.Time // nil means time.Now
 }
@@ -77,6 +83,13 @@ func New(cfg Config) *Server {
 
 // ServeHTTP serves every path under /api/v1/.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// changed tells Config.OnChange that targets, sites or rules changed.
+func (s *Server) changed() {
+	if s.cfg.OnChange != nil {
+		s.cfg.OnChange()
+	}
+}
 
 func roundBlur(_ string, lat, lon float64) (float64, float64) {
 	return math.Round(lat*10) / 10, math.Round(lon*10) / 10

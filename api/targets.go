@@ -143,6 +143,7 @@ func (s *Server) createTarget(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	s.changed()
 	writeJSON(w, http.StatusCreated, t)
 }
 
@@ -166,6 +167,7 @@ func (s *Server) updateTarget(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	s.changed()
 	writeJSON(w, http.StatusOK, t)
 }
 
@@ -178,6 +180,7 @@ func (s *Server) deleteTarget(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	s.changed()
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -240,6 +243,7 @@ func (s *Server) putSite(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	s.changed()
 	writeJSON(w, http.StatusOK, site)
 }
 
@@ -260,6 +264,7 @@ func (s *Server) deleteSite(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	s.changed()
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -299,5 +304,6 @@ func (s *Server) replaceRules(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	s.changed()
 	writeJSON(w, http.StatusOK, listOf(in.Data))
 }

@@ -3,6 +3,9 @@ package store
 import (
 	"context"
 	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
 	"github.com/anycatch/anycatch/catchment"
 )
 
@@ -27,6 +30,12 @@ func (db *DB) Catchment(ctx context.Context, q CatchmentQuery) ([]CatchmentRow, 
 			WHERE l.target_id = $1 AND ($2 = 0 OR l.af = $2) AND l.observed_at >= $3 AND l.observed_at <= $4
 			ORDER BY l.probe_id, l.af`
 	} else {
+		// Each track's latest change at or before At: a backward
+		// index-only scan of catchment_changes_latest_idx (it includes the
+		// to_ columns) over the target's changes up to At. Measured
+		// against one lateral index probe per track (bounded by probes,
+		// not history) it was faster at the seeded scale (30 days, ~2
+		// changes per track): 45-50 ms against 67-72 ms for 10,000 probes.
 		sql = `WITH c AS (
 				SELECT DISTINCT ON (probe_id, af) probe_id, af, ts, to_state, to_site, to_identity
 				FROM catchment_changes
@@ -50,28 +59,71 @@ func (db *DB) Catchment(ctx context.Context, q CatchmentQuery) ([]CatchmentRow, 
 			LEFT JOIN probes p ON p.id = c.probe_id
 			ORDER BY c.probe_id, c.af`
 	}
-	rows, err := db.pool.Query(ctx, sql, q.TargetID, q.AF, from, q.At)
-	if err != nil {
-		return nil, fmt.Errorf("catchment: %w", err)
-	}
-	defer rows.Close()
-	var out []CatchmentRow
-	for rows.Next() {
+	out := make([]CatchmentRow, 0, 1024)
+	var dec *rawDecoder
+	decOK := true
+	err := db.readQuery(ctx, "catchment", sql, []any{q.TargetID, q.AF, from, q.At}, func(rows pgx.Rows) error {
+		if dec == nil && decOK {
+			dec, decOK = newRawDecoder(rows.FieldDescriptions())
+		}
 		var c CatchmentRow
+		if decOK {
+			if err := dec.catchmentRow(rows.RawValues(), &c); err != nil {
+				return err
+			}
+			out = append(out, c)
+			return nil
+		}
 		var af int16
 		var state string
 		if err := rows.Scan(&c.Probe, &af, &state, &c.Site, &c.Identity, &c.RTT, &c.ObservedAt, &c.Since,
 			&c.Lat, &c.Lon, &c.Country, &c.Continent, &c.ASN); err != nil {
-			return nil, fmt.Errorf("catchment: %w", err)
+			return err
 		}
 		c.AF = int(af)
 		c.State = stateOf(state)
 		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("catchment: %w", err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// catchmentRow decodes one row of the Catchment queries (column order of
+// their SELECT lists).
+func (d *rawDecoder) catchmentRow(v [][]byte, c *CatchmentRow) error {
+	if len(v) != 13 || v[0] == nil || v[2] == nil || v[6] == nil || v[7] == nil {
+		return fmt.Errorf("catchment row: %w", errRawValue)
+	}
+	var err error
+	var af int64
+	c.Probe = d.str(v[0], false)
+	if af, err = d.int(d.oids[1], v[1]); err != nil {
+		return err
+	}
+	c.AF = int(af)
+	c.State = stateOf(d.str(v[2], true))
+	c.Site, c.Identity = d.str(v[3], true), d.str(v[4], true)
+	if c.RTT, err = d.float(d.oids[5], v[5]); err != nil {
+		return err
+	}
+	if c.ObservedAt, err = d.time(d.oids[6], v[6]); err != nil {
+		return err
+	}
+	if c.Since, err = d.time(d.oids[7], v[7]); err != nil {
+		return err
+	}
+	if c.Lat, err = d.float(d.oids[8], v[8]); err != nil {
+		return err
+	}
+	if c.Lon, err = d.float(d.oids[9], v[9]); err != nil {
+		return err
+	}
+	c.Country, c.Continent = d.str(v[10], true), d.str(v[11], true)
+	c.ASN, err = d.intPtr(d.oids[12], v[12])
+	return err
 }
 
 func stateOf(s string) catchment.State { return catchment.State(s) }

@@ -3,19 +3,36 @@ package store
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // Changes returns catchment changes of a target in [q.From, q.To) in (ts,
-// probe, af) order, strictly after the keyset position (q.AfterTS,
-// q.AfterProbe, q.AfterAF), at most q.Limit.
+// probe, af) order (reversed when q.Desc), strictly after (before, when
+// q.Desc) the keyset position (q.AfterTS, q.AfterProbe, q.AfterAF) unless
+// AfterTS is zero, at most q.Limit. q.MovesOnly leaves out first
+// observations.
 func (db *DB) Changes(ctx context.Context, q ChangeQuery) ([]ChangeRow, error) {
-	rows, err := db.pool.Query(ctx, `SELECT probe_id, af, ts, coalesce(from_state, ''), coalesce(from_site, ''),
+	sql := `SELECT probe_id, af, ts, coalesce(from_state, ''), coalesce(from_site, ''),
 			coalesce(from_identity, ''), to_state, coalesce(to_site, ''), coalesce(to_identity, ''), to_rtt_ms
 		FROM catchment_changes
-		WHERE target_id = $1 AND ts >= $2 AND ts < $3 AND ($4 = 0 OR af = $4) AND ($5 = '' OR probe_id = $5)
-		  AND (ts, probe_id, af) > ($6, $7, $8)
-		ORDER BY ts, probe_id, af LIMIT $9`,
-		q.TargetID, q.From, q.To, q.AF, q.Probe, q.AfterTS, q.AfterProbe, q.AfterAF, q.Limit)
+		WHERE target_id = $1 AND ts >= $2 AND ts < $3 AND ($4 = 0 OR af = $4) AND ($5 = '' OR probe_id = $5)`
+	args := []any{q.TargetID, q.From, q.To, q.AF, q.Probe, q.Limit}
+	if q.MovesOnly {
+		sql += ` AND from_state IS NOT NULL`
+	}
+	order := ` ORDER BY ts, probe_id, af LIMIT $6`
+	if q.Desc {
+		order = ` ORDER BY ts DESC, probe_id DESC, af DESC LIMIT $6`
+	}
+	if !q.AfterTS.IsZero() {
+		op := ">"
+		if q.Desc {
+			op = "<"
+		}
+		sql += ` AND (ts, probe_id, af) ` + op + ` ($7, $8, $9)`
+		args = append(args, q.AfterTS, q.AfterProbe, q.AfterAF)
+	}
+	rows, err := db.pool.Query(ctx, sql+order, args...)
 	if err != nil {
 		return nil, fmt.Errorf("changes: %w", err)
 	}
@@ -91,4 +108,36 @@ func (db *DB) ChangeCounts(ctx context.Context, q ChangeQuery) ([]ProbeChangeCou
 		sites = append(sites, s)
 	}
 	return probes, sites, rows.Err()
+}
+
+// ChangeTimes counts a target's changes in [q.From, q.To) per q.Bucket
+// (aligned to the Unix epoch), earliest bucket first, at most q.Limit
+// buckets; buckets without changes are left out. It reads the primary key
+// (target_id, ts, …) range of catchment_changes.
+func (db *DB) ChangeTimes(ctx context.Context, q ChangeTimesQuery) ([]ChangeTime, error) {
+	bucket := max(q.Bucket, time.Minute)
+	rows, err := db.pool.Query(ctx, `SELECT date_bin($4::interval, ts, TIMESTAMPTZ '1970-01-01 00:00:00+00') AS b,
+			count(*), count(from_state)
+		FROM catchment_changes
+		WHERE target_id = $1 AND ts >= $2 AND ts < $3 AND ($5 = 0 OR af = $5) AND (NOT $6 OR from_state IS NOT NULL)
+		GROUP BY b ORDER BY b LIMIT $7`,
+		q.TargetID, q.From, q.To, bucket, q.AF, q.MovesOnly, q.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("change times: %w", err)
+	}
+	defer rows.Close()
+	var out []ChangeTime
+	for rows.Next() {
+		var c ChangeTime
+		var n, m int64
+		if err := rows.Scan(&c.TS, &n, &m); err != nil {
+			return nil, fmt.Errorf("change times: %w", err)
+		}
+		c.Changes, c.Moves = int(n), int(m)
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("change times: %w", err)
+	}
+	return out, nil
 }

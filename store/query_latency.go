@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Latency returns per-(probe, site) RTT and loss aggregates of one kind over
@@ -67,18 +69,25 @@ func (db *DB) Latency(ctx context.Context, q LatencyQuery) ([]LatencyRow, error)
 			FROM r LEFT JOIN s ON s.probe_id = r.probe_id LEFT JOIN probes p ON p.id = r.probe_id
 			ORDER BY r.probe_id`
 	}
-	rows, err := db.pool.Query(ctx, sql, q.TargetID, from, to, dayFrom, dayTo, q.AF, kind)
-	if err != nil {
-		return nil, fmt.Errorf("latency: %w", err)
-	}
-	defer rows.Close()
 	var out []LatencyRow
-	for rows.Next() {
+	var dec *rawDecoder
+	decOK := true
+	err := db.readQuery(ctx, "latency", sql, []any{q.TargetID, from, to, dayFrom, dayTo, q.AF, kind}, func(rows pgx.Rows) error {
+		if dec == nil && decOK {
+			dec, decOK = newRawDecoder(rows.FieldDescriptions())
+		}
 		var l LatencyRow
+		if decOK {
+			if err := dec.latencyRow(rows.RawValues(), &l); err != nil {
+				return err
+			}
+			out = append(out, l)
+			return nil
+		}
 		var minRTT *float32
 		var samples int64
 		if err := rows.Scan(&l.Probe, &l.Site, &l.Country, &l.Continent, &l.ASN, &samples, &l.RTT, &minRTT, &l.Loss); err != nil {
-			return nil, fmt.Errorf("latency: %w", err)
+			return err
 		}
 		l.Samples = int(samples)
 		if minRTT != nil {
@@ -86,9 +95,34 @@ func (db *DB) Latency(ctx context.Context, q LatencyQuery) ([]LatencyRow, error)
 			l.MinRTT = &v
 		}
 		out = append(out, l)
+		return nil
+	})
+	return out, err
+}
+
+// latencyRow decodes one row of the Latency queries (column order of
+// their SELECT lists).
+func (d *rawDecoder) latencyRow(v [][]byte, l *LatencyRow) error {
+	if len(v) != 9 || v[0] == nil || v[5] == nil {
+		return fmt.Errorf("latency row: %w", errRawValue)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("latency: %w", err)
+	var err error
+	var samples int64
+	l.Probe = d.str(v[0], false)
+	l.Site, l.Country, l.Continent = d.str(v[1], true), d.str(v[2], true), d.str(v[3], true)
+	if l.ASN, err = d.intPtr(d.oids[4], v[4]); err != nil {
+		return err
 	}
-	return out, nil
+	if samples, err = d.int(d.oids[5], v[5]); err != nil {
+		return err
+	}
+	l.Samples = int(samples)
+	if l.RTT, err = d.float(d.oids[6], v[6]); err != nil {
+		return err
+	}
+	if l.MinRTT, err = d.float(d.oids[7], v[7]); err != nil {
+		return err
+	}
+	l.Loss, err = d.float(d.oids[8], v[8])
+	return err
 }

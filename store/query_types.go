@@ -97,6 +97,25 @@ type ChangeQuery struct {
 	AfterAF    int
 	Limit      int
 	FlapMin    int
+	Desc       bool // newest first; keyset selects changes before the position
+	MovesOnly  bool // leave out first observations
+}
+
+// ChangeTimesQuery asks for per-bucket change counts (see DB.ChangeTimes).
+type ChangeTimesQuery struct {
+	TargetID  int
+	From, To  time.Time
+	AF        int
+	Bucket    time.Duration
+	MovesOnly bool
+	Limit     int
+}
+
+// ChangeTime is one bucket's change count and moves among them.
+type ChangeTime struct {
+	TS      time.Time
+	Changes int
+	Moves   int
 }
 
 // ChangeRow is one catchment change.

@@ -165,6 +165,19 @@ func (s Store) Changes(ctx context.Context, q api.ChangeQuery) ([]api.ChangeRow,
 	return out, nil
 }
 
+// ChangeTimes implements api.Store.
+func (s Store) ChangeTimes(ctx context.Context, q api.ChangeTimesQuery) ([]api.ChangeTime, error) {
+	rs, err := s.DB.ChangeTimes(ctx, store.ChangeTimesQuery(q))
+	if err != nil {
+		return nil, apiErr(err)
+	}
+	out := make([]api.ChangeTime, len(rs))
+	for i, r := range rs {
+		out[i] = api.ChangeTime(r)
+	}
+	return out, nil
+}
+
 func (s Store) ChangeCounts(ctx context.Context, q api.ChangeQuery) ([]api.ProbeChangeCount, []api.SiteChangeCount, error) {
 	ps, ss, err := s.DB.ChangeCounts(ctx, store.ChangeQuery(q))
 	if err != nil {

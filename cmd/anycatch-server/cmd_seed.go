@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"time"
 
@@ -20,7 +22,7 @@ import (
 // cmdSeed fills a database with synthetic data for load tests, then
 // optionally benchmarks the API's catchment and latency queries:
 //
-//	anycatch-server seed --probes 10000 --targets 20 --days 30 --interval 6h [--bench 50]
+//	anycatch-server seed --probes 10000 --targets 20 --days 30 --interval 6h [--bench 50] [--bench-cpuprofile cpu.out]
 func cmdSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("seed", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -34,6 +36,7 @@ func cmdSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.IntVar(&o.RawDays, "raw-days", 1, "days (ending now) that also get raw result rows")
 	skip := fs.Bool("skip-seed", false, "do not seed; only benchmark an already seeded database")
 	bench := fs.Int("bench", 0, "after seeding, run each benchmark query this many times and print p50/p95/max")
+	cpuProfile := fs.String("bench-cpuprofile", "", "write a CPU profile of the API handler benchmarks to this file (go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -62,7 +65,7 @@ func cmdSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "seeded %d rows in %s\n", total, time.Since(t0).Round(time.Second))
 	}
 	if *bench > 0 {
-		return runBench(ctx, db.DB, *bench, stdout)
+		return runBench(ctx, db.DB, *bench, *cpuProfile, stdout)
 	}
 	return nil
 }
@@ -70,7 +73,7 @@ func cmdSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // runBench times the catchment and latency queries against the store and
 // through the API handler (in process, no network) for every seeded target
 // in turn.
-func runBench(ctx context.Context, db *store.DB, n int, w io.Writer) error {
+func runBench(ctx context.Context, db *store.DB, n int, cpuProfile string, w io.Writer) error {
 	st := pgstore.New(db)
 	ts, err := st.ListTargets(ctx)
 	if err != nil {
@@ -91,14 +94,25 @@ func runBench(ctx context.Context, db *store.DB, n int, w io.Writer) error {
 	}
 	h := api.New(api.Config{Store: st})
 	now := time.Now().UTC()
-	cases := []struct{ name, path string }{
-		{"api: catchment now (JSON, all probes)", "/catchment"},
-		{"api: catchment now ?format=csv", "/catchment?format=csv"},
-		{"api: catchment 7 days ago", "/catchment?window=18h&at=" + now.Add(-7*24*time.Hour).Format(time.RFC3339)},
-		{"api: latency last 24h", "/latency"},
-		{"api: latency 7 days (day-aligned)", "/latency?from=" + now.Truncate(24*time.Hour).Add(-7*24*time.Hour).Format(time.RFC3339) + "&to=" + now.Truncate(24*time.Hour).Format(time.RFC3339)},
-		{"api: latency 30 days", "/latency?from=" + now.Add(-30*24*time.Hour).Format(time.RFC3339)},
-		{"api: changes last 24h (page of 100)", "/changes"},
+	// gzip marks cases requested with Accept-Encoding: gzip, as browsers do.
+	cases := []struct {
+		name, path string
+		gzip       bool
+	}{
+		{"api: catchment now (JSON, all probes)", "/catchment", false},
+		{"api: catchment now, gzip", "/catchment", true},
+		{"api: catchment now ?probes=false", "/catchment?probes=false", false},
+		{"api: catchment now ?format=csv", "/catchment?format=csv", false},
+		{"api: catchment.geojson now, gzip", "/catchment.geojson", true},
+		{"api: catchment 7 days ago", "/catchment?window=18h&at=" + now.Add(-7*24*time.Hour).Format(time.RFC3339), false},
+		{"api: catchment 7 days ago, gzip", "/catchment?window=18h&at=" + now.Add(-7*24*time.Hour).Format(time.RFC3339), true},
+		{"api: latency last 24h", "/latency", false},
+		{"api: latency 7 days (day-aligned)", "/latency?from=" + now.Truncate(24*time.Hour).Add(-7*24*time.Hour).Format(time.RFC3339) + "&to=" + now.Truncate(24*time.Hour).Format(time.RFC3339), false},
+		{"api: latency 30 days", "/latency?from=" + now.Add(-30*24*time.Hour).Format(time.RFC3339), false},
+		{"api: latency 30 days, group=asn, gzip", "/latency?group=asn&from=" + now.Add(-30*24*time.Hour).Format(time.RFC3339), true},
+		{"api: changes last 24h (page of 100)", "/changes", false},
+		{"api: changes newest first, moves only", "/changes?order=desc&moves_only=true", false},
+		{"api: changes/times 30 days", "/changes/times?from=" + now.Add(-30*24*time.Hour).Format(time.RFC3339), false},
 	}
 	// Store queries alone (SQL and scanning, no aggregation or JSON).
 	ids := map[string]int{}
@@ -149,12 +163,26 @@ func runBench(ctx context.Context, db *store.DB, n int, w io.Writer) error {
 		slices.Sort(d)
 		fmt.Fprintf(w, "%-40s %5d %9s %9s %9s\n", c.name, n, ms(d[len(d)/2]), ms(d[len(d)*95/100]), ms(d[len(d)-1]))
 	}
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	for _, c := range cases {
 		var d []time.Duration
 		for i := -len(names); i < n; i++ { // the first pass over every target warms up
 			path := "/api/v1/targets/" + names[(i+len(names))%len(names)] + c.path
 			req := httptest.NewRequestWithContext(ctx, "GET", path, nil)
 			req.Header.Set("Authorization", "Bearer "+secret)
+			if c.gzip {
+				req.Header.Set("Accept-Encoding", "gzip")
+			}
 			rec := httptest.NewRecorder()
 			t0 := time.Now()
 			h.ServeHTTP(rec, req)

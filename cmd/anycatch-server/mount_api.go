@@ -25,6 +25,10 @@ func mountAPI(env *serveEnv) error {
 		Tokens: pgstore.Tokens{Service: collector.Tokens{Store: cpg.New(env.DB)}},
 		Blur:   geo.Blur,
 		Log:    env.Log,
+		// Edits reach the collector's identification and schedules at
+		// once when it runs in this process; a separate collector picks
+		// them up on its periodic refresh.
+		OnChange: invalidateTargets(env),
 	}
 	cfg.AnonymousRead = env.Cfg.anonymousRead
 	cfg.RatePerMin = env.Cfg.apiRate
@@ -46,4 +50,14 @@ func mountAPI(env *serveEnv) error {
 		}
 	})
 	return nil
+}
+
+// invalidateTargets calls env.InvalidateTargets as set when the call
+// happens, so it works whatever order the roles were mounted in.
+func invalidateTargets(env *serveEnv) func() {
+	return func() {
+		if f := env.InvalidateTargets; f != nil {
+			f()
+		}
+	}
 }

@@ -43,6 +43,7 @@ func mountCollector(env *serveEnv) error {
 			return fmt.Errorf("collector: metrics: %w", err)
 		}
 	}
+	env.InvalidateTargets = c.Invalidate
 	env.Mux.Handle("/probe/", c.Handler())
 	env.Group.Go(func() error {
 		defer g.Close()
