@@ -160,8 +160,12 @@ func FuzzDecodeUpload(f *testing.F) {
 				if err := l.Result.Validate(fuzzNow); err != nil {
 					t.Fatalf("line %d accepted but invalid: %v", l.N, err)
 				}
-				if _, err := json.Marshal(l.Result); err != nil {
+				want, err := json.Marshal(l.Result)
+				if err != nil {
 					t.Fatalf("line %d accepted but not re-encodable: %v", l.N, err)
+				}
+				if got, err := measure.AppendResult(nil, l.Result); err != nil || !bytes.Equal(got, want) {
+					t.Fatalf("line %d: AppendResult = %s, %v; json.Marshal = %s", l.N, got, err, want)
 				}
 			}
 		}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -40,36 +39,57 @@ const mergeSQL = `INSERT INTO results (target_id, ts, id, probe_id, kind, msm, a
 // EncodeResult splits a result into its stored payload (the wire JSON
 // without the raw DNS replies) and the raw replies, one element per DNS
 // exchange (nil when the exchange has none; raw itself is nil when no
-// exchange has any). DecodeResult reverses it.
+// exchange has any). DecodeResult reverses it. The payload is what
+// encoding/json.Marshal writes, written without reflection.
 func EncodeResult(r *measure.Result) (payload []byte, raw [][]byte, err error) {
-	c := *r
+	payload, err = measure.AppendResultWithoutRaw(make([]byte, 0, payloadSizeHint(r)), r)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode result %s: %w", r.ID, err)
+	}
 	if r.DNS != nil {
-		d := *r.DNS
-		d.Exchanges = make([]measure.DNSExchange, len(r.DNS.Exchanges))
-		copy(d.Exchanges, r.DNS.Exchanges)
-		for i := range d.Exchanges {
-			if d.Exchanges[i].Raw == nil {
+		for i := range r.DNS.Exchanges {
+			if r.DNS.Exchanges[i].Raw == nil {
 				continue
 			}
 			if raw == nil {
-				raw = make([][]byte, len(d.Exchanges))
+				raw = make([][]byte, len(r.DNS.Exchanges))
 			}
-			raw[i] = d.Exchanges[i].Raw
-			d.Exchanges[i].Raw = nil
+			raw[i] = r.DNS.Exchanges[i].Raw
 		}
-		c.DNS = &d
-	}
-	payload, err = json.Marshal(&c)
-	if err != nil {
-		return nil, nil, fmt.Errorf("encode result %s: %w", r.ID, err)
 	}
 	return payload, raw, nil
 }
 
+// payloadSizeHint guesses the payload size of r from above for typical
+// results, so that encoding it allocates once.
+func payloadSizeHint(r *measure.Result) int {
+	n := 256 + len(r.Measurement) + len(r.Probe) + len(r.Target) + len(r.Error)
+	switch {
+	case r.Ping != nil:
+		n += 128 + 48*len(r.Ping.Replies)
+	case r.DNS != nil:
+		n += 64
+		for i := range r.DNS.Exchanges {
+			x := &r.DNS.Exchanges[i]
+			n += 160 + len(x.QName) + len(x.NSID) + len(x.NSIDHex) + len(x.Error) + 8*len(x.Flags)
+			for _, a := range x.Answers {
+				n += 64 + len(a.Name) + len(a.Data)
+			}
+		}
+	case r.Trace != nil:
+		n += 160
+		for _, h := range r.Trace.Hops {
+			n += 24 + 96*len(h.Probes)
+		}
+	}
+	return n
+}
+
 // DecodeResult rebuilds a result from its stored payload and raw replies.
+// Its strings share one copy of payload.
 func DecodeResult(payload []byte, raw [][]byte) (*measure.Result, error) {
-	var r measure.Result
-	if err := json.Unmarshal(payload, &r); err != nil {
+	r := new(measure.Result)
+	if err := measure.UnmarshalResult(payload, r); err != nil {
 		return nil, fmt.Errorf("decode result: %w", err)
 	}
 	if r.DNS != nil {
@@ -79,7 +99,7 @@ func DecodeResult(payload []byte, raw [][]byte) (*measure.Result, error) {
 			}
 		}
 	}
-	return &r, nil
+	return r, nil
 }
 
 // stagedRow is one ResultRow encoded for COPY.
