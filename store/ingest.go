@@ -1,12 +1,12 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
-	"sort"
 	"sync/atomic"
 	"time"
 
@@ -394,11 +394,11 @@ func observations(rows []ResultRow, inserted []bool) []catchment.Observation {
 			ResultID: r.ID,
 		})
 	}
-	sort.SliceStable(obs, func(i, j int) bool {
-		if !obs[i].Time.Equal(obs[j].Time) {
-			return obs[i].Time.Before(obs[j].Time)
+	slices.SortStableFunc(obs, func(a, b catchment.Observation) int {
+		if c := a.Time.Compare(b.Time); c != 0 {
+			return c
 		}
-		return string(obs[i].ResultID[:]) < string(obs[j].ResultID[:])
+		return bytes.Compare(a.ResultID[:], b.ResultID[:])
 	})
 	return obs
 }

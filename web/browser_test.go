@@ -202,8 +202,10 @@ func TestBrowser(t *testing.T) {
 	if at == "" {
 		t.Fatalf("no at= in %s after stepping back", hash)
 	}
-	if tm, _ := time.Parse(time.RFC3339Nano, at); !tm.Before(w.change) || tm.Before(w.change.Add(-time.Second)) {
-		t.Errorf("stepped back to %s, want just before the change at %s", at, w.change.Format(time.RFC3339))
+	// The steps come from changes/times in 1-minute buckets: just before
+	// the minute the change fell in.
+	if tm, _ := time.Parse(time.RFC3339Nano, at); !tm.Before(w.change) || tm.Before(w.change.Truncate(time.Minute).Add(-time.Second)) {
+		t.Errorf("stepped back to %s, want just before the minute of the change at %s", at, w.change.Format(time.RFC3339Nano))
 	}
 	past := checkMap(t, w, b, at)
 	if s, c := dotOf(past, w.movedGB); s != "iad" || c != m.Colors["iad"] {
@@ -219,14 +221,35 @@ func TestBrowser(t *testing.T) {
 	if gained["ams"] == "" || gained["iad"] == "" || strings.HasPrefix(gained["ams"], "0/") || strings.HasSuffix(gained["iad"], "/0") {
 		t.Errorf("changes per site %v: want ams to gain and iad to lose", gained)
 	}
+	// Newest first, first observations hidden until the box is ticked.
+	rows := eval[[][]string](t, b, `[...document.querySelectorAll('#changes-list tbody tr')].map(tr => [tr.children[0].textContent, tr.children[3].textContent])`)
+	if len(rows) == 0 {
+		t.Fatal("changes list is empty")
+	}
+	for i, r := range rows {
+		if strings.HasPrefix(r[1], "new") {
+			t.Errorf("changes row %d %v: a first observation, want moves only", i, r)
+			break
+		}
+		if i > 0 && r[0] > rows[i-1][0] {
+			t.Errorf("changes rows %d, %d: %s after %s, want newest first", i-1, i, r[0], rows[i-1][0])
+			break
+		}
+	}
+	if href := eval[string](t, b, `document.getElementById('changes-csv').getAttribute('href')`); !strings.Contains(href, "order=desc") || !strings.Contains(href, "moves_only=true") {
+		t.Errorf("changes CSV link %s lacks order=desc&moves_only=true", href)
+	}
 	screenshot(t, b, "changes")
 
 	// Latency: sorting and the CSV link.
 	b.Do(t, chromedp.Navigate(base+"/#/latency?target="+w.target), chromedp.WaitVisible(chromedp.CSS(`#latency-table`)))
+	// The table is group × site: a site column's cells carry data-p50;
+	// empty cells (no probe of the group reached the site) sort last.
 	col := func(key string) []float64 {
 		cells := eval[[]string](t, b, fmt.Sprintf(`(() => { const t = document.getElementById('latency-table');
 			const i = [...t.querySelectorAll('th')].findIndex(th => th.dataset.key === %q);
-			return [...t.querySelectorAll('tbody tr')].map(tr => tr.children[i].textContent); })()`, key))
+			return [...t.querySelectorAll('tbody tr')].map(tr => { const c = tr.children[i], v = c.querySelector('[data-p50]');
+				return v ? v.dataset.p50 : c.textContent; }); })()`, key))
 		var out []float64
 		for _, c := range cells {
 			if f, err := strconv.ParseFloat(strings.TrimSpace(c), 64); err == nil {
@@ -245,6 +268,58 @@ func TestBrowser(t *testing.T) {
 	if len(asc) != len(desc) || !sort.Float64sAreSorted(asc) {
 		t.Errorf("second click on p50: %v, want ascending", asc)
 	}
+	siteKeys := eval[[]string](t, b, `[...document.querySelectorAll('#latency-table th')].map(th => th.dataset.key).filter(k => k.startsWith('site:'))`)
+	if len(siteKeys) < 2 {
+		t.Fatalf("latency table site columns %v, want one per site", siteKeys)
+	}
+	for _, key := range siteKeys[:2] {
+		sel := fmt.Sprintf(`#latency-table th[data-key=%q]`, key)
+		b.Do(t, chromedp.Click(chromedp.CSS(sel)))
+		desc := col(key)
+		b.Do(t, chromedp.Click(chromedp.CSS(sel)))
+		asc := col(key)
+		if len(desc) < 2 || !sort.SliceIsSorted(desc, func(i, j int) bool { return desc[i] > desc[j] }) {
+			t.Errorf("first click on %s: %v, want descending p50", key, desc)
+		}
+		if len(asc) != len(desc) || !sort.Float64sAreSorted(asc) {
+			t.Errorf("second click on %s: %v, want ascending p50", key, asc)
+		}
+	}
+	// The cells are the API's by_group_site p50s.
+	var lat struct {
+		ByGroupSite []struct {
+			Group, Site string
+			P50         *float64
+			Inflated    bool
+		} `json:"by_group_site"`
+	}
+	latQ := eval[string](t, b, `document.getElementById('csv').getAttribute('href').replace(/&?format=csv/, '')`)
+	getJSON(t, base+latQ, &lat)
+	cells := eval[map[string]string](t, b, `(() => { const t = document.getElementById('latency-table');
+		const keys = [...t.querySelectorAll('th')].map(th => th.dataset.key); const out = {};
+		for (const tr of t.querySelectorAll('tbody tr')) { const g = tr.querySelector('.gkey').dataset.group;
+			keys.forEach((k, i) => { const v = tr.children[i].querySelector('[data-p50]'); if (v) out[g + '|' + k.slice(5)] = v.dataset.p50 + (v.dataset.inflated ? '!' : ''); }); }
+		return out; })()`)
+	nAPI, inflated := 0, 0
+	for _, c := range lat.ByGroupSite {
+		ui, ok := cells[c.Group+"|"+c.Site]
+		if c.P50 == nil || !ok {
+			continue
+		}
+		nAPI++
+		want := strconv.FormatFloat(*c.P50, 'f', -1, 64)
+		if c.Inflated {
+			want += "!"
+			inflated++
+		}
+		if ui != want {
+			t.Errorf("latency cell %s × %s: %s, API %s", c.Group, c.Site, ui, want)
+		}
+	}
+	if nAPI == 0 || nAPI != len(cells) {
+		t.Errorf("latency table has %d cells, %d match the API's by_group_site", len(cells), nAPI)
+	}
+	t.Logf("latency matrix: %d cells, %d inflated", len(cells), inflated)
 	href := eval[string](t, b, `document.getElementById('csv').getAttribute('href')`)
 	res, err := http.Get(base + href)
 	if err != nil {

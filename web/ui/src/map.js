@@ -45,12 +45,12 @@ export async function mapPage(root, ctx) {
   const colors = siteColors((cat.sites || []).map((x) => x.code));
 
   // Time control. Each step is a catchment "epoch": the moment just before
-  // a burst of changes (changes less than a minute apart form one burst),
-  // so stepping back from now shows each earlier catchment in turn; the
-  // last position is now.
+  // a burst of moves (see loadChangeTimes), so stepping back from now shows
+  // each earlier catchment in turn; the last position is now.
   const atMs = at ? Date.parse(at) : null;
   const timebarFor = (epochs) => {
-    const cur = atMs == null ? epochs.length : Math.max(0, epochs.findIndex((e) => e.at >= atMs));
+    const idx = atMs == null ? -1 : epochs.findIndex((e) => e.at >= atMs);
+    const cur = idx < 0 ? epochs.length : idx;
     const go = (ms) => setParams({ at: ms == null ? null : new Date(ms).toISOString() });
     const prev = cur > 0 ? epochs[cur - 1] : null;
     const next = atMs == null ? undefined : epochs.find((e) => e.at > atMs);
@@ -65,14 +65,14 @@ export async function mapPage(root, ctx) {
       h('span.when', { 'data-at': cat.at }, atMs == null
         ? [h('span.live-dot'), 'Live · ', fmt.time(cat.at)]
         : [h('span.past-dot'), 'As of ', fmt.time(cat.at)]),
-      h('button#prev-change', { title: prev ? `Catchment before the ${prev.n} change(s) at ${fmt.time(new Date(prev.change).toISOString())}` : 'No earlier change in 7 days',
+      h('button#prev-change', { title: prev ? `Catchment before the ${moves(prev.n)} from ${fmt.time(new Date(prev.change).toISOString())}` : 'No earlier move in 7 days',
         disabled: !prev || null, onclick: () => go(prev.at) }, '◀ Earlier'),
       slider,
       h('button#next-change', { title: 'Later catchment', disabled: atMs == null || null, onclick: () => go(next ? next.at : null) }, 'Later ▶'),
       dateInput,
       h('button#now', { disabled: atMs == null || null, onclick: () => go(null) }, 'Now'),
-      h('span.muted.small', epochs.loading ? 'loading changes…' : here ? `before ${here.n} change${here.n === 1 ? '' : 's'} at ${fmt.time(new Date(here.change).toISOString()).slice(11)}`
-        : epochs.length ? `${epochs.length} change burst${epochs.length === 1 ? '' : 's'} in 7 days` : 'no changes in 7 days'));
+      h('span.muted.small#time-note', epochs.loading ? 'loading changes…' : here ? `step ${cur + 1} of ${epochs.length} · before ${moves(here.n)} from ${fmt.time(new Date(here.change).toISOString()).slice(11)}`
+        : epochs.length ? `${epochs.length} burst${epochs.length === 1 ? '' : 's'} of moves in ${epochs.truncated ? 'the first part of ' : ''}7 days` : 'no moves in 7 days'));
   };
   let timebar = timebarFor(Object.assign([], { loading: true }));
   changesP.then((epochs) => { const nb = timebarFor(epochs || []); timebar.replaceWith(nb); timebar = nb; });
@@ -111,27 +111,30 @@ export async function mapPage(root, ctx) {
   ctx.onLeave(() => window.removeEventListener('resize', onResize));
 }
 
+function moves(n) { return `${fmt.int(n)} move${n === 1 ? '' : 's'}`; }
+
 function toLocalInput(ms) {
   const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60e3);
   return d.toISOString().slice(0, 16);
 }
 
+// loadChangeTimes asks the API when probes moved in the last 7 days
+// (changes/times, moves only: a probe's first observation is not a catchment
+// change) in 1-minute buckets. Each step is the moment just before a burst:
+// consecutive busy minutes form one burst.
 async function loadChangeTimes(target) {
-  const ts = [];
-  let cursor = '';
-  for (let page = 0; page < 5; page++) {
-    const r = await api.get(`/targets/${api.enc(target)}/changes`, { from: new Date(Date.now() - WEEK).toISOString(), limit: 1000, cursor });
-    for (const c of r.changes) ts.push(Date.parse(c.ts));
-    if (!r.next_cursor) break;
-    cursor = r.next_cursor;
-  }
-  ts.sort((a, b) => a - b);
+  const r = await api.get(`/targets/${api.enc(target)}/changes/times`, {
+    from: new Date(Date.now() - WEEK).toISOString(), moves_only: 'true', bucket: '1m', limit: 10080,
+  });
   const epochs = [];
-  for (const t of ts) {
+  for (const b of r.times) {
+    const t = Date.parse(b.ts), n = b.moves;
+    if (!n) continue;
     const last = epochs[epochs.length - 1];
-    if (last && t - last.last < 60e3) { last.n++; last.last = t; continue; }
-    epochs.push({ at: t - 1, change: t, last: t, n: 1 });
+    if (last && t - last.last <= 60e3) { last.n += n; last.last = t; continue; }
+    epochs.push({ at: t - 1, change: t, last: t, n });
   }
+  epochs.truncated = r.truncated;
   return epochs;
 }
 

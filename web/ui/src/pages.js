@@ -29,32 +29,40 @@ export function changesPage(root, ctx) {
   const { target, params, setParams } = ctx;
   return load(root, ctx, changesPage, async () => {
     const from = fromOf(params, '24h');
-    const [rep, sites] = await Promise.all([
-      api.get(`/targets/${api.enc(target)}/changes`, { from, limit: 1000 }),
+    const showNew = params.get('new') === '1';
+    // Newest first; first observations left out by the API unless asked for.
+    const q = { from, order: 'desc', moves_only: showNew ? null : 'true' };
+    const path = `/targets/${api.enc(target)}/changes`;
+    const [rep, sites, times] = await Promise.all([
+      api.get(path, { ...q, limit: 1000 }),
       api.get(`/targets/${api.enc(target)}/sites`),
+      // Hourly counts of all changes and of moves: the exact totals, and
+      // how many first observations the checkbox would add.
+      api.get(`${path}/times`, { from, bucket: '60m', limit: 24 * 31 }).catch(() => null),
     ]);
     // Page through up to 10,000 changes; the per-site counts and flapping
     // list in the first page already cover the whole range.
     for (let i = 0; rep.next_cursor && i < 9; i++) {
-      const more = await api.get(`/targets/${api.enc(target)}/changes`, { from, limit: 1000, cursor: rep.next_cursor });
+      const more = await api.get(path, { ...q, limit: 1000, cursor: rep.next_cursor });
       rep.changes = rep.changes.concat(more.changes);
       rep.next_cursor = more.next_cursor;
     }
-    const showNew = params.get('new') === '1';
-    const firstSeen = rep.changes.filter((c) => !c.from_state).length;
-    if (!showNew) rep.changes = rep.changes.filter((c) => c.from_state);
+    const sum = (k) => (times ? times.times.reduce((a, b) => a + b[k], 0) : null);
+    const allChanges = sum('changes'), allMoves = sum('moves');
+    const firstSeen = times ? allChanges - allMoves : showNew ? rep.changes.filter((c) => !c.from_state).length : null;
+    const totalListed = times ? (showNew ? allChanges : allMoves) : null;
     const colors = siteColors(sites.data.map((x) => x.code));
     const head = h('div.page-head',
       h('div', h('h1', 'Catchment changes'), h('div.sub', `${target} · probes moving between sites, ${fmt.time(rep.from)} – ${fmt.time(rep.to)}`)),
       h('div.toolbar',
         h('label.small.muted', { style: { display: 'flex', gap: '6px', alignItems: 'center' } },
           h('input', { type: 'checkbox', checked: showNew || null, onchange: (e) => setParams({ new: e.target.checked ? '1' : null }) }),
-          `include first observations (${fmt.int(firstSeen)})`),
+          `include first observations${firstSeen != null ? ` (${fmt.int(firstSeen)})` : ''}`),
         rangeSeg(params, setParams, '24h'),
-        h('a.btn', { href: api.url(`/targets/${api.enc(target)}/changes`, { from, format: 'csv', limit: 1000 }), download: `${target}-changes.csv` }, 'Download CSV')));
+        h('a.btn#changes-csv', { href: api.url(path, { ...q, format: 'csv' }), download: `${target}-changes.csv` }, 'Download CSV')));
     const moves = rep.changes.length;
     const stats = h('div.stats',
-      stat('Changes', fmt.int(moves) + (rep.next_cursor ? '+' : '')),
+      stat(showNew ? 'Changes' : 'Moves', totalListed != null ? fmt.int(totalListed) : fmt.int(moves) + (rep.next_cursor ? '+' : '')),
       stat('Probes affected', fmt.int(new Set(rep.changes.map((c) => c.probe)).size)),
       stat('Flapping probes', fmt.int(rep.flapping.length)),
       stat('Sites involved', fmt.int(rep.sites.length)));
@@ -85,19 +93,25 @@ export function changesPage(root, ctx) {
       h('div.card-head', h('h2', 'Timeline'), h('span.hint', 'changes per bucket, coloured by the site probes moved to')),
       h('div.card-body', histogram(rep.changes, Date.parse(rep.from), Date.parse(rep.to), colors)));
     const list = h('div.card',
-      h('div.card-head', h('h2', 'Changes'), h('span.hint', rep.next_cursor ? 'first 10,000 loaded — download the CSV for all' : `${fmt.int(moves)} changes`)),
-      h('div.table-wrap', { style: { maxHeight: '520px', overflowY: 'auto' } }, sortableTable([
+      h('div.card-head', h('h2', showNew ? 'Changes' : 'Moves'), h('span.hint', rep.next_cursor ? 'newest 10,000 loaded — download the CSV for all' : `${fmt.int(moves)} ${showNew ? 'changes' : 'moves'}, newest first`)),
+      h('div.table-wrap#changes-list', { style: { maxHeight: '520px', overflowY: 'auto' } }, sortableTable([
         { key: 'ts', label: 'Time', render: (r) => fmt.time(r.ts) },
         { key: 'probe', label: 'Probe', render: (r) => h('span.mono', r.probe) },
         { key: 'af', label: 'AF', render: (r) => `IPv${r.af}` },
         { key: 'move', label: 'Move', value: (r) => `${r.from_site || r.from_state || ''}>${r.to_site || r.to_state}`,
-          render: (r) => h('span', r.from_site ? chip(r.from_site, colors) : h('span.chip.none', r.from_state || 'new'), h('span.arrow', '→'),
-            r.to_site ? chip(r.to_site, colors) : h('span.chip.none', r.to_state)) },
+          render: (r) => h('span', r.from_site ? chip(r.from_site, colors) : stateChip(r.from_state || 'new', r.from_identity), h('span.arrow', '→'),
+            r.to_site ? chip(r.to_site, colors) : stateChip(r.to_state, r.to_identity)) },
         { key: 'rtt_ms', label: 'RTT', num: true, render: (r) => fmt.ms(r.rtt_ms) },
       ], rep.changes, { sort: 'ts', dir: -1 })));
     root.replaceChildren(head, stats, h('div.grid-2', siteCard, flapCard), h('div', { style: { height: '16px' } }), timeline,
       h('div', { style: { height: '16px' } }), list);
   });
+}
+
+// stateChip shows a change end that is not a site: new, unreachable, or
+// unidentified with the identity the probe saw.
+function stateChip(state, identity) {
+  return h('span.chip.none', { title: identity || null }, state, state === 'unidentified' && identity ? h('span.mono.ident', identity) : null);
 }
 
 function stat(label, value, sub) {
@@ -176,16 +190,9 @@ export function latencyPage(root, ctx) {
       { key: 'p99', label: 'p99 ms', num: true, render: (r) => fmt.ms1(r.p99) },
       { key: 'loss', label: 'Loss', num: true, render: (r) => fmt.pct(r.loss) },
     ];
-    const groupCols = statCols(group === 'asn' ? 'ASN' : group[0].toUpperCase() + group.slice(1), (r) => (group === 'asn' && /^\d+$/.test(r.key) ? `AS${r.key}` : r.key));
-    groupCols.push({ key: 'inflated', label: 'Inflation', num: true, value: (r) => inflatedBy.get(r.key) || 0,
-      render: (r) => (inflatedBy.get(r.key) ? h('span.pill.bad', `${inflatedBy.get(r.key)} inflated`) : h('span.pill.ok', 'ok')) });
     const siteCard = h('div.card', h('div.card-head', h('h2', 'By site'), h('span.hint', 'click a header to sort')),
       h('div.table-wrap', sortableTable(statCols('Site', (r) => (colors.has(r.key) ? chip(r.key, colors) : h('span.chip.none', r.key === '?' || !r.key ? 'no site' : r.key))), rep.sites, { sort: 'probes', dir: -1 })));
-    const groupTable = sortableTable(groupCols, rep.groups, { sort: 'probes', dir: -1,
-      rowClass: (r) => (inflatedBy.get(r.key) ? 'flagged' : null) });
-    groupTable.id = 'latency-table';
-    const groupCard = h('div.card', h('div.card-head', h('h2', `By ${group}`), h('span.hint', 'click a header to sort')),
-      h('div.table-wrap', { style: { maxHeight: '520px', overflowY: 'auto' } }, groupTable));
+    const groupCard = matrixCard(rep, group, colors, inflatedBy);
     const inflCard = h('div.card', h('div.card-head', h('h2', 'Inflated probes'),
       h('span.hint', 'RTT well above the best seen from the same group or unicast')),
     rep.inflated.length ? h('div.table-wrap', { style: { maxHeight: '420px', overflowY: 'auto' } }, sortableTable([
@@ -197,8 +204,71 @@ export function latencyPage(root, ctx) {
       { key: 'extra_ms', label: 'Extra', num: true, render: (r) => h('span.flag', `+${fmt.ms1(r.extra_ms)} ms`) },
       { key: 'ratio', label: 'Ratio', num: true, render: (r) => `×${Number(r.ratio).toFixed(1)}` },
     ], rep.inflated, { sort: 'extra_ms', dir: -1 })) : h('div.card-body.muted', 'No probe is inflated: every probe reaches a site close to the best one seen from its group.'));
-    root.replaceChildren(head, stats, h('div.stack', h('div.grid-2', siteCard, inflCard), groupCard));
+    root.replaceChildren(head, stats, h('div.stack', groupCard, h('div.grid-2', siteCard, inflCard)));
   });
+}
+
+// matrixCard is the latency report's main table: one row per group (region,
+// ASN, … as chosen), one column per site, each cell the p50 / p90 of the
+// group's probes reaching that site. A cell is flagged when the API marks it
+// inflated (the group would be better served by another site); the group's
+// best site is tinted green. Site headers sort rows by that site's p50.
+function matrixCard(rep, group, colors, inflatedBy) {
+  const label = group === 'asn' ? 'ASN' : group[0].toUpperCase() + group.slice(1);
+  const keyText = (k) => (!k ? 'unknown' : group === 'asn' && /^\d+$/.test(k) ? `AS${k}` : k);
+  const cells = rep.by_group_site || [];
+  const rows = new Map(rep.groups.map((g) => [g.key, { ...g, cells: new Map(), flagged: 0, best: null }]));
+  const siteProbes = new Map();
+  let hidden = 0;
+  for (const c of cells) {
+    // Columns are the known sites: unmapped identities and unreachable
+    // probes have their own pages and count in the group's loss.
+    if (!colors.has(c.site) || c.p50 == null) { hidden += c.probes; continue; }
+    let r = rows.get(c.group);
+    if (!r) { r = { key: c.group, probes: 0, cells: new Map(), flagged: 0, best: null }; rows.set(c.group, r); }
+    r.cells.set(c.site, c);
+    if (c.inflated) r.flagged++;
+    if (!r.best || c.p50 < r.best.p50) r.best = c;
+    siteProbes.set(c.site, (siteProbes.get(c.site) || 0) + c.probes);
+  }
+  const sites = [...siteProbes.keys()].sort((a, b) => siteProbes.get(b) - siteProbes.get(a) || a.localeCompare(b));
+  const cols = [
+    { key: 'key', label, render: (r) => h('span.gkey', { 'data-group': r.key }, keyText(r.key)) },
+    { key: 'probes', label: 'Probes', num: true, render: (r) => fmt.int(r.probes) },
+    { key: 'p50', label: 'p50 ms', num: true, render: (r) => fmt.ms1(r.p50) },
+    { key: 'p90', label: 'p90 ms', num: true, render: (r) => fmt.ms1(r.p90) },
+    ...sites.map((site) => ({
+      key: `site:${site}`, label: chip(site, colors), num: true, site,
+      value: (r) => r.cells.get(site)?.p50 ?? null,
+      render: (r) => {
+        const c = r.cells.get(site);
+        if (!c) return h('span.lcell.empty', '·');
+        const cls = c.inflated ? 'lcell infl' : r.best === c && r.cells.size > 1 ? 'lcell best' : 'lcell';
+        const title = `${keyText(r.key)} → ${site}: ${fmt.int(c.probes)} probe${c.probes === 1 ? '' : 's'}, p50 ${fmt.ms1(c.p50)} ms, p90 ${fmt.ms1(c.p90)} ms, loss ${fmt.pct(c.loss)}`
+          + (c.inflated ? ` — inflated: p50 well above the group's best site (${r.best.site}, ${fmt.ms1(r.best.p50)} ms)` : '')
+          + (c.inflated_probes ? `; ${c.inflated_probes} inflated probe${c.inflated_probes === 1 ? '' : 's'}` : '');
+        return h('span', { class: cls, title, 'data-p50': c.p50, 'data-p90': c.p90 ?? '', 'data-inflated': c.inflated ? '1' : null },
+          h('b', c.inflated ? h('span.up', '▲') : null, fmt.ms1(c.p50)), h('span.p90', fmt.ms1(c.p90)),
+          h('small', `${fmt.int(c.probes)} probe${c.probes === 1 ? '' : 's'}`));
+      },
+    })),
+    { key: 'inflated', label: 'Inflation', num: true, value: (r) => r.flagged * 1e6 + (inflatedBy.get(r.key) || 0),
+      render: (r) => {
+        const n = inflatedBy.get(r.key) || 0;
+        const title = `${r.flagged} inflated site${r.flagged === 1 ? '' : 's'}, ${fmt.int(n)} inflated probe${n === 1 ? '' : 's'}`;
+        return r.flagged ? h('span.pill.bad', { title }, `${r.flagged} site${r.flagged === 1 ? '' : 's'}`)
+          : n ? h('span.pill.warn', { title }, `${fmt.int(n)} probe${n === 1 ? '' : 's'}`) : h('span.pill.ok', 'ok');
+      } },
+  ];
+  const table = sortableTable(cols, [...rows.values()], { sort: 'probes', dir: -1, rowClass: (r) => (r.flagged ? 'flagged' : null) });
+  table.id = 'latency-table';
+  table.classList.add('matrix');
+  return h('div.card', h('div.card-head', h('h2', `By ${group} × site`),
+    h('span.hint', h('span.legend-cell', h('b', 'p50'), h('span.p90', 'p90'), h('small', 'probes')), ' ms · ',
+      h('span.flag', '▲ inflated'), ' · ', h('span.best-key', 'best site'), ' · click a header to sort',
+      hidden ? ` · ${fmt.int(hidden)} probes without a site not shown` : '')),
+  rows.size ? h('div.table-wrap', { style: { maxHeight: '560px', overflowY: 'auto' } }, table)
+    : h('div.card-body.muted', 'No group has probes reaching a site in this period.'));
 }
 
 // ---- Probes ----------------------------------------------------------------
