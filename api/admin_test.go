@@ -33,7 +33,7 @@ func TestTargetsSitesRules(t *testing.T) {
 		{"get", "GET", "/api/v1/targets/b-root", "", 200, ""},
 		{"update", "PATCH", "/api/v1/targets/b-root", `{"description":"B root","enabled":false}`, 200, ""},
 		{"update bad addr6", "PATCH", "/api/v1/targets/b-root", `{"addr6":"198.18.0.1"}`, 400, "addr6"},
-		{"put site", "PUT", "/api/v1/targets/b-root/sites/lax", `{"name":"Los Angeles","lat":34.05,"lon":-118.24,"unicast4":"192.0.2.1"}`, 200, ""},
+		{"put site", "PUT", "/api/v1/targets/b-root/sites/lax", `{"name":"Los Angeles","lat":34.05,"lon":-118.24,"unicast4":"198.51.100.1"}`, 200, ""},
 		{"put site bad lat", "PUT", "/api/v1/targets/b-root/sites/lax", `{"lat":134}`, 400, "lat"},
 		{"put site bad code", "PUT", "/api/v1/targets/b-root/sites/LAX!", `{}`, 400, "site"},
 		{"list sites", "GET", "/api/v1/targets/b-root/sites", "", 200, ""},

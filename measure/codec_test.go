@@ -24,7 +24,7 @@ func codecResults() map[string]*Result {
 		"trace": {V: Version, ID: id, Measurement: "k/trace/4", Kind: KindTrace, Time: ts.In(time.FixedZone("", 3600)), Dst: "198.51.100.1", AF: 4,
 			Trace: &TraceResult{Proto: "udp", Mode: "raw", Paris: true, FlowID: 65535, SrcPort: 33434, DstPort: 53, FirstHop: 1, MaxHops: 30,
 				Reached: true, DestTTLInferred: true, Hops: []Hop{
-					{TTL: 1, Probes: []HopProbe{{From: "192.0.2.1", RTT: 0.25, ReplyTTL: 64, ICMPType: 11, MPLS: []MPLSLabel{{Label: 1<<20 - 1, TC: 7, S: true, TTL: 255}, {}}}}},
+					{TTL: 1, Probes: []HopProbe{{From: "198.51.100.1", RTT: 0.25, ReplyTTL: 64, ICMPType: 11, MPLS: []MPLSLabel{{Label: 1<<20 - 1, TC: 7, S: true, TTL: 255}, {}}}}},
 					{TTL: 2, Probes: []HopProbe{{Timeout: true}, {From: "192.0.2.2", Late: true, ICMPCode: 3}}},
 					{TTL: 3, Probes: nil},
 					{TTL: 4, Probes: []HopProbe{}},
