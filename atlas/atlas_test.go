@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"github.com/anycatch/anycatch/internal/fixtures"
 	"io"
 	"os"
 	"path/filepath"
@@ -19,30 +20,8 @@ import (
 	"github.com/anycatch/anycatch/measure"
 )
 
-// fixtureDir returns the shared RIPE Atlas fixtures, ../shared/fixtures/ripe-atlas
-// relative to the module root, or skips the test when they are absent.
-func fixtureDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("module root not found")
-		}
-		dir = parent
-	}
-	fx := filepath.Join(dir, "..", "shared", "fixtures", "ripe-atlas")
-	if _, err := os.Stat(filepath.Join(fx, "README.md")); err != nil {
-		t.Skipf("RIPE Atlas fixtures not found at %s (they live outside the repository): %v", fx, err)
-	}
-	return fx
-}
+// fixtureDir returns the shared RIPE Atlas fixtures or skips the test.
+func fixtureDir(t testing.TB) string { return fixtures.AtlasDir(t) }
 
 // readAll reads every item of a fixture file; it fails on a fatal error.
 func readAll(t testing.TB, path string) []Item {

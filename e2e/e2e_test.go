@@ -7,6 +7,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"github.com/anycatch/anycatch/internal/fixtures"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,7 +30,7 @@ const interval = 10 // seconds between measurements of the lab target
 func buildBinaries(t *testing.T) (server, probe string) {
 	t.Helper()
 	dir := t.TempDir()
-	root := moduleRoot(t)
+	root := fixtures.ModuleRoot(t)
 	for _, b := range []string{"anycatch-server", "anycatch-probe"} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b), "./cmd/"+b)
 		cmd.Dir = root
@@ -39,14 +40,6 @@ func buildBinaries(t *testing.T) (server, probe string) {
 		}
 	}
 	return filepath.Join(dir, "anycatch-server"), filepath.Join(dir, "anycatch-probe")
-}
-
-func moduleRoot(t *testing.T) string {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatalf("go env GOMOD: %v", err)
-	}
-	return filepath.Dir(strings.TrimSpace(string(out)))
 }
 
 func requireLab(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/anycatch/anycatch/internal/fixtures"
 	"io"
 	"log/slog"
 	"maps"
@@ -39,30 +40,8 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-// fixtureDir returns ../shared/fixtures/ripe-atlas relative to the module
-// root, or skips the test when the fixtures are absent.
-func fixtureDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("module root not found")
-		}
-		dir = parent
-	}
-	fx := filepath.Join(dir, "..", "shared", "fixtures", "ripe-atlas")
-	if _, err := os.Stat(filepath.Join(fx, "README.md")); err != nil {
-		t.Skipf("RIPE Atlas fixtures not found at %s (they live outside the repository): %v", fx, err)
-	}
-	return fx
-}
+// fixtureDir returns the shared RIPE Atlas fixtures or skips the test.
+func fixtureDir(t testing.TB) string { return fixtures.AtlasDir(t) }
 
 func openDB(t testing.TB) *store.DB {
 	t.Helper()

@@ -6,11 +6,10 @@ package browsertest
 
 import (
 	"context"
+	"github.com/anycatch/anycatch/internal/fixtures"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -130,7 +129,7 @@ func (b *Browser) AssertLocalOnly(t *testing.T, server string) {
 // the module root.
 func (b *Browser) Screenshot(t *testing.T, name string) {
 	t.Helper()
-	dir := filepath.Join(moduleRoot(t), "artifacts", "screenshots")
+	dir := filepath.Join(fixtures.ModuleRoot(t), "artifacts", "screenshots")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -143,12 +142,4 @@ func (b *Browser) Screenshot(t *testing.T, name string) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot %s (%d bytes)", p, len(png))
-}
-
-func moduleRoot(t *testing.T) string {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil || len(strings.TrimSpace(string(out))) == 0 {
-		t.Fatalf("go env GOMOD: %v", err)
-	}
-	return filepath.Dir(strings.TrimSpace(string(out)))
 }
