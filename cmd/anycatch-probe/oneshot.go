@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/anycatch/anycatch/catchment/rulesets"
 	"io"
 	"net"
 	"net/netip"
@@ -387,6 +388,7 @@ at least one identity string came back.`, `
   anycatch-probe identity --tcp --json 2001:7fd::1`)
 	var d dnsFlags
 	d.register(o.fs)
+	rulesPath := o.fs.String("rules", "", "identity rules file (catchment/rulesets format) to name the site; default: the rules shipped for well-known services")
 	pos, code := o.parse(args, stdout, stderr)
 	if code >= 0 {
 		return code
@@ -397,7 +399,12 @@ at least one identity string came back.`, `
 	if code := d.check(o, stderr); code >= 0 {
 		return code
 	}
+	services, err := rulesets.Load(*rulesPath)
+	if err != nil {
+		return o.usageError(stderr, "--rules: %v", err)
+	}
 	spec := d.apply()
-	return o.measure(ctx, pos[0], measure.Spec{Kind: measure.KindIdentity, DNS: &spec}, renderIdentity,
+	render := func(w io.Writer, r *measure.Result) { renderIdentityWith(w, r, services) }
+	return o.measure(ctx, pos[0], measure.Spec{Kind: measure.KindIdentity, DNS: &spec}, render,
 		func(r *measure.Result) bool { return r.DNS != nil && !r.DNS.Identity.Empty() }, stdout, stderr)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/anycatch/anycatch/catchment/rulesets"
 	"io"
 	"net/netip"
 	"strconv"
@@ -249,6 +250,12 @@ func plural(n int, one, many string) string {
 }
 
 func renderIdentity(w io.Writer, r *measure.Result) {
+	renderIdentityWith(w, r, nil)
+}
+
+// renderIdentityWith prints the identity, with the site it maps to under
+// services' rules first when one of them applies.
+func renderIdentityWith(w io.Writer, r *measure.Result, services []rulesets.Service) {
 	d := r.DNS
 	if d == nil {
 		return
@@ -274,6 +281,9 @@ func renderIdentity(w io.Writer, r *measure.Result) {
 			nsid += " (hex " + e.NSIDHex + ")"
 			break
 		}
+	}
+	if line := siteLine(services, r); line != "" {
+		fmt.Fprintf(w, "  site:          %s\n", line)
 	}
 	fmt.Fprintf(w, "  hostname.bind: %s\n  id.server:     %s\n  NSID:          %s\n", or(id.HostnameBind), or(id.IDServer), nsid)
 	if id.Empty() {

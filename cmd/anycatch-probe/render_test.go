@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"flag"
+	"github.com/anycatch/anycatch/catchment/rulesets"
 	"io"
 	"os"
 	"path/filepath"
@@ -96,6 +97,20 @@ func goldens() map[string]struct {
 				Answers: []measure.RR{{Name: "id.server.", Type: "TXT", Class: "CH", Data: "ams1"}}},
 		}}
 	out["identity"] = g{renderIdentity, r}
+
+	// The shipped K-root rules name the site of a current instance name,
+	// and say so plainly when an answer matches none of them.
+	shipped, err := rulesets.Default()
+	if err != nil {
+		panic(err)
+	}
+	withRules := func(w io.Writer, r *measure.Result) { renderIdentityWith(w, r, shipped) }
+	out["identity-unmapped"] = g{withRules, r}
+	r2 := r
+	d2 := *r.DNS
+	d2.Identity = &measure.Identity{HostnameBind: "ns1.fi-hel.k.ripe.net", NSID: "ams1"}
+	r2.DNS = &d2
+	out["identity-site"] = g{withRules, r2}
 
 	r = envelope(measure.KindIdentity, "", "127.0.0.1", 4)
 	r.DNS = &measure.DNSResult{Server: "127.0.0.1:5300", Identity: &measure.Identity{},
