@@ -99,6 +99,14 @@ CREATE TABLE site_rules (
 -- Results, partitioned by day on ts. Fields catchment and latency queries
 -- need are real columns; the full result is payload (without the raw DNS
 -- bytes, which live in raw, one element per DNS exchange).
+--
+-- payload is json, not jsonb: it is only ever read back whole and decoded
+-- in Go, and jsonb input builds a binary tree of every result on insert
+-- (about 40% of PostgreSQL's insert cost for an identity result, see
+-- docs/benchmarks.md); json input only checks the syntax. Cast to jsonb in
+-- a query that ever needs to look inside. The primary key, in (target_id,
+-- ts, id) order, is also the index result listings and their keyset
+-- cursors use, so no second index is maintained at ingest.
 CREATE TABLE results (
     target_id   integer NOT NULL,
     ts          timestamptz NOT NULL,
@@ -113,13 +121,11 @@ CREATE TABLE results (
     identity    text,                           -- identity string used for site identification
     site        text,                           -- identified site code; NULL = unidentified or unreachable
     error       text,
-    payload     jsonb NOT NULL,
+    payload     json NOT NULL,
     raw         bytea[],
     received_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (target_id, id, ts)
+    PRIMARY KEY (target_id, ts, id)
 ) PARTITION BY RANGE (ts);
--- (ts, id) is the order of result listings and their keyset cursors.
-CREATE INDEX results_target_ts_idx ON results (target_id, ts, id);
 CREATE INDEX results_probe_ts_idx ON results (probe_id, ts, id);
 
 -- The latest observed site per (target, probe, address family).
@@ -156,4 +162,7 @@ CREATE TABLE catchment_changes (
     result_id      uuid NOT NULL,
     PRIMARY KEY (target_id, ts, probe_id, af)
 );
-CREATE INDEX catchment_changes_probe_idx ON catchment_changes (target_id, probe_id, af, ts);
+-- The catchment at an earlier time is each track's latest change at or
+-- before it: an index-only backward scan of this index.
+CREATE INDEX catchment_changes_latest_idx ON catchment_changes (target_id, probe_id, af, ts)
+    INCLUDE (to_state, to_site, to_identity);
