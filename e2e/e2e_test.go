@@ -250,7 +250,22 @@ func checkChanges(ctx context.Context, t *testing.T, s *labstack.Stack, since ti
 	}
 }
 
+// latestResult returns the client's newest result of kind and af, waiting
+// up to two measurement intervals for one to arrive (each measurement of a
+// target runs at its own offset within the interval).
 func latestResult(ctx context.Context, t *testing.T, s *labstack.Stack, client string, kind measure.Kind, af int) *measure.Result {
+	t.Helper()
+	deadline := time.Now().Add(2*interval*time.Second + 5*time.Second)
+	for {
+		r := newestResult(ctx, t, s, client, kind, af)
+		if r != nil || time.Now().After(deadline) {
+			return r
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func newestResult(ctx context.Context, t *testing.T, s *labstack.Stack, client string, kind measure.Kind, af int) *measure.Result {
 	t.Helper()
 	var page struct {
 		Data []measure.Result `json:"data"`
