@@ -5,9 +5,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/anycatch/anycatch/catchment/rulesets"
+	"github.com/anycatch/anycatch/measure"
 	"io"
 	"log/slog"
+	"net/netip"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/anycatch/anycatch/api"
@@ -148,6 +152,9 @@ func cmdTarget(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	desc := c.fs.String("description", "", "description")
 	interval := c.fs.Int("interval", 300, "seconds between measurements")
 	enabled := c.fs.Bool("enabled", true, "measure this target")
+	kinds := c.fs.String("measure", "identity,ping,trace", "what probes measure, comma-separated: identity, ping, trace, dns (defaults for each)")
+	service := c.fs.String("service", "", "create from a service in the identity rules (e.g. k-root, quad9): its addresses, identity order and rules (create)")
+	rulesPath := c.fs.String("rules", "", "rules file for --service (default: the rules shipped with anycatch)")
 	want := map[string]int{"create": 0, "list": 0, "update": 1, "delete": 1}[c.action]
 	db, err := c.open(ctx, args[1:], want)
 	if err != nil {
@@ -158,12 +165,31 @@ func cmdTarget(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	c.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	switch c.action {
 	case "create":
+		specs, err := parseSpecs(*kinds)
+		if err != nil {
+			return fmt.Errorf("target create: %w", err)
+		}
 		t := store.Target{Name: *name, Description: *desc, Addr4: *addr4, Addr6: *addr6, IntervalSec: *interval, Enabled: *enabled,
-			IdentityOrder: []string{catchment.SourceHostnameBind, catchment.SourceIDServer, catchment.SourceNSID}}
+			Specs: specs, IdentityOrder: []string{catchment.SourceHostnameBind, catchment.SourceIDServer, catchment.SourceNSID}}
+		var rules []catchment.Rule
+		if *service != "" {
+			svc, err := findService(*rulesPath, *service)
+			if err != nil {
+				return fmt.Errorf("target create: %w", err)
+			}
+			fromService(&t, svc, set)
+			rules = svc.Rules
+		}
 		if err := db.CreateTarget(ctx, &t); err != nil {
 			return fmt.Errorf("target create: %w", err)
 		}
-		fmt.Fprintf(stdout, "created target %d %s\n", t.ID, t.Name)
+		if len(rules) > 0 {
+			if err := db.ReplaceRules(ctx, t.ID, rules); err != nil {
+				return fmt.Errorf("target create: rules: %w", err)
+			}
+		}
+		fmt.Fprintf(stdout, "created target %d %s (%s %s), measuring %s every %d s with %d identity rules\n",
+			t.ID, t.Name, t.Addr4, t.Addr6, *kinds, t.IntervalSec, len(rules))
 	case "list":
 		ts, err := db.ListTargets(ctx)
 		if err != nil {
@@ -194,6 +220,11 @@ func cmdTarget(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		if set["enabled"] {
 			t.Enabled = *enabled
+		}
+		if set["measure"] {
+			if t.Specs, err = parseSpecs(*kinds); err != nil {
+				return fmt.Errorf("target update: %w", err)
+			}
 		}
 		if err := db.UpdateTarget(ctx, t); err != nil {
 			return fmt.Errorf("target update: %w", err)
@@ -311,4 +342,66 @@ func cmdRule(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return db.ReplaceRules(ctx, t.ID, append(rules[:pos-1], rules[pos:]...))
 	}
 	return nil
+}
+
+// parseSpecs turns "identity,ping" into default specs of those kinds.
+func parseSpecs(list string) ([]measure.Spec, error) {
+	var specs []measure.Spec
+	for _, k := range strings.Split(list, ",") {
+		k = strings.TrimSpace(k)
+		if k == "" {
+			continue
+		}
+		kind, err := measure.ParseKind(k)
+		if err != nil {
+			return nil, fmt.Errorf("--measure: %w", err)
+		}
+		specs = append(specs, measure.Spec{Kind: kind})
+	}
+	if len(specs) == 0 {
+		return nil, errors.New("--measure: name at least one of identity, ping, trace, dns")
+	}
+	return specs, nil
+}
+
+// findService loads a rules file ("" = the shipped rules) and picks a
+// service by name.
+func findService(path, name string) (*rulesets.Service, error) {
+	svcs, err := rulesets.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	svc := rulesets.Find(svcs, name)
+	if svc == nil {
+		names := make([]string, len(svcs))
+		for i, s := range svcs {
+			names[i] = s.Name
+		}
+		return nil, fmt.Errorf("--service %q is not in the rules (have: %s)", name, strings.Join(names, ", "))
+	}
+	return svc, nil
+}
+
+// fromService fills what the flags did not set from a rules service: name,
+// description, first IPv4 and IPv6 address, identity order.
+func fromService(t *store.Target, svc *rulesets.Service, set map[string]bool) {
+	if !set["name"] {
+		t.Name = svc.Name
+	}
+	if !set["description"] {
+		t.Description = svc.Description
+	}
+	for _, a := range svc.Addresses {
+		ip, err := netip.ParseAddr(a)
+		switch {
+		case err != nil:
+		case ip.Is4() && t.Addr4 == "" && !set["addr4"]:
+			t.Addr4 = a
+		case ip.Is6() && t.Addr6 == "" && !set["addr6"]:
+			t.Addr6 = a
+		}
+	}
+	if len(svc.IdentityOrder) > 0 {
+		t.IdentityOrder = svc.IdentityOrder
+	}
 }
