@@ -44,6 +44,12 @@ type Config struct {
 	// block.
 	OnChange func()
 
+	// ReportCacheTTL, when positive, caches catchment, GeoJSON and
+	// latency responses per (path, query, Accept) for that long, with
+	// ETag/If-None-Match (see respcache.go). 2-5 s suits dashboards that
+	// poll; 0 disables it.
+	ReportCacheTTL time.Duration
+
 	Log *slog.Logger     // nil discards
 	Now func() time.Time // nil means time.Now
 }
@@ -56,6 +62,7 @@ type Server struct {
 	now     func() time.Time
 	limiter *httprate.RateLimiter
 	handler http.Handler
+	cache   *respCache // nil without Config.ReportCacheTTL
 }
 
 // New returns a server for cfg.
@@ -76,6 +83,7 @@ func New(cfg Config) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.cache = newRespCache(cfg.ReportCacheTTL, s.now)
 	s.limiter = httprate.NewRateLimiter(cfg.RatePerMin, time.Minute)
 	s.handler = s.routes()
 	return s
@@ -86,6 +94,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 
 // changed tells Config.OnChange that targets, sites or rules changed.
 func (s *Server) changed() {
+	s.cache.clear()
 	if s.cfg.OnChange != nil {
 		s.cfg.OnChange()
 	}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime/pprof"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/anycatch/anycatch/api"
@@ -93,26 +94,40 @@ func runBench(ctx context.Context, db *store.DB, n int, cpuProfile string, w io.
 		return err
 	}
 	h := api.New(api.Config{Store: st})
+	// The "cached" cases go through a server with the report cache on
+	// (5 s): the warm-up pass fills it, so they measure hits (or 304s
+	// for the If-None-Match case); every other case is cold.
+	hc := api.New(api.Config{Store: st, ReportCacheTTL: 5 * time.Second})
+	// "api cache miss" cases: a 1 ns TTL, so every request renders and
+	// fills the cache (the cost the cache adds to a cold request).
+	hm := api.New(api.Config{Store: st, ReportCacheTTL: time.Nanosecond})
 	now := time.Now().UTC()
 	// gzip marks cases requested with Accept-Encoding: gzip, as browsers do.
 	cases := []struct {
-		name, path string
-		gzip       bool
+		name, path     string
+		gzip           bool
+		cached, ifNone bool
 	}{
-		{"api: catchment now (JSON, all probes)", "/catchment", false},
-		{"api: catchment now, gzip", "/catchment", true},
-		{"api: catchment now ?probes=false", "/catchment?probes=false", false},
-		{"api: catchment now ?format=csv", "/catchment?format=csv", false},
-		{"api: catchment.geojson now, gzip", "/catchment.geojson", true},
-		{"api: catchment 7 days ago", "/catchment?window=18h&at=" + now.Add(-7*24*time.Hour).Format(time.RFC3339), false},
-		{"api: catchment 7 days ago, gzip", "/catchment?window=18h&at=" + now.Add(-7*24*time.Hour).Format(time.RFC3339), true},
-		{"api: latency last 24h", "/latency", false},
-		{"api: latency 7 days (day-aligned)", "/latency?from=" + now.Truncate(24*time.Hour).Add(-7*24*time.Hour).Format(time.RFC3339) + "&to=" + now.Truncate(24*time.Hour).Format(time.RFC3339), false},
-		{"api: latency 30 days", "/latency?from=" + now.Add(-30*24*time.Hour).Format(time.RFC3339), false},
-		{"api: latency 30 days, group=asn, gzip", "/latency?group=asn&from=" + now.Add(-30*24*time.Hour).Format(time.RFC3339), true},
-		{"api: changes last 24h (page of 100)", "/changes", false},
-		{"api: changes newest first, moves only", "/changes?order=desc&moves_only=true", false},
-		{"api: changes/times 30 days", "/changes/times?from=" + now.Add(-30*24*time.Hour).Format(time.RFC3339), false},
+		{"api: catchment now (JSON, all probes)", "/catchment", false, false, false},
+		{"api: catchment now, gzip", "/catchment", true, false, false},
+		{"api: catchment now ?probes=false", "/catchment?probes=false", false, false, false},
+		{"api: catchment now ?format=csv", "/catchment?format=csv", false, false, false},
+		{"api: catchment.geojson now, gzip", "/catchment.geojson", true, false, false},
+		{"api: catchment 7 days ago", "/catchment?window=18h&at=" + now.Add(-7*24*time.Hour).Format(time.RFC3339), false, false, false},
+		{"api: catchment 7 days ago, gzip", "/catchment?window=18h&at=" + now.Add(-7*24*time.Hour).Format(time.RFC3339), true, false, false},
+		{"api: latency last 24h", "/latency", false, false, false},
+		{"api: latency 7 days (day-aligned)", "/latency?from=" + now.Truncate(24*time.Hour).Add(-7*24*time.Hour).Format(time.RFC3339) + "&to=" + now.Truncate(24*time.Hour).Format(time.RFC3339), false, false, false},
+		{"api: latency 30 days", "/latency?from=" + now.Add(-30*24*time.Hour).Format(time.RFC3339), false, false, false},
+		{"api: latency 30 days, group=asn, gzip", "/latency?group=asn&from=" + now.Add(-30*24*time.Hour).Format(time.RFC3339), true, false, false},
+		{"api: changes last 24h (page of 100)", "/changes", false, false, false},
+		{"api: changes newest first, moves only", "/changes?order=desc&moves_only=true", false, false, false},
+		{"api: changes/times 30 days", "/changes/times?from=" + now.Add(-30*24*time.Hour).Format(time.RFC3339), false, false, false},
+		{"api cache miss: catchment now (JSON)", "/catchment", false, false, false},
+		{"api cached: catchment now (JSON)", "/catchment", false, true, false},
+		{"api cached: catchment now, gzip", "/catchment", true, true, false},
+		{"api cached: catchment now, 304", "/catchment", true, true, true},
+		{"api cached: catchment 7 days ago", "/catchment?window=18h&at=" + now.Add(-7*24*time.Hour).Format(time.RFC3339), false, true, false},
+		{"api cached: latency 30 days", "/latency?from=" + now.Add(-30*24*time.Hour).Format(time.RFC3339), false, true, false},
 	}
 	// Store queries alone (SQL and scanning, no aggregation or JSON).
 	ids := map[string]int{}
@@ -176,6 +191,12 @@ func runBench(ctx context.Context, db *store.DB, n int, cpuProfile string, w io.
 	}
 	for _, c := range cases {
 		var d []time.Duration
+		handler, etags := h, map[string]string{}
+		if c.cached {
+			handler = hc
+		} else if strings.HasPrefix(c.name, "api cache miss:") {
+			handler = hm
+		}
 		for i := -len(names); i < n; i++ { // the first pass over every target warms up
 			path := "/api/v1/targets/" + names[(i+len(names))%len(names)] + c.path
 			req := httptest.NewRequestWithContext(ctx, "GET", path, nil)
@@ -183,13 +204,22 @@ func runBench(ctx context.Context, db *store.DB, n int, cpuProfile string, w io.
 			if c.gzip {
 				req.Header.Set("Accept-Encoding", "gzip")
 			}
+			want := http.StatusOK
+			if c.ifNone && i >= 0 {
+				req.Header.Set("If-None-Match", etags[path])
+				want = http.StatusNotModified
+			}
 			rec := httptest.NewRecorder()
 			t0 := time.Now()
-			h.ServeHTTP(rec, req)
+			handler.ServeHTTP(rec, req)
 			if i >= 0 {
 				d = append(d, time.Since(t0))
 			}
-			if rec.Code != http.StatusOK {
+			etags[path] = rec.Header().Get("ETag")
+			if c.cached && i >= 0 && rec.Header().Get("X-Anycatch-Cache") != "hit" {
+				return fmt.Errorf("bench %s: not a cache hit", path)
+			}
+			if rec.Code != want {
 				return fmt.Errorf("bench %s: %d %s", path, rec.Code, rec.Body.String())
 			}
 		}

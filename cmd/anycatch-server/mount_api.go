@@ -33,6 +33,7 @@ func mountAPI(env *serveEnv) error {
 	cfg.AnonymousRead = env.Cfg.anonymousRead
 	cfg.RatePerMin = env.Cfg.apiRate
 	cfg.AnonymousRatePerMin = env.Cfg.anonRate
+	cfg.ReportCacheTTL = env.Cfg.reportCache
 	env.Mux.Handle("/api/", api.New(cfg))
 	env.Group.Go(func() error {
 		t := time.NewTicker(rollupEvery)

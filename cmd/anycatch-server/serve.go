@@ -76,6 +76,7 @@ type serveConfig struct {
 	anonymousRead bool
 	apiRate       int
 	anonRate      int
+	reportCache   time.Duration
 
 	onListen func(net.Addr) // tests: told the bound address
 }
@@ -105,6 +106,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, onListen func(n
 	fs.BoolVar(&cfg.anonymousRead, "anonymous-read", false, "allow API reads (and the web UI) without an API key")
 	fs.IntVar(&cfg.apiRate, "api-rate", 0, "requests per minute per API key without a limit of its own (0: 600)")
 	fs.IntVar(&cfg.anonRate, "anonymous-rate", 0, "anonymous API requests per minute per client address (0: 600)")
+	fs.DurationVar(&cfg.reportCache, "report-cache", 3*time.Second, "how long identical catchment and latency reports are served from memory (with ETag/304); 0 disables")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: anycatch-server [serve] [flags]")
 		fmt.Fprintln(stderr, "\nRuns the collector (/probe/), API (/api/), web UI (/), /metrics and /healthz on one listener.")
