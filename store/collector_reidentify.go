@@ -16,6 +16,9 @@ type ReidentifyStats struct {
 	Results int // dns/identity results of the target read
 	Updated int // results whose site or identity changed
 	Changes int // catchment change events after the rebuild
+	// First and Last are the times of the first and last updated result
+	// (zero when none): the range whose rollups need rebuilding.
+	First, Last time.Time
 }
 
 // Reidentify re-applies idf to the stored dns/identity results of target
@@ -91,6 +94,7 @@ func (db *DB) Reidentify(ctx context.Context, target int, since time.Time, idf *
 				return fmt.Errorf("update results: %w", err)
 			}
 			st.Updated = int(tag.RowsAffected())
+			st.First, st.Last = upTS[0], upTS[len(upTS)-1]
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM catchment_latest WHERE target_id = $1`, target); err != nil {
 			return err

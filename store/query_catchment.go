@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -19,111 +21,69 @@ import (
 // results_hourly (hour resolution); a track whose results in the window
 // had no answer is unreachable. Neither reads raw results.
 func (db *DB) Catchment(ctx context.Context, q CatchmentQuery) ([]CatchmentRow, error) {
-	from := q.At.Add(-q.Window)
-	var sql string
-	if !q.Historical {
-		sql = `SELECT l.probe_id, l.af, l.state, coalesce(l.site, ''), coalesce(l.identity, ''), l.rtt_ms,
-				l.observed_at, l.since,
-				coalesce(p.declared_lat, p.geo_lat), coalesce(p.declared_lon, p.geo_lon),
-				coalesce(p.country, ''), coalesce(p.continent, ''), p.asn
-			FROM catchment_latest l LEFT JOIN probes p ON p.id = l.probe_id
-			WHERE l.target_id = $1 AND ($2 = 0 OR l.af = $2) AND l.observed_at >= $3 AND l.observed_at <= $4
-			ORDER BY l.probe_id, l.af`
-	} else {
-		// Each track's latest change at or before At: a backward
-		// index-only scan of catchment_changes_latest_idx (it includes the
-		// to_ columns) over the target's changes up to At. Measured
-		// against one lateral index probe per track (bounded by probes,
-		// not history) it was faster at the seeded scale (30 days, ~2
-		// changes per track): 45-50 ms against 67-72 ms for 10,000 probes.
-		sql = `WITH c AS (
-				SELECT DISTINCT ON (probe_id, af) probe_id, af, ts, to_state, to_site, to_identity
-				FROM catchment_changes
-				WHERE target_id = $1 AND ts <= $4 AND ($2 = 0 OR af = $2)
-				ORDER BY probe_id DESC, af DESC, ts DESC
-			), seen AS (
-				SELECT probe_id, af, max(least(last_ts, $4)) AS last_ts, sum(answered) AS answered,
-					sum(rtt_sum) / nullif(sum(answered), 0) AS rtt
-				FROM results_hourly
-				WHERE target_id = $1 AND hour >= date_trunc('hour', $3::timestamptz) AND hour <= $4
-				  AND first_ts <= $4 AND last_ts >= $3
-				  AND kind IN ('identity', 'dns') AND ($2 = 0 OR af = $2)
-				GROUP BY probe_id, af
-			)
-			SELECT c.probe_id, c.af, CASE WHEN s.answered = 0 THEN 'unreachable' ELSE c.to_state END,
-				coalesce(c.to_site, ''), coalesce(c.to_identity, ''), s.rtt,
-				greatest(s.last_ts, c.ts), c.ts,
-				coalesce(p.declared_lat, p.geo_lat), coalesce(p.declared_lon, p.geo_lon),
-				coalesce(p.country, ''), coalesce(p.continent, ''), p.asn
-			FROM c JOIN seen s ON s.probe_id = c.probe_id AND s.af = c.af
-			LEFT JOIN probes p ON p.id = c.probe_id
-			ORDER BY c.probe_id, c.af`
+	if q.Historical {
+		return db.catchmentAt(ctx, q)
 	}
-	out := make([]CatchmentRow, 0, 1024)
-	var dec *rawDecoder
-	decOK := true
-	err := db.readQuery(ctx, "catchment", sql, []any{q.TargetID, q.AF, from, q.At}, func(rows pgx.Rows) error {
-		if dec == nil && decOK {
-			dec, decOK = newRawDecoder(rows.FieldDescriptions())
+	from := q.At.Add(-q.Window)
+	hint := "catchment " + strconv.Itoa(q.TargetID)
+	out := make([]CatchmentRow, 0, db.hints.get(hint)+16)
+	err := db.readTx(ctx, "catchment", func(tx pgx.Tx) error {
+		dir, err := db.probeDirectory(ctx, tx)
+		if err != nil {
+			return err
 		}
-		var c CatchmentRow
-		if decOK {
-			if err := dec.catchmentRow(rows.RawValues(), &c); err != nil {
+		rows, err := tx.Query(ctx, `SELECT probe_id, af, state, coalesce(site, ''), coalesce(identity, ''), rtt_ms, observed_at, since
+			FROM catchment_latest
+			WHERE target_id = $1 AND ($2 = 0 OR af = $2) AND observed_at >= $3 AND observed_at <= $4
+			ORDER BY probe_id, af`, q.TargetID, q.AF, from, q.At)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		var d *rawDecoder
+		for rows.Next() {
+			if d == nil {
+				var ok bool
+				if d, ok = newRawDecoder(rows.FieldDescriptions()); !ok {
+					return errRawValue
+				}
+			}
+			v := rows.RawValues()
+			if len(v) != 8 || v[0] == nil || v[1] == nil || v[2] == nil || v[6] == nil || v[7] == nil {
+				return fmt.Errorf("catchment row: %w", errRawValue)
+			}
+			var c CatchmentRow
+			p := dir.byID[string(v[0])]
+			if p != nil {
+				c.Probe, c.Lat, c.Lon, c.Country, c.Continent, c.ASN = p.id, p.lat, p.lon, p.country, p.continent, p.asn
+			} else {
+				c.Probe = string(v[0])
+			}
+			af, err := d.int(d.oids[1], v[1])
+			if err != nil {
+				return err
+			}
+			c.AF = int(af)
+			c.State = stateOf(d.str(v[2], true))
+			c.Site, c.Identity = d.str(v[3], true), d.str(v[4], true)
+			if c.RTT, err = d.float(d.oids[5], v[5]); err != nil {
+				return err
+			}
+			if c.ObservedAt, err = d.time(d.oids[6], v[6]); err != nil {
+				return err
+			}
+			if c.Since, err = d.time(d.oids[7], v[7]); err != nil {
 				return err
 			}
 			out = append(out, c)
-			return nil
 		}
-		var af int16
-		var state string
-		if err := rows.Scan(&c.Probe, &af, &state, &c.Site, &c.Identity, &c.RTT, &c.ObservedAt, &c.Since,
-			&c.Lat, &c.Lon, &c.Country, &c.Continent, &c.ASN); err != nil {
-			return err
-		}
-		c.AF = int(af)
-		c.State = stateOf(state)
-		out = append(out, c)
-		return nil
+		return rows.Err()
 	})
 	if err != nil {
 		return nil, err
 	}
+	db.hints.set(hint, len(out))
 	return out, nil
-}
-
-// catchmentRow decodes one row of the Catchment queries (column order of
-// their SELECT lists).
-func (d *rawDecoder) catchmentRow(v [][]byte, c *CatchmentRow) error {
-	if len(v) != 13 || v[0] == nil || v[2] == nil || v[6] == nil || v[7] == nil {
-		return fmt.Errorf("catchment row: %w", errRawValue)
-	}
-	var err error
-	var af int64
-	c.Probe = d.str(v[0], false)
-	if af, err = d.int(d.oids[1], v[1]); err != nil {
-		return err
-	}
-	c.AF = int(af)
-	c.State = stateOf(d.str(v[2], true))
-	c.Site, c.Identity = d.str(v[3], true), d.str(v[4], true)
-	if c.RTT, err = d.float(d.oids[5], v[5]); err != nil {
-		return err
-	}
-	if c.ObservedAt, err = d.time(d.oids[6], v[6]); err != nil {
-		return err
-	}
-	if c.Since, err = d.time(d.oids[7], v[7]); err != nil {
-		return err
-	}
-	if c.Lat, err = d.float(d.oids[8], v[8]); err != nil {
-		return err
-	}
-	if c.Lon, err = d.float(d.oids[9], v[9]); err != nil {
-		return err
-	}
-	c.Country, c.Continent = d.str(v[10], true), d.str(v[11], true)
-	c.ASN, err = d.intPtr(d.oids[12], v[12])
-	return err
 }
 
 func stateOf(s string) catchment.State { return catchment.State(s) }
@@ -149,4 +109,128 @@ func (db *DB) Unmapped(ctx context.Context, targetID int) ([]UnmappedIdentity, e
 		out = append(out, u)
 	}
 	return out, rows.Err()
+}
+
+// seenAcc is one track's liveness in a historical catchment's window.
+type seenAcc struct {
+	answered uint64
+	rttSum   float64
+	last     int64
+}
+
+// catchmentAt is Catchment at an earlier time: each track's latest change
+// at or before At (a backward index-only scan of
+// catchment_changes_latest_idx, which includes the to_ columns) with its
+// liveness, RTT and last observation in [At-Window, At] summed from the
+// identity/dns rollup blocks. The window's first and last hours are read
+// from hour blocks and their entries kept only when their results overlap
+// the window (hour resolution, as results_hourly has it); a track whose
+// results in the window had no answer is unreachable.
+func (db *DB) catchmentAt(ctx context.Context, q CatchmentQuery) ([]CatchmentRow, error) {
+	from := q.At.Add(-q.Window)
+	fromS, atS := from.Unix(), q.At.Unix()
+	hF, hA := hourOf(from), hourOf(q.At)
+	hint := "catchment-at " + strconv.Itoa(q.TargetID)
+	n := db.hints.get(hint) + 16
+	seen := make(map[uint64]*seenAcc, n)
+	accs := make([]seenAcc, 0, n)
+	var siteBuf []string
+	visit := func(kind string, ref blockRef, data []byte) error {
+		r, err := newBlockReader(data, ref.Hour*3600, siteBuf)
+		if err != nil {
+			return err
+		}
+		siteBuf = r.sites
+		edge := ref.Level == 0 && (ref.Hour == hF || ref.Hour == hA)
+		var e blockEntry
+		for r.next(&e) {
+			if q.AF != 0 && int(e.AF) != q.AF || edge && (e.First > atS || e.Last < fromS) {
+				continue
+			}
+			k := uint64(e.Num)<<8 | uint64(e.AF)
+			a := seen[k]
+			if a == nil {
+				if len(accs) == cap(accs) {
+					accs = make([]seenAcc, 0, 2*cap(accs))
+				}
+				accs = append(accs, seenAcc{last: -1 << 62})
+				a = &accs[len(accs)-1]
+				seen[k] = a
+			}
+			a.answered += uint64(e.Answered)
+			a.rttSum += e.RTTSum
+			a.last = max(a.last, min(e.Last, atS))
+		}
+		return r.err
+	}
+	out := make([]CatchmentRow, 0, n)
+	err := db.readTx(ctx, "catchment", func(tx pgx.Tx) error {
+		dir, err := db.probeDirectory(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if err := readBlocks(ctx, tx, q.TargetID, []string{"identity", "dns"}, hF, hA+1, []int64{hF, hA}, visit); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `WITH c AS (
+				SELECT DISTINCT ON (probe_id, af) probe_id, af, ts, to_state, to_site, to_identity
+				FROM catchment_changes
+				WHERE target_id = $1 AND ts <= $3 AND ($2 = 0 OR af = $2)
+				ORDER BY probe_id DESC, af DESC, ts DESC
+			)
+			SELECT probe_id, af, to_state, coalesce(to_site, ''), coalesce(to_identity, ''), ts
+			FROM c ORDER BY probe_id, af`, q.TargetID, q.AF, q.At)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		var d *rawDecoder
+		for rows.Next() {
+			if d == nil {
+				var ok bool
+				if d, ok = newRawDecoder(rows.FieldDescriptions()); !ok {
+					return errRawValue
+				}
+			}
+			v := rows.RawValues()
+			if len(v) != 6 || v[0] == nil || v[1] == nil || v[2] == nil || v[5] == nil {
+				return fmt.Errorf("catchment row: %w", errRawValue)
+			}
+			af, err := d.int(d.oids[1], v[1])
+			if err != nil {
+				return err
+			}
+			p := dir.byID[string(v[0])]
+			if p == nil {
+				continue // deleted since
+			}
+			s := seen[uint64(p.num)<<8|uint64(af)]
+			if s == nil {
+				continue // not observed in the window
+			}
+			c := CatchmentRow{Probe: p.id, AF: int(af), State: stateOf(d.str(v[2], true)),
+				Site: d.str(v[3], true), Identity: d.str(v[4], true),
+				Lat: p.lat, Lon: p.lon, Country: p.country, Continent: p.continent, ASN: p.asn}
+			if s.answered == 0 {
+				c.State = catchment.StateUnreachable
+			} else {
+				rtt := s.rttSum / float64(s.answered)
+				c.RTT = &rtt
+			}
+			if c.Since, err = d.time(d.oids[5], v[5]); err != nil {
+				return err
+			}
+			c.ObservedAt = c.Since
+			if last := time.Unix(s.last, 0).UTC(); last.After(c.ObservedAt) {
+				c.ObservedAt = last
+			}
+			out = append(out, c)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	db.hints.set(hint, len(out))
+	return out, nil
 }

@@ -3,126 +3,217 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 )
 
 // Latency returns per-(probe, site) RTT and loss aggregates of one kind over
-// [q.From, q.To), rounded out to whole hours, read from the rollups: whole
-// UTC days from results_daily, the partial days at either end from
-// results_hourly. For kinds that do not identify a site (ping, trace) each
-// probe's site is the one its identity/dns results reached most often in
-// the range.
+// [q.From, q.To), rounded out to whole hours; the rows of one probe are
+// adjacent and ordered by site.
+// It reads the rollup blocks covering the range (a bounded number of rows
+// whatever the range: see rollupblock.go) and sums them here. For kinds
+// that do not identify a site (ping, trace) each probe's site is the one
+// its identity/dns results reached most often in the range (ties: the
+// lowest site code).
 func (db *DB) Latency(ctx context.Context, q LatencyQuery) ([]LatencyRow, error) {
-	from := q.From.UTC().Truncate(time.Hour)
-	to := q.To.UTC().Truncate(time.Hour)
-	if to.Before(q.To) {
-		to = to.Add(time.Hour)
-	}
-	dayFrom := from.Truncate(24 * time.Hour)
-	if dayFrom.Before(from) {
-		dayFrom = dayFrom.Add(24 * time.Hour)
-	}
-	dayTo := to.Truncate(24 * time.Hour)
-	if !dayFrom.Before(dayTo) {
-		// No whole day inside: hours only.
-		dayFrom, dayTo = to, to
-	}
+	fromH, toH := hoursOf(q.From, q.To)
 	kind := string(q.Kind)
-	identified := kind == "identity" || kind == "dns"
-	rollup := func(kinds string) string {
-		return `SELECT probe_id, site, results, answered, rtt_sum, rtt_min, loss_sum, loss_n FROM results_daily
-				WHERE target_id = $1 AND day >= $4 AND day < $5 AND ` + kinds + ` AND ($6 = 0 OR af = $6)
-			UNION ALL
-			SELECT probe_id, site, results, answered, rtt_sum, rtt_min, loss_sum, loss_n FROM results_hourly
-				WHERE target_id = $1 AND hour >= $2 AND hour < $4 AND ` + kinds + ` AND ($6 = 0 OR af = $6)
-			UNION ALL
-			SELECT probe_id, site, results, answered, rtt_sum, rtt_min, loss_sum, loss_n FROM results_hourly
-				WHERE target_id = $1 AND hour >= $5 AND hour < $3 AND ` + kinds + ` AND ($6 = 0 OR af = $6)`
-	}
-	var sql string
-	if identified {
-		sql = `WITH r AS (
-				SELECT probe_id, site, sum(results) AS results, sum(answered) AS answered, sum(rtt_sum) AS rtt_sum,
-					min(rtt_min) AS rtt_min, sum(loss_sum) AS loss_sum, sum(loss_n) AS loss_n
-				FROM (` + rollup(`kind = $7`) + `) x GROUP BY probe_id, site)
-			SELECT r.probe_id, r.site, coalesce(p.country, ''), coalesce(p.continent, ''), p.asn,
-				r.answered, r.rtt_sum / nullif(r.answered, 0), r.rtt_min,
-				CASE WHEN r.loss_n > 0 THEN r.loss_sum / r.loss_n ELSE 1 - r.answered::float8 / nullif(r.results, 0) END
-			FROM r LEFT JOIN probes p ON p.id = r.probe_id
-			ORDER BY r.probe_id, r.site`
-	} else {
-		sql = `WITH r AS (
-				SELECT probe_id, sum(results) AS results, sum(answered) AS answered, sum(rtt_sum) AS rtt_sum,
-					min(rtt_min) AS rtt_min, sum(loss_sum) AS loss_sum, sum(loss_n) AS loss_n
-				FROM (` + rollup(`kind = $7`) + `) x GROUP BY probe_id
-			), s AS (
-				SELECT DISTINCT ON (probe_id) probe_id, site FROM (
-					SELECT probe_id, site, sum(answered) AS n FROM (` + rollup(`kind IN ('identity', 'dns')`) + `) y
-					WHERE site <> '' GROUP BY probe_id, site) z
-				ORDER BY probe_id, n DESC, site
-			)
-			SELECT r.probe_id, coalesce(s.site, ''), coalesce(p.country, ''), coalesce(p.continent, ''), p.asn,
-				r.answered, r.rtt_sum / nullif(r.answered, 0), r.rtt_min,
-				CASE WHEN r.loss_n > 0 THEN r.loss_sum / r.loss_n ELSE 1 - r.answered::float8 / nullif(r.results, 0) END
-			FROM r LEFT JOIN s ON s.probe_id = r.probe_id LEFT JOIN probes p ON p.id = r.probe_id
-			ORDER BY r.probe_id`
+	agg := &latencyAgg{kind: kind, af: uint8(q.AF), siteID: map[string]uint16{}}
+	agg.identified = kind == "identity" || kind == "dns"
+	kinds := []string{kind}
+	if !agg.identified {
+		kinds = append(kinds, "identity", "dns")
+		agg.votes = map[uint64]uint64{}
 	}
 	var out []LatencyRow
-	var dec *rawDecoder
-	decOK := true
-	err := db.readQuery(ctx, "latency", sql, []any{q.TargetID, from, to, dayFrom, dayTo, q.AF, kind}, func(rows pgx.Rows) error {
-		if dec == nil && decOK {
-			dec, decOK = newRawDecoder(rows.FieldDescriptions())
-		}
-		var l LatencyRow
-		if decOK {
-			if err := dec.latencyRow(rows.RawValues(), &l); err != nil {
-				return err
-			}
-			out = append(out, l)
-			return nil
-		}
-		var minRTT *float32
-		var samples int64
-		if err := rows.Scan(&l.Probe, &l.Site, &l.Country, &l.Continent, &l.ASN, &samples, &l.RTT, &minRTT, &l.Loss); err != nil {
+	err := db.readTx(ctx, "latency", func(tx pgx.Tx) error {
+		if err := readBlocks(ctx, tx, q.TargetID, kinds, fromH, toH, nil, agg.visit); err != nil {
 			return err
 		}
-		l.Samples = int(samples)
-		if minRTT != nil {
-			v := float64(*minRTT)
-			l.MinRTT = &v
+		dir, err := db.probeDirectory(ctx, tx)
+		if err != nil {
+			return err
 		}
-		out = append(out, l)
+		out = agg.rows(dir.byNum)
 		return nil
 	})
 	return out, err
 }
 
-// latencyRow decodes one row of the Latency queries (column order of
-// their SELECT lists).
-func (d *rawDecoder) latencyRow(v [][]byte, l *LatencyRow) error {
-	if len(v) != 9 || v[0] == nil || v[5] == nil {
-		return fmt.Errorf("latency row: %w", errRawValue)
+// latAcc sums one (probe, site) of a latency report.
+type latAcc struct {
+	num                     uint32
+	site                    uint16
+	hasMin                  bool
+	rttMin                  float32
+	next                    int32 // index+1 of the probe's next (probe, site); 0 ends
+	results, answered, lost uint64
+	rttSum, lossSum         float64
+}
+
+// latencyAgg sums rollup blocks into latency rows. Probe numbers are dense
+// (an identity column), so sums are found through a slice indexed by
+// number, then a short per-probe list of sites.
+type latencyAgg struct {
+	kind       string
+	identified bool
+	af         uint8 // 0: both
+	sites      []string
+	siteID     map[string]uint16
+	head       []int32 // by probe number: index+1 of its first latAcc
+	accs       []latAcc
+	votes      map[uint64]uint64 // num<<16 | site → answered identity/dns results
+	local      []uint16
+	siteBuf    []string
+}
+
+func (a *latencyAgg) global(site string) (uint16, error) {
+	id, ok := a.siteID[site]
+	if !ok {
+		if len(a.sites) >= 1<<16-1 {
+			return 0, fmt.Errorf("%w: too many sites", errBlock)
+		}
+		id = uint16(len(a.sites))
+		a.sites = append(a.sites, site)
+		a.siteID[site] = id
 	}
-	var err error
-	var samples int64
-	l.Probe = d.str(v[0], false)
-	l.Site, l.Country, l.Continent = d.str(v[1], true), d.str(v[2], true), d.str(v[3], true)
-	if l.ASN, err = d.intPtr(d.oids[4], v[4]); err != nil {
+	return id, nil
+}
+
+func (a *latencyAgg) visit(kind string, ref blockRef, data []byte) error {
+	r, err := newBlockReader(data, ref.Hour*3600, a.siteBuf)
+	if err != nil {
 		return err
 	}
-	if samples, err = d.int(d.oids[5], v[5]); err != nil {
-		return err
+	a.siteBuf = r.sites
+	own := kind == a.kind
+	if own && cap(a.accs) == 0 && r.n > 0 {
+		a.accs = make([]latAcc, 0, r.n+r.n/4)
 	}
-	l.Samples = int(samples)
-	if l.RTT, err = d.float(d.oids[6], v[6]); err != nil {
-		return err
+	a.local = a.local[:0]
+	for _, s := range r.sites {
+		id, err := a.global(s)
+		if err != nil {
+			return err
+		}
+		a.local = append(a.local, id)
 	}
-	if l.MinRTT, err = d.float(d.oids[7], v[7]); err != nil {
-		return err
+	var e blockEntry
+	for r.next(&e) {
+		if a.af != 0 && e.AF != a.af {
+			continue
+		}
+		site := a.local[e.Site]
+		if !own {
+			if a.sites[site] != "" {
+				a.votes[uint64(e.Num)<<16|uint64(site)] += uint64(e.Answered)
+			}
+			continue
+		}
+		if int(e.Num) >= len(a.head) {
+			a.head = slices.Grow(a.head, int(e.Num)+1-len(a.head)+len(a.head)/4)[:int(e.Num)+1]
+		}
+		var acc *latAcc
+		for i := a.head[e.Num]; i != 0; i = a.accs[i-1].next {
+			if c := &a.accs[i-1]; !a.identified || c.site == site {
+				acc = c
+				break
+			}
+		}
+		if acc == nil {
+			a.accs = append(a.accs, latAcc{num: e.Num, site: site, next: a.head[e.Num]})
+			a.head[e.Num] = int32(len(a.accs))
+			acc = &a.accs[len(a.accs)-1]
+		}
+		if e.Answered > 0 && (!acc.hasMin || e.RTTMin < acc.rttMin) {
+			acc.rttMin, acc.hasMin = e.RTTMin, true
+		}
+		acc.results += uint64(e.Results)
+		acc.answered += uint64(e.Answered)
+		acc.rttSum += e.RTTSum
+		acc.lossSum += float64(e.LossSum)
+		acc.lost += uint64(e.LossN)
 	}
-	l.Loss, err = d.float(d.oids[8], v[8])
-	return err
+	return r.err
+}
+
+// rows turns the sums into report rows in probe number order, sites in
+// order within a probe, with each probe's metadata; probes missing from
+// meta (deleted since) are left out.
+func (a *latencyAgg) rows(meta map[uint32]*probeInfo) []LatencyRow {
+	if !a.identified {
+		// Each probe's most answered identity/dns site, ties to the lowest code.
+		type vote struct {
+			site uint16
+			n    uint64
+		}
+		best := map[uint32]vote{}
+		for k, n := range a.votes {
+			num, site := uint32(k>>16), uint16(k&0xffff)
+			b, ok := best[num]
+			if !ok || n > b.n || n == b.n && a.sites[site] < a.sites[b.site] {
+				best[num] = vote{site, n}
+			}
+		}
+		empty, _ := a.global("") // cannot fail: at most one site per block kind seen so far plus ""
+		for i := range a.accs {
+			a.accs[i].site = empty
+			if b, ok := best[a.accs[i].num]; ok {
+				a.accs[i].site = b.site
+			}
+		}
+	}
+	out := make([]LatencyRow, 0, len(a.accs))
+	floats := make([]float64, 0, 3*len(a.accs))
+	f := func(v float64) *float64 {
+		floats = append(floats, v)
+		return &floats[len(floats)-1]
+	}
+	var chain []*latAcc
+	for num, h := range a.head {
+		if h == 0 {
+			continue
+		}
+		p := meta[uint32(num)]
+		if p == nil {
+			continue
+		}
+		chain = chain[:0]
+		for i := h; i != 0; i = a.accs[i-1].next {
+			chain = append(chain, &a.accs[i-1])
+		}
+		if len(chain) > 1 {
+			slices.SortFunc(chain, func(x, y *latAcc) int { return strings.Compare(a.sites[x.site], a.sites[y.site]) })
+		}
+		for _, acc := range chain {
+			l := LatencyRow{Probe: p.id, Site: a.sites[acc.site], Country: p.country, Continent: p.continent, ASN: p.asn,
+				Samples: int(acc.answered)}
+			if acc.answered > 0 {
+				l.RTT = f(acc.rttSum / float64(acc.answered))
+			}
+			if acc.hasMin {
+				l.MinRTT = f(float64(acc.rttMin))
+			}
+			switch {
+			case acc.lost > 0:
+				l.Loss = f(acc.lossSum / float64(acc.lost))
+			case acc.results > 0:
+				l.Loss = f(1 - float64(acc.answered)/float64(acc.results))
+			}
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// hoursOf is [from, to) rounded out to whole hours.
+func hoursOf(from, to time.Time) (int64, int64) {
+	toH := hourOf(to)
+	if hourTime(toH).Before(to) {
+		toH++
+	}
+	return hourOf(from), toH
 }

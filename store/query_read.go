@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -17,6 +18,23 @@ import (
 // estimates (hundreds of thousands of rollup rows) are above
 // jit_above_cost, and compiling them took 100+ ms, more than running them.
 func (db *DB) readQuery(ctx context.Context, name, sql string, args []any, scan func(pgx.Rows) error) error {
+	return db.readTx(ctx, name, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, sql, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
+}
+
+// readTx runs fn in a read-only transaction set up as readQuery's.
+func (db *DB) readTx(ctx context.Context, name string, fn func(tx pgx.Tx) error) error {
 	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
@@ -25,20 +43,9 @@ func (db *DB) readQuery(ctx context.Context, name, sql string, args []any, scan 
 	if _, err := tx.Exec(ctx, `SET LOCAL jit = off; SET LOCAL plan_cache_mode = force_custom_plan`); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	rows, err := tx.Query(ctx, sql, args...)
-	if err != nil {
+	if err := fn(tx); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := scan(rows); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	rows.Close()
 	return tx.Commit(ctx)
 }
 
@@ -158,3 +165,17 @@ func (d *rawDecoder) time(oid uint32, raw []byte) (time.Time, error) {
 	}
 	return pgEpoch.Add(time.Duration(us) * time.Microsecond), nil
 }
+
+// rowsHint remembers how many rows a report query returned last time for a
+// key, so the next call can size its result once instead of growing a
+// 10,000-element slice step by step.
+type rowsHint struct{ m sync.Map }
+
+func (h *rowsHint) get(key string) int {
+	if v, ok := h.m.Load(key); ok {
+		return v.(int)
+	}
+	return 1024
+}
+
+func (h *rowsHint) set(key string, n int) { h.m.Store(key, n) }

@@ -3,16 +3,30 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
 // RollupResults rebuilds results_hourly for the hours overlapping [from,
-// to) from raw results, and results_daily for the days those hours touch.
+// to) from raw results, results_daily for the days those hours touch, and
+// the rollup blocks of those hours (see rollupblock.go).
 // It is idempotent; run it periodically over the last few hours (late
 // uploads) and once over any range backfilled.
 func (db *DB) RollupResults(ctx context.Context, from, to time.Time) error {
+	// Never before the oldest raw results: the hours of days retention
+	// has dropped keep their rollups.
+	oldest, err := db.oldestPartitionDay(ctx)
+	if err != nil {
+		return fmt.Errorf("rollup results: %w", err)
+	}
+	if from.Before(oldest) {
+		from = oldest
+	}
 	from = from.UTC().Truncate(time.Hour)
 	to = to.UTC().Truncate(time.Hour).Add(time.Hour)
+	if !from.Before(to) {
+		return nil
+	}
 	dayFrom := from.Truncate(24 * time.Hour)
 	dayTo := to.Add(-time.Nanosecond).Truncate(24 * time.Hour).Add(24 * time.Hour)
 	tx, err := db.pool.Begin(ctx)
@@ -44,8 +58,47 @@ func (db *DB) RollupResults(ctx context.Context, from, to time.Time) error {
 			return fmt.Errorf("rollup results: %w", err)
 		}
 	}
+	// Blocks spanning the current hour wait for a later run.
+	if _, err := buildBlocks(ctx, tx, from, to, time.Now(), 0); err != nil {
+		return fmt.Errorf("rollup results: %w", err)
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("rollup results: %w", err)
 	}
 	return nil
+}
+
+// RebuildBlocks rebuilds the rollup blocks of the hours overlapping [from,
+// to) from results_hourly as it stands (RollupResults does this too; this
+// is for ranges whose raw results retention has already dropped). It
+// returns the number of blocks written.
+func (db *DB) RebuildBlocks(ctx context.Context, from, to time.Time) (int, error) {
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("rebuild rollup blocks: %w", err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // committed below
+	n, err := buildBlocks(ctx, tx, from, to, time.Now(), 0)
+	if err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("rebuild rollup blocks: %w", err)
+	}
+	return n, nil
+}
+
+// oldestPartitionDay is the day of the oldest results partition; with
+// none, the far future (there are no raw results).
+func (db *DB) oldestPartitionDay(ctx context.Context) (time.Time, error) {
+	names, err := db.Partitions(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	for _, n := range names {
+		if d, err := time.Parse(partitionLayout, strings.TrimPrefix(n, partitionPrefix)); err == nil && strings.HasPrefix(n, partitionPrefix) {
+			return d.UTC(), nil
+		}
+	}
+	return time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), nil
 }

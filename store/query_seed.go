@@ -226,3 +226,23 @@ func (db *DB) seedTargets(ctx context.Context) ([]int, error) {
 }
 
 func seedItoa(n int) string { return fmt.Sprint(n) }
+
+// seedBlocks builds a seeded target's rollup blocks, as the periodic rollup
+// would have.
+func (db *DB) seedBlocks(ctx context.Context, tid int, start, end time.Time, progress func(string, int64, time.Duration)) error {
+	t0 := time.Now()
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("seed: rollup blocks: %w", err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // committed below
+	n, err := buildBlocks(ctx, tx, start, end, end, tid)
+	if err != nil {
+		return fmt.Errorf("seed: rollup blocks: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("seed: rollup blocks: %w", err)
+	}
+	progress(fmt.Sprintf("rollup blocks target %d", tid), int64(n), time.Since(t0))
+	return nil
+}

@@ -50,6 +50,9 @@ type DB struct {
 	parts  map[string]bool // result partitions known to exist, by day "20060102"
 
 	ingest ingestState // see ingest.go
+
+	probes probeDirCache // see probedir.go
+	hints  rowsHint
 }
 
 // Open connects to the database at url (a postgres:// URL or a libpq

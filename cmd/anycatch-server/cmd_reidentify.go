@@ -64,5 +64,14 @@ func cmdReidentify(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	fmt.Fprintf(stdout, "%s: %d dns/identity results read, %d re-identified, catchment rebuilt with %d change events\n",
 		t.Name, st.Results, st.Updated, st.Changes)
+	if st.Updated > 0 {
+		// Latency reports and earlier catchments read the rollups: rebuild
+		// them over the results whose site changed.
+		if err := db.RollupResults(ctx, st.First, st.Last.Add(time.Second)); err != nil {
+			return fmt.Errorf("reidentify: rollups: %w", err)
+		}
+		fmt.Fprintf(stdout, "%s: rollups rebuilt over %s .. %s\n", t.Name,
+			st.First.UTC().Format(time.RFC3339), st.Last.UTC().Format(time.RFC3339))
+	}
 	return nil
 }

@@ -40,6 +40,7 @@ var commands = []command{
 	{"migrate", "apply database migrations and print the schema version", cmdMigrate},
 	{"token", "manage probe enrollment tokens", cmdToken},
 	{"reidentify", "re-apply a target's identity rules to its stored results", cmdReidentify},
+	{"rollup", "rebuild the rollups reports read over a time range", cmdRollup},
 	{"import", "import RIPE Atlas result files as results of a target", cmdImport},
 	{"target", "manage targets (create, list, update, delete)", cmdTarget},
 	{"site", "manage a target's sites (create, list, update, delete)", cmdSite},
