@@ -163,13 +163,20 @@ func (db *DB) catchmentAt(ctx context.Context, q CatchmentQuery) ([]CatchmentRow
 		}
 		return r.err
 	}
+	// The liveness sums and the latest changes are independent: read them
+	// at the same time, on two connections (two PostgreSQL backends).
+	livenessDone := make(chan error, 1)
+	go func() {
+		livenessDone <- db.readTx(ctx, "catchment liveness", func(tx pgx.Tx) error {
+			return readBlocks(ctx, tx, q.TargetID, []string{"identity", "dns"}, hF, hA+1, []int64{hF, hA}, visit)
+		})
+	}()
 	out := make([]CatchmentRow, 0, n)
+	var since []time.Time
+	var pend []*probeInfo
 	err := db.readTx(ctx, "catchment", func(tx pgx.Tx) error {
 		dir, err := db.probeDirectory(ctx, tx)
 		if err != nil {
-			return err
-		}
-		if err := readBlocks(ctx, tx, q.TargetID, []string{"identity", "dns"}, hF, hA+1, []int64{hF, hA}, visit); err != nil {
 			return err
 		}
 		rows, err := tx.Query(ctx, `WITH c AS (
@@ -204,33 +211,45 @@ func (db *DB) catchmentAt(ctx context.Context, q CatchmentQuery) ([]CatchmentRow
 			if p == nil {
 				continue // deleted since
 			}
-			s := seen[uint64(p.num)<<8|uint64(af)]
-			if s == nil {
-				continue // not observed in the window
-			}
-			c := CatchmentRow{Probe: p.id, AF: int(af), State: stateOf(d.str(v[2], true)),
-				Site: d.str(v[3], true), Identity: d.str(v[4], true),
-				Lat: p.lat, Lon: p.lon, Country: p.country, Continent: p.continent, ASN: p.asn}
-			if s.answered == 0 {
-				c.State = catchment.StateUnreachable
-			} else {
-				rtt := s.rttSum / float64(s.answered)
-				c.RTT = &rtt
-			}
-			if c.Since, err = d.time(d.oids[5], v[5]); err != nil {
+			ts, err := d.time(d.oids[5], v[5])
+			if err != nil {
 				return err
 			}
-			c.ObservedAt = c.Since
-			if last := time.Unix(s.last, 0).UTC(); last.After(c.ObservedAt) {
-				c.ObservedAt = last
-			}
-			out = append(out, c)
+			out = append(out, CatchmentRow{Probe: p.id, AF: int(af), State: stateOf(d.str(v[2], true)),
+				Site: d.str(v[3], true), Identity: d.str(v[4], true),
+				Lat: p.lat, Lon: p.lon, Country: p.country, Continent: p.continent, ASN: p.asn})
+			since, pend = append(since, ts), append(pend, p)
 		}
 		return rows.Err()
 	})
+	if lerr := <-livenessDone; err == nil {
+		err = lerr
+	}
 	if err != nil {
 		return nil, err
 	}
+	// Keep the tracks observed in the window, with their liveness.
+	rtts := make([]float64, 0, len(out))
+	kept := out[:0]
+	for i := range out {
+		c := out[i]
+		s := seen[uint64(pend[i].num)<<8|uint64(c.AF)]
+		if s == nil {
+			continue // not observed in the window
+		}
+		if s.answered == 0 {
+			c.State = catchment.StateUnreachable
+		} else {
+			rtts = append(rtts, s.rttSum/float64(s.answered))
+			c.RTT = &rtts[len(rtts)-1]
+		}
+		c.Since, c.ObservedAt = since[i], since[i]
+		if last := time.Unix(s.last, 0).UTC(); last.After(c.ObservedAt) {
+			c.ObservedAt = last
+		}
+		kept = append(kept, c)
+	}
+	out = kept
 	db.hints.set(hint, len(out))
 	return out, nil
 }

@@ -142,21 +142,32 @@ func newBlockReader(data []byte, start int64, sites []string) (*blockReader, err
 }
 
 func (r *blockReader) uvarint() (uint64, bool) {
-	if len(r.data) > 0 && r.data[0] < 0x80 { // most values: inlined
-		v := uint64(r.data[0])
-		r.data = r.data[1:]
-		return v, true
-	}
-	return r.uvarintSlow()
-}
-
-func (r *blockReader) uvarintSlow() (uint64, bool) {
 	v, k := binary.Uvarint(r.data)
 	if k <= 0 {
 		return 0, false
 	}
 	r.data = r.data[k:]
 	return v, true
+}
+
+// uv reads a uvarint at d[i:], returning the index after it or -1; the
+// one-byte case (most values) is inlined.
+func uv(d []byte, i int) (uint64, int) {
+	if i >= 0 && i < len(d) && d[i] < 0x80 {
+		return uint64(d[i]), i + 1
+	}
+	return uvSlow(d, i)
+}
+
+func uvSlow(d []byte, i int) (uint64, int) {
+	if i < 0 || i > len(d) {
+		return 0, -1
+	}
+	v, k := binary.Uvarint(d[i:])
+	if k <= 0 {
+		return 0, -1
+	}
+	return v, i + k
 }
 
 // next decodes the next entry into e; it returns false at the end or on
@@ -170,13 +181,14 @@ func (r *blockReader) next(e *blockEntry) bool {
 	}
 	r.n--
 
-	d, ok := r.uvarint()
-	if !ok || d > math.MaxUint32 || uint64(r.prev)+d > math.MaxUint32 {
+	buf, i := r.data, 0
+	d, i := uv(buf, i)
+	if i < 0 || d > math.MaxUint32 || uint64(r.prev)+d > math.MaxUint32 {
 		return r.fail("probe")
 	}
 	num := r.prev + uint32(d)
-	sa, ok := r.uvarint()
-	if !ok || sa>>1 >= uint64(len(r.sites)) {
+	sa, i := uv(buf, i)
+	if i < 0 || sa>>1 >= uint64(len(r.sites)) {
 		return r.fail("site")
 	}
 	af, site := uint8(4), uint16(sa>>1)
@@ -186,47 +198,54 @@ func (r *blockReader) next(e *blockEntry) bool {
 	if !r.first && d == 0 && (af < r.pAF || af == r.pAF && site <= r.pSite) {
 		return r.fail("order")
 	}
-	res, ok1 := r.uvarint()
-	ans, ok2 := r.uvarint()
-	if !ok1 || !ok2 || res > math.MaxUint32 || ans > res {
+	res, i := uv(buf, i)
+	if i < 0 {
+		return r.fail("counts")
+	}
+	ans, i := uv(buf, i)
+	if i < 0 || res > math.MaxUint32 || ans > res {
 		return r.fail("counts")
 	}
 	*e = blockEntry{Num: num, AF: af, Site: site, Results: uint32(res), Answered: uint32(ans)}
 	if ans > 0 {
-		if len(r.data) < 12 {
+		if len(buf)-i < 12 {
 			return r.fail("rtt")
 		}
-		e.RTTSum = math.Float64frombits(binary.LittleEndian.Uint64(r.data))
-		e.RTTMin = math.Float32frombits(binary.LittleEndian.Uint32(r.data[8:]))
-		r.data = r.data[12:]
+		e.RTTSum = math.Float64frombits(binary.LittleEndian.Uint64(buf[i:]))
+		e.RTTMin = math.Float32frombits(binary.LittleEndian.Uint32(buf[i+8:]))
+		i += 12
 		if !(e.RTTSum >= 0 && e.RTTSum <= math.MaxFloat64) || !(e.RTTMin >= 0 && e.RTTMin <= math.MaxFloat32) {
 			return r.fail("rtt value")
 		}
 	}
-	ln, ok := r.uvarint()
-	if !ok || ln > res {
+	ln, i := uv(buf, i)
+	if i < 0 || ln > res {
 		return r.fail("loss")
 	}
 	e.LossN = uint32(ln)
 	if ln > 0 {
-		if len(r.data) < 4 {
+		if len(buf)-i < 4 {
 			return r.fail("loss")
 		}
-		e.LossSum = math.Float32frombits(binary.LittleEndian.Uint32(r.data))
-		r.data = r.data[4:]
+		e.LossSum = math.Float32frombits(binary.LittleEndian.Uint32(buf[i:]))
+		i += 4
 		if !(e.LossSum >= 0 && e.LossSum <= math.MaxFloat32) {
 			return r.fail("loss value")
 		}
 	}
-	f, k := binary.Varint(r.data)
-	if k <= 0 {
+	zf, i := uv(buf, i) // zig-zag signed varint
+	if i < 0 {
 		return r.fail("first")
 	}
-	r.data = r.data[k:]
-	span, ok := r.uvarint()
-	if !ok || span > 1<<40 || f > 1<<40 || f < -(1<<40) {
+	f := int64(zf >> 1)
+	if zf&1 != 0 {
+		f = ^f
+	}
+	span, i := uv(buf, i)
+	if i < 0 || span > 1<<40 || f > 1<<40 || f < -(1<<40) {
 		return r.fail("times")
 	}
+	r.data = buf[i:]
 	e.First = r.start + f
 	e.Last = e.First + int64(span)
 	r.prev, r.pAF, r.pSite, r.first = num, af, site, false
