@@ -23,6 +23,10 @@ CREATE TABLE rollup_blocks (
 -- compression (it saved little and cost time on every read).
 ALTER TABLE rollup_blocks ALTER COLUMN data SET STORAGE EXTERNAL;
 
+-- Whole days are blocks of 16 and 8 hours now: nothing reads the daily
+-- rollup any more.
+DROP TABLE results_daily;
+
 -- Reports attach probe metadata (id, place, ASN, location) from a copy the
 -- store keeps in memory; this version, bumped in the same transaction as
 -- any change to those columns, tells it when to reload.

@@ -8,8 +8,8 @@ import (
 )
 
 // RollupResults rebuilds results_hourly for the hours overlapping [from,
-// to) from raw results, results_daily for the days those hours touch, and
-// the rollup blocks of those hours (see rollupblock.go).
+// to) from raw results, and the rollup blocks of those hours (see
+// rollupblock.go).
 // It is idempotent; run it periodically over the last few hours (late
 // uploads) and once over any range backfilled.
 func (db *DB) RollupResults(ctx context.Context, from, to time.Time) error {
@@ -27,8 +27,6 @@ func (db *DB) RollupResults(ctx context.Context, from, to time.Time) error {
 	if !from.Before(to) {
 		return nil
 	}
-	dayFrom := from.Truncate(24 * time.Hour)
-	dayTo := to.Add(-time.Nanosecond).Truncate(24 * time.Hour).Add(24 * time.Hour)
 	tx, err := db.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("rollup results: %w", err)
@@ -45,13 +43,6 @@ func (db *DB) RollupResults(ctx context.Context, from, to time.Time) error {
 				coalesce(sum(rtt_ms), 0), min(rtt_ms), coalesce(sum(loss), 0), count(loss), min(ts), max(ts)
 			FROM results WHERE ts >= $1 AND ts < $2
 			GROUP BY 1, 2, 3, 4, 5, 6`, []any{from, to}},
-		{`DELETE FROM results_daily WHERE day >= $1 AND day < $2`, []any{dayFrom, dayTo}},
-		{`INSERT INTO results_daily (target_id, day, probe_id, af, kind, site, results, answered, rtt_sum, rtt_min,
-				loss_sum, loss_n, first_ts, last_ts)
-			SELECT target_id, date_trunc('day', hour), probe_id, af, kind, site, sum(results), sum(answered),
-				sum(rtt_sum), min(rtt_min), sum(loss_sum), sum(loss_n), min(first_ts), max(last_ts)
-			FROM results_hourly WHERE hour >= $1 AND hour < $2
-			GROUP BY 1, 2, 3, 4, 5, 6`, []any{dayFrom, dayTo}},
 	}
 	for _, s := range steps {
 		if _, err := tx.Exec(ctx, s.sql, s.args...); err != nil {

@@ -128,13 +128,7 @@ func (db *DB) Seed(ctx context.Context, o SeedOptions) error {
 			ON CONFLICT DO NOTHING`, tid, start, end, o.Probes); err != nil {
 			return err
 		}
-		if err := step(fmt.Sprintf("results_daily target %d", tid), `INSERT INTO results_daily (target_id, day, probe_id, af, kind, site,
-				results, answered, rtt_sum, rtt_min, loss_sum, loss_n, first_ts, last_ts)
-			SELECT target_id, date_trunc('day', hour), probe_id, af, kind, site, sum(results), sum(answered),
-				sum(rtt_sum), min(rtt_min), sum(loss_sum), sum(loss_n), min(first_ts), max(last_ts)
-			FROM results_hourly WHERE target_id = $1 AND hour >= $2 AND hour < $3
-			GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 2, 3
-			ON CONFLICT DO NOTHING`, tid, start.Truncate(24*time.Hour), end); err != nil {
+		if err := db.seedBlocks(ctx, tid, start, end, progress); err != nil {
 			return err
 		}
 		if err := step(fmt.Sprintf("catchment_changes target %d", tid), `INSERT INTO catchment_changes

@@ -79,4 +79,10 @@ func TestSeedIsConsistent(t *testing.T) {
 	if err != nil || len(lat) < 300 {
 		t.Errorf("latency: %d rows, %v", len(lat), err)
 	}
+	// The seeded blocks (the first two days were never rolled up from raw
+	// results) sum to what results_hourly holds.
+	if n := count(`SELECT count(*) FROM rollup_blocks WHERE start < $1 AND level > 3`, now.Add(-40*time.Hour)); n == 0 {
+		t.Error("seed built no higher rollup blocks")
+	}
+	checkLatency(t, db, LatencyQuery{TargetID: ids[1], From: now.Add(-71 * time.Hour), To: now, Kind: "identity"})
 }
