@@ -28,7 +28,10 @@ type Store interface {
 	ListProbes(ctx context.Context, f ProbeFilter) ([]ProbeRow, error)
 	GetProbe(ctx context.Context, id string) (ProbeRow, error)
 
+	// Catchment returns one row per (probe, af) track, ordered by probe.
 	Catchment(ctx context.Context, q CatchmentQuery) ([]CatchmentRow, error)
+	// Latency returns one row per (probe, site); a probe's rows are
+	// adjacent.
 	Latency(ctx context.Context, q LatencyQuery) ([]LatencyRow, error)
 	Changes(ctx context.Context, q ChangeQuery) ([]ChangeRow, error)
 	ChangeCounts(ctx context.Context, q ChangeQuery) ([]ProbeChangeCount, []SiteChangeCount, error)

@@ -23,9 +23,9 @@ CREATE TABLE rollup_blocks (
 -- compression (it saved little and cost time on every read).
 ALTER TABLE rollup_blocks ALTER COLUMN data SET STORAGE EXTERNAL;
 
--- Whole days are blocks of 16 and 8 hours now: nothing reads the daily
--- rollup any more.
-DROP TABLE results_daily;
+-- results_daily is no longer read or written (blocks replace it). It stays
+-- for servers one version behind during a rolling upgrade (migrations only
+-- add); a later migration drops it.
 
 -- Reports attach probe metadata (id, place, ASN, location) from a copy the
 -- store keeps in memory; this version, bumped in the same transaction as

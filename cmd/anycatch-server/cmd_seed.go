@@ -66,6 +66,8 @@ func cmdSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "seeded %d rows in %s\n", total, time.Since(t0).Round(time.Second))
 	}
 	if *bench > 0 {
+		// The handlers run as under serve, with its garbage collector target.
+		fmt.Fprintf(stdout, "GOGC %d\n", tuneGC())
 		return runBench(ctx, db.DB, *bench, *cpuProfile, stdout)
 	}
 	return nil

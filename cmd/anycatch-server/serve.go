@@ -138,6 +138,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, onListen func(n
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	log.Debug("garbage collector", "gogc", tuneGC())
 	return runServer(ctx, cfg, roles, log)
 }
 
