@@ -32,12 +32,9 @@ func cmdReidentify(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	var since time.Time
 	if *sinceS != "" {
-		if d, err := time.ParseDuration(*sinceS); err == nil {
-			since = time.Now().Add(-d)
-		} else if t, err := time.Parse(time.RFC3339, *sinceS); err == nil {
-			since = t
-		} else {
-			return fmt.Errorf("reidentify: --since %q is neither a duration nor an RFC 3339 time", *sinceS)
+		var err error
+		if since, err = timeFlag("since", *sinceS, time.Now()); err != nil {
+			return fmt.Errorf("reidentify: %w", err)
 		}
 	}
 	d, err := openDatabase(ctx, dbf, store.Options{StatementTimeout: -1}, slog.New(slog.DiscardHandler))

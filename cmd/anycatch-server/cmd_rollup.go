@@ -47,12 +47,12 @@ rollups as they stand.`)
 	now := time.Now()
 	since, err := timeFlag("since", *sinceS, now)
 	if err != nil {
-		return err
+		return fmt.Errorf("rollup: %w", err)
 	}
 	until := now
 	if *untilS != "" {
 		if until, err = timeFlag("until", *untilS, now); err != nil {
-			return err
+			return fmt.Errorf("rollup: %w", err)
 		}
 	}
 	if !since.Before(until) {
