@@ -57,34 +57,52 @@ func (s *Server) catchmentQuery(q *query, t Target) CatchmentQuery {
 	return cq
 }
 
-// catchmentProbes returns the probes as published (blurred; nil unless
-// withProbes) and as aggregation entries.
-func (s *Server) catchmentProbes(r *http.Request, cq CatchmentQuery, withProbes bool) ([]CatchmentProbe, []catchment.Entry, error) {
-	rows, err := s.store.Catchment(r.Context(), cq)
-	if err != nil {
-		return nil, nil, err
+// publishedProbes are a report's probes as the store returned them, turned
+// into CatchmentProbes (blurred) one at a time as they are written: a
+// report of 10,000 probes need not hold a second copy of them.
+type publishedProbes struct {
+	rows []CatchmentRow
+	blur func(probe string, lat, lon float64) (float64, float64) // Config.Blur
+}
+
+// probe returns row i as published, its position (if known) in pos.
+func (pp *publishedProbes) probe(i int, pos *[2]float64) CatchmentProbe {
+	c := &pp.rows[i]
+	p := CatchmentProbe{Probe: c.Probe, AF: c.AF, State: c.State, Site: c.Site, Identity: c.Identity,
+		RTT: c.RTT, ObservedAt: c.ObservedAt, Since: c.Since, Country: c.Country, Continent: c.Continent, ASN: c.ASN}
+	if c.Lat != nil && c.Lon != nil { // as Server.blur
+		pos[0], pos[1] = pp.blur(c.Probe, *c.Lat, *c.Lon)
+		p.Lat, p.Lon = &pos[0], &pos[1]
 	}
-	var probes []CatchmentProbe
-	if withProbes {
-		probes = make([]CatchmentProbe, 0, len(rows))
+	return p
+}
+
+// catchmentEntry is c as an aggregation entry.
+func catchmentEntry(c *CatchmentRow) catchment.Entry {
+	e := catchment.Entry{Probe: c.Probe, State: c.State, Site: c.Site, Identity: c.Identity, RTT: c.RTT,
+		ObservedAt: c.ObservedAt, Country: c.Country, Continent: c.Continent}
+	if c.ASN != nil {
+		e.ASN = *c.ASN
 	}
-	entries := make([]catchment.Entry, 0, len(rows))
+	return e
+}
+
+// catchmentAggregates returns the catchment of all rows and per group of
+// g, with empty (not nil) site lists as a report publishes them.
+func catchmentAggregates(rows []CatchmentRow, g catchment.Grouping) (total catchment.Group, groups []catchment.Group) {
+	agg := catchment.NewAggregator(g)
+	agg.Grow(len(rows))
 	for i := range rows {
-		c := &rows[i]
-		if withProbes {
-			p := CatchmentProbe{Probe: c.Probe, AF: c.AF, State: c.State, Site: c.Site, Identity: c.Identity,
-				RTT: c.RTT, ObservedAt: c.ObservedAt, Since: c.Since, Country: c.Country, Continent: c.Continent, ASN: c.ASN}
-			p.Lat, p.Lon = s.blur(c.Probe, c.Lat, c.Lon)
-			probes = append(probes, p)
-		}
-		e := catchment.Entry{Probe: c.Probe, State: c.State, Site: c.Site, Identity: c.Identity, RTT: c.RTT,
-			ObservedAt: c.ObservedAt, Country: c.Country, Continent: c.Continent}
-		if c.ASN != nil {
-			e.ASN = *c.ASN
-		}
-		entries = append(entries, e)
+		e := catchmentEntry(&rows[i])
+		agg.Add(&e)
 	}
-	return probes, entries, nil
+	groups = nonNil(agg.Groups())
+	for i := range groups {
+		groups[i].Sites = nonNil(groups[i].Sites)
+	}
+	total = agg.Total()
+	total.Sites = nonNil(total.Sites)
+	return total, groups
 }
 
 func (s *Server) getCatchment(w http.ResponseWriter, r *http.Request) {
@@ -102,22 +120,21 @@ func (s *Server) getCatchment(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, q.err)
 		return
 	}
-	// The per-probe list is needed for the map (JSON, GeoJSON) only.
-	withProbes = withProbes && format != "csv" || format == "geojson"
-	probes, entries, err := s.catchmentProbes(r, cq, withProbes)
+	rows, err := s.store.Catchment(r.Context(), cq)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	// The per-probe list is needed for the map (JSON, GeoJSON) only.
+	var probes *publishedProbes
+	if withProbes && format != "csv" || format == "geojson" {
+		probes = &publishedProbes{rows: rows, blur: s.cfg.Blur}
 	}
 	if format == "geojson" {
 		writeGeoJSON(w, probes)
 		return
 	}
-	groups := catchment.Aggregate(entries, g)
-	total := catchment.Group{Key: "all", Sites: []catchment.SiteShare{}}
-	if all := catchment.Aggregate(entries, catchment.Grouping{}); len(all) == 1 {
-		total = all[0]
-	}
+	total, groups := catchmentAggregates(rows, g)
 	if format == "csv" {
 		writeCatchmentCSV(w, append([]catchment.Group{total}, groups...))
 		return
@@ -128,25 +145,21 @@ func (s *Server) getCatchment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rep := CatchmentReport{Target: t.Name, At: cq.At, WindowSec: int(cq.Window / time.Second), Group: string(g.By),
-		Sites: nonNil(sites), Probes: probes, Total: total, Groups: nonNil(groups)}
+		Sites: nonNil(sites), Total: total, Groups: groups}
 	if cq.AF != 0 {
 		rep.AF = &cq.AF
 	}
-	for i := range rep.Groups {
-		rep.Groups[i].Sites = nonNil(rep.Groups[i].Sites)
-	}
-	rep.Total.Sites = nonNil(rep.Total.Sites)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	if err := writeCatchmentReport(w, &rep, withProbes); err != nil {
+	if err := writeCatchmentReport(w, &rep, probes); err != nil {
 		s.log.Debug("api catchment write", "err", err)
 	}
 }
 
 // writeCatchmentReport writes rep as encoding/json would (field order of
-// CatchmentReport), streaming its probes; without withProbes the probes
-// member is left out.
-func writeCatchmentReport(w io.Writer, rep *CatchmentReport, withProbes bool) error {
+// CatchmentReport) with probes (streamed) as its probes, in place of
+// rep.Probes; without probes the probes member is left out.
+func writeCatchmentReport(w io.Writer, rep *CatchmentReport, probes *publishedProbes) error {
 	js := newJSONStream(w)
 	js.raw(`{"target":`)
 	js.value(rep.Target)
@@ -160,18 +173,14 @@ func writeCatchmentReport(w io.Writer, rep *CatchmentReport, withProbes bool) er
 	js.value(rep.Group)
 	js.raw(`,"sites":`)
 	js.value(rep.Sites)
-	if withProbes {
+	if probes != nil {
 		js.raw(`,"probes":`)
-		if rep.Probes == nil {
-			js.raw("null")
-		} else {
-			js.probes(rep.Probes, false)
-		}
+		js.probes(probes, false)
 	}
 	js.raw(`,"total":`)
-	js.value(rep.Total)
+	object(js, &rep.Total, groupFinite, appendGroupJSON)
 	js.raw(`,"groups":`)
-	js.value(rep.Groups)
+	array(js, rep.Groups, groupFinite, appendGroupJSON)
 	js.raw("}\n")
 	return js.flush()
 }
@@ -188,12 +197,12 @@ func (s *Server) getCatchmentGeoJSON(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, q.err)
 		return
 	}
-	probes, _, err := s.catchmentProbes(r, cq, true)
+	rows, err := s.store.Catchment(r.Context(), cq)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	writeGeoJSON(w, probes)
+	writeGeoJSON(w, &publishedProbes{rows: rows, blur: s.cfg.Blur})
 }
 
 type geoFeature struct {
@@ -214,7 +223,7 @@ type featureCollection struct {
 
 // writeGeoJSON writes probes with a known position as Point features;
 // probes without one cannot be drawn and are left out.
-func writeGeoJSON(w http.ResponseWriter, probes []CatchmentProbe) {
+func writeGeoJSON(w http.ResponseWriter, probes *publishedProbes) {
 	w.Header().Set("Content-Type", "application/geo+json")
 	js := newJSONStream(w)
 	js.raw(`{"type":"FeatureCollection","features":`)
@@ -292,12 +301,118 @@ type GroupSiteLatency struct {
 	Inflated bool `json:"inflated"`
 }
 
-// groupSiteMatrix computes the group × site cells from per-(probe, site)
-// entries, sorted by group then site, with inflation flags from opt's
-// thresholds and the per-probe inflated list.
-func groupSiteMatrix(perSite []catchment.Entry, g catchment.Grouping, opt catchment.InflationOptions, inflated []catchment.Inflated) []GroupSiteLatency {
-	key := func(e catchment.Entry) string { return g.Key(e) + "\x00" + catchment.BySite(e) }
-	stats := catchment.Latency(perSite, key)
+// siteCells are the cells of a latency report's group × site matrix: per
+// (probe, site) input its cell, and per cell its group and site as
+// published, in published order (by group, then site).
+//
+// A cell is what the key group "\x00" place names: cells are ordered by
+// that key and it is split at its first NUL. Without a NUL in any group or
+// place key, that is ordering and splitting (group, place), which is done
+// directly; otherwise with the keys built.
+type siteCells struct {
+	ids           []int32 // per input
+	group, site   []int32 // per cell: indexes into groups and sites
+	groups, sites []string
+	order         []int32 // cells, ordered
+}
+
+// newSiteCells numbers the cells of inputs in group groupKeys[groups[i]]
+// and at place placeKeys[places[i]] (its [catchment.BySite] key); both key
+// lists are distinct.
+func newSiteCells(groups []int32, groupKeys []string, places []int32, placeKeys []string) *siteCells {
+	if slices.ContainsFunc(groupKeys, hasNUL) || slices.ContainsFunc(placeKeys, hasNUL) {
+		return siteCellsByKey(groups, groupKeys, places, placeKeys)
+	}
+	c := &siteCells{ids: make([]int32, len(groups)), groups: groupKeys, sites: placeKeys}
+	cellOf := map[uint64]int32{}
+	for i := range groups {
+		id, ok := cellOf[pairKey(groups[i], places[i])]
+		if !ok {
+			id = int32(len(c.group))
+			cellOf[pairKey(groups[i], places[i])] = id
+			c.group, c.site = append(c.group, groups[i]), append(c.site, places[i])
+		}
+		c.ids[i] = id
+	}
+	// by place key, then (stably) by group key
+	c.order = countingSort(countingSort(sequence(len(c.group)), c.site, ranks(placeKeys)), c.group, ranks(groupKeys))
+	return c
+}
+
+// siteCellsByKey is newSiteCells building the key of each cell.
+func siteCellsByKey(groups []int32, groupKeys []string, places []int32, placeKeys []string) *siteCells {
+	c := &siteCells{ids: make([]int32, len(groups))}
+	var keys, groupNames, siteNames catchment.KeyIndex
+	cellOf := map[uint64]int32{}
+	for i := range groups {
+		id, ok := cellOf[pairKey(groups[i], places[i])]
+		if !ok {
+			key := groupKeys[groups[i]] + "\x00" + placeKeys[places[i]]
+			id = keys.ID(key)
+			if int(id) == len(c.group) { // not the key of another pair
+				group, site, _ := strings.Cut(key, "\x00")
+				c.group, c.site = append(c.group, groupNames.ID(group)), append(c.site, siteNames.ID(site))
+			}
+			cellOf[pairKey(groups[i], places[i])] = id
+		}
+		c.ids[i] = id
+	}
+	c.groups, c.sites = groupNames.Keys(), siteNames.Keys()
+	c.order = sequence(len(c.group))
+	slices.SortFunc(c.order, func(x, y int32) int { return cmp.Compare(keys.Keys()[x], keys.Keys()[y]) })
+	return c
+}
+
+func pairKey(a, b int32) uint64 { return uint64(uint32(a))<<32 | uint64(uint32(b)) }
+
+// sequence returns 0, 1, ..., n-1.
+func sequence(n int) []int32 {
+	s := make([]int32, n)
+	for i := range s {
+		s[i] = int32(i)
+	}
+	return s
+}
+
+// groupSiteMatrix publishes the cells with their statistics (by cell),
+// with inflation flags from opt's thresholds and the per-probe inflated
+// list.
+func groupSiteMatrix(cells *siteCells, stats []catchment.LatencyStats, opt catchment.InflationOptions, inflated []catchment.Inflated) []GroupSiteLatency {
+	// inflated lists probes by group and site name
+	groupOf, siteOf := make(map[string]int32, len(cells.groups)), make(map[string]int32, len(cells.sites))
+	for id, k := range cells.groups {
+		groupOf[k] = int32(id)
+	}
+	for id, k := range cells.sites {
+		siteOf[k] = int32(id)
+	}
+	cellOf := make(map[uint64]int32, len(cells.group))
+	for c := range cells.group {
+		cellOf[pairKey(cells.group[c], cells.site[c])] = int32(c)
+	}
+	nInflated := make([]int, len(cells.group))
+	for i := range inflated {
+		g, ok := groupOf[inflated[i].Group]
+		s, ok2 := siteOf[inflated[i].Site]
+		if ok && ok2 {
+			if c, ok := cellOf[pairKey(g, s)]; ok {
+				nInflated[c]++
+			}
+		}
+	}
+	out := make([]GroupSiteLatency, len(cells.order))
+	best := make([]float64, len(cells.groups)) // a group's best site p50
+	seen := make([]bool, len(cells.groups))
+	for k, c := range cells.order {
+		st := &stats[c]
+		out[k] = GroupSiteLatency{Group: cells.groups[cells.group[c]], Site: cells.sites[cells.site[c]], Probes: st.Probes, Count: st.Count,
+			Loss: st.Loss, Min: st.Min, P50: st.P50, P90: st.P90, P99: st.P99, Max: st.Max, InflatedProbes: nInflated[c]}
+		if p50 := st.P50; p50 != nil && placeAnswers(out[k].Site) {
+			if g := cells.group[c]; !seen[g] || *p50 < best[g] {
+				best[g], seen[g] = *p50, true
+			}
+		}
+	}
 	extra, ratio := opt.MinExtraMS, opt.MinRatio
 	if extra == 0 {
 		extra = catchment.DefaultInflationMinExtraMS
@@ -305,33 +420,51 @@ func groupSiteMatrix(perSite []catchment.Entry, g catchment.Grouping, opt catchm
 	if ratio == 0 {
 		ratio = catchment.DefaultInflationMinRatio
 	}
-	type cell struct{ group, site string }
-	nInflated := map[cell]int{}
-	for _, in := range inflated {
-		nInflated[cell{in.Group, in.Site}]++
-	}
-	out := make([]GroupSiteLatency, 0, len(stats))
-	best := map[string]float64{}
-	for _, st := range stats {
-		group, site, _ := strings.Cut(st.Key, "\x00")
-		c := GroupSiteLatency{Group: group, Site: site, Probes: st.Probes, Count: st.Count, Loss: st.Loss,
-			Min: st.Min, P50: st.P50, P90: st.P90, P99: st.P99, Max: st.Max, InflatedProbes: nInflated[cell{group, site}]}
-		if st.P50 != nil && site != "unreachable" && !strings.HasPrefix(site, "?") {
-			if b, ok := best[group]; !ok || *st.P50 < b {
-				best[group] = *st.P50
-			}
-		}
-		out = append(out, c)
-	}
-	for i := range out {
-		c := &out[i]
-		b, ok := best[c.Group]
-		if !ok || c.P50 == nil || b <= 0 || c.Site == "unreachable" || strings.HasPrefix(c.Site, "?") {
+	for k, c := range cells.order {
+		cell := &out[k]
+		g := cells.group[c]
+		if !seen[g] || cell.P50 == nil || best[g] <= 0 || !placeAnswers(cell.Site) {
 			continue
 		}
-		c.Inflated = *c.P50-b > extra && *c.P50/b > ratio
+		cell.Inflated = *cell.P50-best[g] > extra && *cell.P50/best[g] > ratio
 	}
 	return out
+}
+
+// placeAnswers tells a site of the matrix from "unreachable" and unmapped
+// "?identity" places, which no probe can be moved to.
+func placeAnswers(site string) bool { return site != "unreachable" && !strings.HasPrefix(site, "?") }
+
+func hasNUL(s string) bool { return strings.IndexByte(s, 0) >= 0 }
+
+// countingSort returns cells stably sorted by rank[id[c]] for each cell c,
+// with 0 <= rank[i] < len(rank).
+func countingSort(cells, id, rank []int32) []int32 {
+	start := make([]int, len(rank)+1)
+	for _, c := range cells {
+		start[rank[id[c]]+1]++
+	}
+	for r := range rank {
+		start[r+1] += start[r]
+	}
+	out := make([]int32, len(cells))
+	for _, c := range cells {
+		r := rank[id[c]]
+		out[start[r]] = c
+		start[r]++
+	}
+	return out
+}
+
+// ranks returns each key's position in sorted order.
+func ranks(keys []string) []int32 {
+	order := sequence(len(keys))
+	slices.SortFunc(order, func(x, y int32) int { return cmp.Compare(keys[x], keys[y]) })
+	rank := make([]int32, len(keys))
+	for r, id := range order {
+		rank[id] = int32(r)
+	}
+	return rank
 }
 
 func (s *Server) getLatency(w http.ResponseWriter, r *http.Request) {
@@ -362,32 +495,13 @@ func (s *Server) getLatency(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	perSite, perProbe := latencyEntries(rows)
-	rep := LatencyReport{Target: t.Name, From: lq.From, To: lq.To, Kind: lq.Kind, Group: string(g.By),
-		Sites: nonNil(catchment.Latency(perSite, catchment.BySite)), Groups: nonNil(catchment.Latency(perProbe, g.Key)),
-		Inflated: nonNil(catchment.Inflation(perProbe, opt))}
-	rep.ByGroupSite = groupSiteMatrix(perSite, g, opt, rep.Inflated)
-	rep.Total = catchment.Summarize("all", nil, 0)
-	if all := catchment.Latency(perProbe, catchment.Grouping{}.Key); len(all) == 1 {
-		rep.Total = all[0]
-	}
+	rep := latencyReport(rows, opt, format == "csv")
+	rep.Target, rep.From, rep.To, rep.Kind = t.Name, lq.From, lq.To, lq.Kind
 	if lq.AF != 0 {
 		rep.AF = &lq.AF
 	}
 	if format == "csv" {
-		cw := newCSV(w, latencyCSVHeader)
-		write := func(dim string, st catchment.LatencyStats) {
-			_ = cw.Write([]string{dim, st.Key, itoa(st.Probes), itoa(st.Count), ftoa(st.Loss),
-				fptoa(st.Min), fptoa(st.P50), fptoa(st.P90), fptoa(st.P99), fptoa(st.Max)})
-		}
-		write("total", rep.Total)
-		for _, st := range rep.Sites {
-			write("site", st)
-		}
-		for _, st := range rep.Groups {
-			write(rep.Group, st)
-		}
-		cw.Flush()
+		writeLatencyCSV(w, &rep)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -395,6 +509,79 @@ func (s *Server) getLatency(w http.ResponseWriter, r *http.Request) {
 	if err := writeLatencyReport(w, &rep); err != nil {
 		s.log.Debug("api latency write", "err", err)
 	}
+}
+
+// latencyReport computes a latency report's statistics from the store's
+// per-(probe, site) rows: Group, Total, Sites and Groups, and unless
+// csvOnly (the CSV has no more) Inflated and ByGroupSite, grouped by
+// opt.Grouping with opt's inflation thresholds. The caller fills in the
+// rest.
+//
+// Inputs are numbered by group and by place once, and every statistic is
+// computed over those numbers and pointer-free samples
+// ([catchment.LatencyByID], [catchment.LatencyPerID]), so no key string
+// is built per input.
+func latencyReport(rows []LatencyRow, opt catchment.InflationOptions, csvOnly bool) LatencyReport {
+	g := opt.Grouping
+	perSite, perProbe := latencyEntries(rows)
+	groupIDs := catchment.NewGroupIndex(g)
+	probeGroups := make([]int32, len(perProbe))
+	probeSamples := make([]catchment.Sample, len(perProbe))
+	for i := range perProbe {
+		probeGroups[i] = groupIDs.ID(&perProbe[i])
+		probeSamples[i] = perProbe[i].Sample()
+	}
+	// The per-site entries (rows) are only needed for their place and
+	// group, so they are made one at a time.
+	var placeIDs catchment.KeyIndex
+	sitePlaces, siteGroups := make([]int32, len(rows)), make([]int32, len(rows))
+	for i := range rows {
+		e := latencyEntry(&rows[i], rows[i].Samples, rows[i].RTT)
+		sitePlaces[i] = placeIDs.ID(catchment.BySite(e))
+		siteGroups[i] = groupIDs.ID(&e)
+	}
+	rep := LatencyReport{Group: string(g.By),
+		Sites:  nonNil(catchment.LatencyByID(perSite, sitePlaces, placeIDs.Keys())),
+		Groups: nonNil(catchment.LatencyByID(probeSamples, probeGroups, groupIDs.Keys())),
+		Total:  catchment.Summarize("all", nil, 0)}
+	if len(perProbe) > 0 {
+		rep.Total = catchment.LatencyByID(probeSamples, make([]int32, len(perProbe)), []string{"all"})[0]
+	}
+	if csvOnly {
+		return rep
+	}
+	cells := newSiteCells(siteGroups, groupIDs.Keys(), sitePlaces, placeIDs.Keys())
+	// Inflation groups like the report except that "all" means by
+	// continent there.
+	inflGroups, inflKeys := probeGroups, groupIDs.Keys()
+	if g.By == catchment.GroupAll {
+		cont := catchment.NewGroupIndex(catchment.Grouping{By: catchment.GroupContinent})
+		inflGroups = make([]int32, len(perProbe))
+		for i := range perProbe {
+			inflGroups[i] = cont.ID(&perProbe[i])
+		}
+		inflKeys = cont.Keys()
+	}
+	rep.Inflated = nonNil(catchment.InflationByID(perProbe, inflGroups, inflKeys, opt))
+	rep.ByGroupSite = groupSiteMatrix(cells, catchment.LatencyPerID(perSite, cells.ids, len(cells.group)), opt, rep.Inflated)
+	return rep
+}
+
+// writeLatencyCSV writes the total, per-site and per-group rows of rep.
+func writeLatencyCSV(w http.ResponseWriter, rep *LatencyReport) {
+	cw := newCSV(w, latencyCSVHeader)
+	write := func(dim string, st catchment.LatencyStats) {
+		_ = cw.Write([]string{dim, st.Key, itoa(st.Probes), itoa(st.Count), ftoa(st.Loss),
+			fptoa(st.Min), fptoa(st.P50), fptoa(st.P90), fptoa(st.P99), fptoa(st.Max)})
+	}
+	write("total", rep.Total)
+	for _, st := range rep.Sites {
+		write("site", st)
+	}
+	for _, st := range rep.Groups {
+		write(rep.Group, st)
+	}
+	cw.Flush()
 }
 
 // writeLatencyReport writes rep as encoding/json would, the inflated list
@@ -414,64 +601,57 @@ func writeLatencyReport(w io.Writer, rep *LatencyReport) error {
 	js.raw(`,"group":`)
 	js.value(rep.Group)
 	js.raw(`,"total":`)
-	js.value(rep.Total)
+	object(js, &rep.Total, latencyStatsFinite, appendLatencyStatsJSON)
 	js.raw(`,"sites":`)
-	js.value(rep.Sites)
+	array(js, rep.Sites, latencyStatsFinite, appendLatencyStatsJSON)
 	js.raw(`,"groups":`)
-	js.value(rep.Groups)
+	array(js, rep.Groups, latencyStatsFinite, appendLatencyStatsJSON)
 	js.raw(`,"inflated":`)
 	if rep.Inflated == nil {
 		js.raw("null")
 	} else {
 		js.raw("[")
+		baselines := map[uint64]string{}
 		for i := range rep.Inflated {
-			js.b = js.b[:0]
 			if i > 0 {
 				js.b = append(js.b, ',')
 			}
-			js.b = appendInflatedJSON(js.b, &rep.Inflated[i])
-			js.bytes(js.b)
+			js.b = appendInflatedJSON(js.b, &rep.Inflated[i], baselines)
+			js.spill()
 		}
 		js.raw("]")
 	}
 	js.raw(`,"by_group_site":`)
-	js.value(rep.ByGroupSite)
+	array(js, rep.ByGroupSite, groupSiteFinite, appendGroupSiteJSON)
 	js.raw("}\n")
 	return js.flush()
 }
 
-// latencyEntries turns per-(probe, site) aggregates into catchment entries:
-// one per (probe, site) for per-site statistics, and one per probe (RTT
-// weighted over its sites, site the one with most answers) for regional
-// statistics and inflation. A probe with no answer in the range is
-// unreachable.
-func latencyEntries(rows []LatencyRow) (perSite, perProbe []catchment.Entry) {
-	entry := func(l LatencyRow) catchment.Entry {
-		e := catchment.Entry{Probe: l.Probe, Site: l.Site, RTT: l.RTT, Country: l.Country, Continent: l.Continent}
-		if l.ASN != nil {
-			e.ASN = *l.ASN
-		}
-		switch {
-		case l.Samples == 0:
-			e.State, e.Site, e.RTT = catchment.StateUnreachable, "", nil
-		case l.Site == "":
-			e.State = catchment.StateUnidentified
-		default:
-			e.State = catchment.StateSite
-		}
-		return e
-	}
+// latencyEntries turns per-(probe, site) aggregates into latency inputs:
+// one sample per (probe, site) for per-site statistics, and one entry per
+// probe (RTT weighted over its sites, site the one with most answers) for
+// regional statistics and inflation. A probe with no answer in the range
+// is unreachable.
+func latencyEntries(rows []LatencyRow) (perSite []catchment.Sample, perProbe []catchment.Entry) {
 	// rows come ordered by probe; most probes have one row.
-	perSite = make([]catchment.Entry, 0, len(rows))
-	perProbe = make([]catchment.Entry, 0, len(rows))
-	for i := 0; i < len(rows); {
+	probes := 0
+	for i := range rows {
+		if i == 0 || rows[i].Probe != rows[i-1].Probe {
+			probes++
+		}
+	}
+	perSite = make([]catchment.Sample, 0, len(rows))
+	perProbe = make([]catchment.Entry, probes)
+	means := make([]float64, probes) // the per-probe RTTs, in one allocation
+	for i, k := 0, 0; i < len(rows); k++ {
 		j := i
-		best := rows[i]
+		best := &rows[i]
 		var sum float64
 		n := 0
 		for ; j < len(rows) && rows[j].Probe == rows[i].Probe; j++ {
-			l := rows[j]
-			perSite = append(perSite, entry(l))
+			l := &rows[j]
+			e := latencyEntry(l, l.Samples, l.RTT)
+			perSite = append(perSite, e.Sample())
 			if l.RTT != nil {
 				sum += *l.RTT * float64(l.Samples)
 				n += l.Samples
@@ -480,16 +660,39 @@ func latencyEntries(rows []LatencyRow) (perSite, perProbe []catchment.Entry) {
 				best = l
 			}
 		}
-		merged := best
-		merged.Samples = n
+		rtt := best.RTT
 		if n > 0 {
-			avg := sum / float64(n)
-			merged.RTT = &avg
+			means[k] = sum / float64(n)
+			rtt = &means[k]
 		}
-		perProbe = append(perProbe, entry(merged))
+		setLatencyEntry(&perProbe[k], best, n, rtt)
 		i = j
 	}
 	return perSite, perProbe
+}
+
+// latencyEntry is the entry of l with samples answers of mean rtt.
+func latencyEntry(l *LatencyRow, samples int, rtt *float64) catchment.Entry {
+	var e catchment.Entry
+	setLatencyEntry(&e, l, samples, rtt)
+	return e
+}
+
+// setLatencyEntry sets the zero entry e to latencyEntry(l, samples, rtt),
+// in place: perProbe is large.
+func setLatencyEntry(e *catchment.Entry, l *LatencyRow, samples int, rtt *float64) {
+	e.Probe, e.Country, e.Continent = l.Probe, l.Country, l.Continent
+	if l.ASN != nil {
+		e.ASN = *l.ASN
+	}
+	switch {
+	case samples == 0:
+		e.State = catchment.StateUnreachable
+	case l.Site == "":
+		e.State, e.RTT = catchment.StateUnidentified, rtt
+	default:
+		e.State, e.Site, e.RTT = catchment.StateSite, l.Site, rtt
+	}
 }
 
 // ChangeReport is a page of a target's catchment changes over a range

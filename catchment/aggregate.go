@@ -2,6 +2,7 @@ package catchment
 
 import (
 	"cmp"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -114,66 +115,180 @@ type Group struct {
 // Aggregate groups entries by g and returns each group's catchment, sorted
 // by key. Each entry counts once: an entry is one probe.
 func Aggregate(entries []Entry, g Grouping) []Group {
-	type acc struct {
-		g     Group
-		sites map[string]*siteAcc
+	a := NewAggregator(g)
+	a.Grow(len(entries))
+	for i := range entries {
+		a.Add(&entries[i])
 	}
-	groups := map[string]*acc{}
-	for _, e := range entries {
-		k := g.Key(e)
-		a := groups[k]
-		if a == nil {
-			a = &acc{g: Group{Key: k}, sites: map[string]*siteAcc{}}
-			groups[k] = a
-		}
-		a.g.Probes++
-		switch e.State {
-		case StateSite:
-			s := a.sites[e.Site]
-			if s == nil {
-				s = &siteAcc{}
-				a.sites[e.Site] = s
-			}
-			s.n++
-			if e.RTT != nil {
-				s.rtts = append(s.rtts, *e.RTT)
-			}
-		case StateUnreachable:
-			a.g.Unreachable++
-		default:
-			a.g.Unidentified++
-			if a.g.Unmapped == nil {
-				a.g.Unmapped = map[string]int{}
-			}
-			a.g.Unmapped[e.Identity]++
-		}
+	return a.Groups()
+}
+
+// Aggregator computes [Aggregate] over entries added one at a time, and
+// the catchment of all of them, without keeping the entries: a caller
+// with entries in another shape need not build a slice of them.
+type Aggregator struct {
+	groups *GroupIndex
+	sites  KeyIndex
+	acc    []Group // by group id: the counts and Unmapped
+	total  Group   // the same over all entries
+	cells  []aggCell
+	cellOf map[uint64]int32 // group id<<32 | site id -> cell
+	// The RTTs of entries at a site, in the order added, with their cell.
+	rtts    []float64
+	rttCell []int32
+}
+
+// aggCell is one (group, site) pair of an Aggregator.
+type aggCell struct {
+	group, site int32
+	n, rtts     int
+}
+
+// NewAggregator returns an empty Aggregator grouping by g.
+func NewAggregator(g Grouping) *Aggregator {
+	return &Aggregator{groups: NewGroupIndex(g), cellOf: map[uint64]int32{}}
+}
+
+// Grow makes room for n more entries, for a caller that knows how many
+// it will add.
+func (a *Aggregator) Grow(n int) {
+	a.rtts = slices.Grow(a.rtts, n)
+	a.rttCell = slices.Grow(a.rttCell, n)
+}
+
+// Add counts e.
+func (a *Aggregator) Add(e *Entry) {
+	gid := a.groups.ID(e)
+	if int(gid) == len(a.acc) {
+		a.acc = append(a.acc, Group{})
 	}
-	out := make([]Group, 0, len(groups))
-	for _, a := range groups {
-		for site, s := range a.sites {
-			ss := SiteShare{Site: site, Probes: s.n, Share: float64(s.n) / float64(a.g.Probes)}
-			if len(s.rtts) > 0 {
-				slices.Sort(s.rtts)
-				m := Percentile(s.rtts, 50)
-				ss.MedianRTT = &m
-			}
-			a.g.Sites = append(a.g.Sites, ss)
+	g := &a.acc[gid]
+	g.Probes++
+	a.total.Probes++
+	switch e.State {
+	case StateSite:
+		sid := a.sites.ID(e.Site)
+		k := uint64(uint32(gid))<<32 | uint64(uint32(sid))
+		c, ok := a.cellOf[k]
+		if !ok {
+			c = int32(len(a.cells))
+			a.cellOf[k] = c
+			a.cells = append(a.cells, aggCell{group: gid, site: sid})
 		}
-		slices.SortFunc(a.g.Sites, func(x, y SiteShare) int {
-			if c := cmp.Compare(y.Probes, x.Probes); c != 0 {
-				return c
-			}
-			return cmp.Compare(x.Site, y.Site)
-		})
-		out = append(out, a.g)
+		a.cells[c].n++
+		if e.RTT != nil {
+			a.cells[c].rtts++
+			a.rtts = append(a.rtts, *e.RTT)
+			a.rttCell = append(a.rttCell, c)
+		}
+	case StateUnreachable:
+		g.Unreachable++
+		a.total.Unreachable++
+	default:
+		g.Unidentified++
+		a.total.Unidentified++
+		if g.Unmapped == nil {
+			g.Unmapped = map[string]int{}
+		}
+		g.Unmapped[e.Identity]++
+		if a.total.Unmapped == nil {
+			a.total.Unmapped = map[string]int{}
+		}
+		a.total.Unmapped[e.Identity]++
+	}
+}
+
+// Groups returns the catchment of each group, sorted by key: what
+// [Aggregate] returns for the entries added.
+func (a *Aggregator) Groups() []Group {
+	keys := a.groups.Keys()
+	medians := a.medians(len(a.cells), func(c int32) int32 { return c })
+	// Each group's sites are one piece of shares; cells are bucketed by
+	// group with a counting pass.
+	start := make([]int32, len(a.acc)+1)
+	for _, c := range a.cells {
+		start[c.group+1]++
+	}
+	for g := range a.acc {
+		start[g+1] += start[g]
+	}
+	shares := make([]SiteShare, len(a.cells))
+	fill := slices.Clone(start[:len(a.acc)])
+	for i, c := range a.cells {
+		ss := SiteShare{Site: a.sites.keys[c.site], Probes: c.n, Share: float64(c.n) / float64(a.acc[c.group].Probes)}
+		if c.rtts > 0 {
+			ss.MedianRTT = &medians[i]
+		}
+		shares[fill[c.group]] = ss
+		fill[c.group]++
+	}
+	out := make([]Group, len(a.acc))
+	for g := range a.acc {
+		out[g] = a.acc[g]
+		out[g].Key = keys[g]
+		out[g].Unmapped = maps.Clone(out[g].Unmapped) // not to change with more entries
+		out[g].Sites = sortShares(shares[start[g]:start[g+1]:start[g+1]])
 	}
 	slices.SortFunc(out, func(x, y Group) int { return cmp.Compare(x.Key, y.Key) })
 	return out
 }
 
-type siteAcc struct {
-	n    int
-	rtts []float64
+// Total returns the catchment of all entries added as one group keyed
+// "all": what Aggregate with the zero Grouping returns for them, or a
+// group of no probes.
+func (a *Aggregator) Total() Group {
+	sites := make([]aggCell, len(a.sites.keys))
+	for _, c := range a.cells {
+		s := &sites[c.site]
+		s.site = c.site
+		s.n += c.n
+		s.rtts += c.rtts
+	}
+	medians := a.medians(len(sites), func(c int32) int32 { return a.cells[c].site })
+	shares := make([]SiteShare, len(sites))
+	for i, s := range sites {
+		shares[i] = SiteShare{Site: a.sites.keys[i], Probes: s.n, Share: float64(s.n) / float64(a.total.Probes)}
+		if s.rtts > 0 {
+			shares[i].MedianRTT = &medians[i]
+		}
+	}
+	t := a.total
+	t.Key = "all"
+	t.Sites = sortShares(shares)
+	t.Unmapped = maps.Clone(t.Unmapped)
+	return t
+}
+
+// medians returns the median RTT of each of n buckets, bucketOf telling
+// the bucket of an RTT's cell.
+func (a *Aggregator) medians(n int, bucketOf func(cell int32) int32) []float64 {
+	bucket := make([]int32, len(a.rtts))
+	for i, c := range a.rttCell {
+		bucket[i] = bucketOf(c)
+	}
+	all, start := splitRTTs(a.rtts, bucket, n)
+	medians := make([]float64, n)
+	for b := range n {
+		if part := all[start[b]:start[b+1]]; len(part) > 0 {
+			medians[b] = Percentile(part, 50)
+		}
+	}
+	return medians
+}
+
+// sortShares sorts a group's sites, most probes first, then by site code;
+// none is nil.
+func sortShares(s []SiteShare) []SiteShare {
+	if len(s) == 0 {
+		return nil
+	}
+	slices.SortFunc(s, func(x, y SiteShare) int {
+		if c := cmp.Compare(y.Probes, x.Probes); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.Site, y.Site)
+	})
+	return s
 }
 
 // Percentile returns the p-th percentile (0..100) of sorted, ascending
@@ -202,6 +317,120 @@ func Percentile(sorted []float64, p float64) float64 {
 	return sorted[i] + (h-lo)*(sorted[i+1]-sorted[i])
 }
 
+// radixMin is the length from which sortRTTs and sortInflated radix
+// sort: below it slices.Sort is about as fast (measured on RTTs).
+const radixMin = 256
+
+// sortRTTs sorts v ascending, with exactly the result of slices.Sort(v).
+// Long slices are radix sorted on their IEEE bits (mapped so that unsigned
+// order is numeric order) when they hold no NaN and no negative zero: then
+// values that compare equal are identical, so any correct sort gives the
+// same slice. scratch is reused between calls and grown as needed.
+func sortRTTs(v []float64, scratch *[]uint64) {
+	n := len(v)
+	if n < radixMin {
+		slices.Sort(v)
+		return
+	}
+	if cap(*scratch) < 2*n {
+		*scratch = make([]uint64, 2*n)
+	}
+	keys := (*scratch)[:n]
+	for i, f := range v {
+		k := math.Float64bits(f)
+		if f != f || k == 1<<63 {
+			slices.Sort(v)
+			return
+		}
+		if k>>63 != 0 {
+			k = ^k // negative: larger magnitudes first
+		} else {
+			k |= 1 << 63 // positive: after all negatives
+		}
+		keys[i] = k
+	}
+	sorted, _ := radixSort(keys, (*scratch)[n:2*n], nil, nil)
+	for i, k := range sorted {
+		if k>>63 != 0 {
+			k &^= 1 << 63
+		} else {
+			k = ^k
+		}
+		v[i] = math.Float64frombits(k)
+	}
+}
+
+// radixSort sorts keys ascending, stably, moving ids (nil or as long as
+// keys) along. tmpKeys and tmpIDs (nil with ids) are as long and are
+// overwritten; the sorted keys and ids are returned, in keys and ids or in
+// the temporaries.
+func radixSort(keys, tmpKeys []uint64, ids, tmpIDs []int32) ([]uint64, []int32) {
+	var count [8][256]uint32 // per byte of the key, least significant first
+	for _, k := range keys {
+		count[0][byte(k)]++
+		count[1][byte(k>>8)]++
+		count[2][byte(k>>16)]++
+		count[3][byte(k>>24)]++
+		count[4][byte(k>>32)]++
+		count[5][byte(k>>40)]++
+		count[6][byte(k>>48)]++
+		count[7][byte(k>>56)]++
+	}
+	for d := range count {
+		c := &count[d]
+		shift := 8 * uint(d)
+		if len(keys) == 0 || c[byte(keys[0]>>shift)] == uint32(len(keys)) {
+			continue // one value of this byte: the pass would not move anything
+		}
+		var sum uint32
+		for i, m := range c {
+			c[i] = sum
+			sum += m
+		}
+		if ids == nil {
+			for _, k := range keys {
+				p := &c[byte(k>>shift)]
+				tmpKeys[*p] = k
+				*p++
+			}
+		} else {
+			for i, k := range keys {
+				p := &c[byte(k>>shift)]
+				tmpKeys[*p], tmpIDs[*p] = k, ids[i]
+				*p++
+			}
+			ids, tmpIDs = tmpIDs, ids
+		}
+		keys, tmpKeys = tmpKeys, keys
+	}
+	return keys, ids
+}
+
+// splitRTTs returns rtts grouped by group (rtts[i] in group[i], 0 <=
+// group[i] < n), each group's sorted ascending exactly as slices.Sort
+// sorts them in the order given: group g's are all[start[g]:start[g+1]].
+func splitRTTs(rtts []float64, group []int32, n int) (all []float64, start []int) {
+	start = make([]int, n+1)
+	for _, g := range group {
+		start[g+1]++
+	}
+	for g := range n {
+		start[g+1] += start[g]
+	}
+	next := slices.Clone(start[:n])
+	all = make([]float64, len(rtts))
+	for i, v := range rtts {
+		g := group[i]
+		all[next[g]] = v
+		next[g]++
+	}
+	var scratch []uint64
+	for g := range n {
+		sortRTTs(all[start[g]:start[g+1]], &scratch)
+	}
+	return all, start
+}
+
 // LatencyStats summarises the RTTs of a set of probes (or results).
 type LatencyStats struct {
 	Key    string   `json:"key"`
@@ -226,51 +455,127 @@ func Summarize(key string, rtts []float64, lost int) LatencyStats {
 		return s
 	}
 	v := slices.Clone(rtts)
-	slices.Sort(v)
-	f := func(x float64) *float64 { return &x }
-	s.Min, s.Max = f(v[0]), f(v[len(v)-1])
-	s.P50, s.P90, s.P99 = f(Percentile(v, 50)), f(Percentile(v, 90)), f(Percentile(v, 99))
+	var scratch []uint64
+	sortRTTs(v, &scratch)
+	s.setRTTs(v, make([]float64, 5))
 	return s
+}
+
+// setRTTs sets the RTT statistics from sorted, ascending values (at least
+// one), storing the five values in vals[:5] so that many summaries share
+// one allocation.
+func (s *LatencyStats) setRTTs(sorted, vals []float64) {
+	vals = vals[:5]
+	vals[0], vals[1] = sorted[0], sorted[len(sorted)-1]
+	vals[2], vals[3], vals[4] = Percentile(sorted, 50), Percentile(sorted, 90), Percentile(sorted, 99)
+	s.Min, s.Max, s.P50, s.P90, s.P99 = &vals[0], &vals[1], &vals[2], &vals[3], &vals[4]
 }
 
 // Latency groups entries by key and summarises each group's RTTs, sorted by
 // key. Unreachable entries count as lost; answered entries without an RTT
 // count as probes but contribute no RTT. Use [Grouping.Key] for
-// region/ASN keys, or [BySite] for per-site statistics.
+// region/ASN keys, or [BySite] for per-site statistics; with many entries
+// per key, [LatencyByID] with a [GroupIndex] builds fewer key strings.
 func Latency(entries []Entry, key func(Entry) string) []LatencyStats {
-	type acc struct {
-		rtts []float64
-		lost int
+	var keys KeyIndex
+	ids := make([]int32, len(entries))
+	samples := make([]Sample, len(entries))
+	for i, e := range entries {
+		ids[i] = keys.ID(key(e))
+		samples[i] = e.Sample()
 	}
-	groups := map[string]*acc{}
-	var noRTT = map[string]int{}
-	for _, e := range entries {
-		k := key(e)
-		a := groups[k]
-		if a == nil {
-			a = &acc{}
-			groups[k] = a
-		}
-		switch {
-		case e.State == StateUnreachable:
-			a.lost++
-		case e.RTT != nil:
-			a.rtts = append(a.rtts, *e.RTT)
-		default:
-			noRTT[k]++
+	return LatencyByID(samples, ids, keys.keys)
+}
+
+// Sample is what latency statistics use of one input (a probe, or a
+// probe's results towards one site). It holds no pointers, so large
+// slices of samples are cheap to allocate and for the GC.
+type Sample struct {
+	RTT    float64 // ms, when HasRTT
+	HasRTT bool
+	// Lost is set for an input without any answer: it counts as lost
+	// whatever its RTT.
+	Lost bool
+}
+
+// Sample returns e's input to latency statistics: unreachable entries are
+// lost, answered ones have their RTT if known.
+func (e *Entry) Sample() Sample {
+	s := Sample{Lost: e.State == StateUnreachable}
+	if e.RTT != nil {
+		s.RTT, s.HasRTT = *e.RTT, true
+	}
+	return s
+}
+
+// LatencyByID is [Latency] with the inputs reduced to samples and the
+// groups given: samples[i] belongs to group ids[i] (0 <= ids[i] <
+// len(keys)), whose key is keys[ids[i]]. Keys must be distinct; groups
+// without samples are left out.
+func LatencyByID(samples []Sample, ids []int32, keys []string) []LatencyStats {
+	return KeyedLatency(LatencyPerID(samples, ids, len(keys)), keys)
+}
+
+// KeyedLatency turns per-id statistics (from [LatencyPerID]) into those
+// of [LatencyByID]: the groups with inputs, keyed by keys (distinct) and
+// sorted by key.
+func KeyedLatency(perID []LatencyStats, keys []string) []LatencyStats {
+	order := make([]int32, 0, len(perID))
+	for i := range perID {
+		if perID[i].Probes > 0 {
+			order = append(order, int32(i))
 		}
 	}
-	out := make([]LatencyStats, 0, len(groups))
-	for k, a := range groups {
-		s := Summarize(k, a.rtts, a.lost)
-		s.Probes += noRTT[k]
-		if s.Probes > 0 {
-			s.Loss = float64(a.lost) / float64(s.Probes)
-		}
-		out = append(out, s)
+	slices.SortFunc(order, func(x, y int32) int { return cmp.Compare(keys[x], keys[y]) })
+	out := make([]LatencyStats, len(order))
+	for i, id := range order {
+		out[i] = perID[id]
+		out[i].Key = keys[id]
 	}
-	slices.SortFunc(out, func(x, y LatencyStats) int { return cmp.Compare(x.Key, y.Key) })
 	return out
+}
+
+// LatencyPerID is [LatencyByID] in id order and without keys: element id
+// summarises the samples i with ids[i] == id (0 <= id < n); Probes is 0
+// for an id without samples. For callers that order groups themselves.
+func LatencyPerID(samples []Sample, ids []int32, n int) []LatencyStats {
+	stats := make([]LatencyStats, n)
+	withRTT, nRTT := 0, 0
+	for i := range samples {
+		s := &stats[ids[i]]
+		s.Probes++
+		switch in := &samples[i]; {
+		case in.Lost:
+			s.Loss++ // the lost count until the end
+		case in.HasRTT:
+			if s.Count == 0 {
+				withRTT++
+			}
+			s.Count++
+			nRTT++
+		}
+	}
+	rtts := make([]float64, 0, nRTT)
+	group := make([]int32, 0, nRTT)
+	for i := range samples {
+		if in := &samples[i]; !in.Lost && in.HasRTT {
+			rtts, group = append(rtts, in.RTT), append(group, ids[i])
+		}
+	}
+	all, start := splitRTTs(rtts, group, n)
+	vals := make([]float64, 5*withRTT)
+	for id := range stats {
+		s := &stats[id]
+		if s.Probes == 0 {
+			continue
+		}
+		s.Loss /= float64(s.Probes)
+		if s.Count > 0 {
+			s.setRTTs(all[start[id]:start[id+1]], vals)
+			vals = vals[5:]
+		}
+	}
+	return stats
 }
 
 // BySite is a key function for [Latency]: the entry's site, "?identity"
@@ -328,9 +633,24 @@ type Inflated struct {
 // best anycast RTT of any probe in the same group to any site. Sorted by
 // extra ms, largest first, then probe.
 func Inflation(entries []Entry, opt InflationOptions) []Inflated {
-	if opt.Grouping.By == GroupAll {
-		opt.Grouping.By = GroupContinent
+	g := opt.Grouping
+	if g.By == GroupAll {
+		g.By = GroupContinent
 	}
+	idx := NewGroupIndex(g)
+	ids := make([]int32, len(entries))
+	for i := range entries {
+		if e := &entries[i]; e.State == StateSite && e.RTT != nil {
+			ids[i] = idx.ID(e)
+		}
+	}
+	return InflationByID(entries, ids, idx.Keys(), opt)
+}
+
+// InflationByID is [Inflation] with the groups given as for
+// [LatencyByID] (ids of entries without a site or an RTT are not read);
+// opt.Grouping is not used.
+func InflationByID(entries []Entry, ids []int32, keys []string, opt InflationOptions) []Inflated {
 	if opt.MinExtraMS == 0 {
 		opt.MinExtraMS = DefaultInflationMinExtraMS
 	}
@@ -340,46 +660,239 @@ func Inflation(entries []Entry, opt InflationOptions) []Inflated {
 	type best struct {
 		rtt         float64
 		site, probe string
+		ok          bool
 	}
-	unicast := map[string]best{}
-	for _, u := range opt.Unicast {
-		if b, ok := unicast[u.Probe]; !ok || u.RTT < b.rtt {
-			unicast[u.Probe] = best{u.RTT, u.Site, ""}
+	var unicast map[string]best
+	if len(opt.Unicast) > 0 {
+		unicast = map[string]best{}
+		for _, u := range opt.Unicast {
+			if b, ok := unicast[u.Probe]; !ok || u.RTT < b.rtt {
+				unicast[u.Probe] = best{u.RTT, u.Site, "", true}
+			}
 		}
 	}
-	region := map[string]best{}
-	for _, e := range entries {
+	region := make([]best, len(keys))
+	measured := 0
+	for i := range entries {
+		e := &entries[i]
 		if e.State != StateSite || e.RTT == nil {
 			continue
 		}
-		k := opt.Grouping.Key(e)
-		if b, ok := region[k]; !ok || *e.RTT < b.rtt {
-			region[k] = best{*e.RTT, e.Site, e.Probe}
+		measured++
+		if b := &region[ids[i]]; !b.ok || *e.RTT < b.rtt {
+			*b = best{*e.RTT, e.Site, e.Probe, true}
 		}
 	}
-	var out []Inflated
-	for _, e := range entries {
+	baseline := func(i int) (best, string) {
+		if unicast != nil {
+			if b, ok := unicast[entries[i].Probe]; ok {
+				return b, "unicast"
+			}
+		}
+		return region[ids[i]], "region"
+	}
+	found := make([]inflated, 0, measured)
+	for i := range entries {
+		e := &entries[i]
 		if e.State != StateSite || e.RTT == nil {
 			continue
 		}
-		k := opt.Grouping.Key(e)
-		b, src := unicast[e.Probe], "unicast"
-		if _, ok := unicast[e.Probe]; !ok {
-			b, src = region[k], "region"
-		}
+		b, _ := baseline(i)
 		extra := *e.RTT - b.rtt
 		if b.rtt <= 0 || extra <= opt.MinExtraMS || *e.RTT/b.rtt <= opt.MinRatio {
 			continue
 		}
-		out = append(out, Inflated{Probe: e.Probe, Group: k, Site: e.Site, RTT: *e.RTT,
-			Baseline: b.rtt, BaselineSource: src, BaselineSite: b.site, BaselineProbe: b.probe,
-			ExtraMS: extra, Ratio: *e.RTT / b.rtt})
+		found = append(found, inflated{descending(extra), e.Probe, i})
 	}
-	slices.SortFunc(out, func(x, y Inflated) int {
-		if c := cmp.Compare(y.ExtraMS, x.ExtraMS); c != 0 {
-			return c
-		}
-		return cmp.Compare(x.Probe, y.Probe)
-	})
+	if len(found) == 0 {
+		return nil
+	}
+	out := make([]Inflated, len(found))
+	for k, j := range sortInflated(found) {
+		f := &found[j]
+		e := &entries[f.i]
+		b, src := baseline(f.i)
+		out[k] = Inflated{Probe: e.Probe, Group: keys[ids[f.i]], Site: e.Site, RTT: *e.RTT,
+			Baseline: b.rtt, BaselineSource: src, BaselineSite: b.site, BaselineProbe: b.probe,
+			ExtraMS: *e.RTT - b.rtt, Ratio: *e.RTT / b.rtt}
+	}
 	return out
 }
+
+// inflated is an inflated entry as sortInflated orders them.
+type inflated struct {
+	order uint64 // extra ms, largest first: see descending
+	probe string
+	i     int // the entry
+}
+
+// sortInflated returns the order of found by extra ms (largest first),
+// then probe: the indexes of found, sorted. found is not modified.
+//
+// The result is exactly that of sorting the Inflated values themselves
+// with slices.SortFunc, ties included: without two elements equal in
+// both, the order is unique and long lists are radix sorted by extra
+// then sorted by probe within equal extras; with such a tie (the same
+// probe twice, with the same RTT), found is sorted as the Inflated values
+// would be, with the same comparisons from the same starting order, which
+// the (unstable) sort answers with the same permutation.
+func sortInflated(found []inflated) []int32 {
+	n := len(found)
+	order := make([]int32, n)
+	for i := range order {
+		order[i] = int32(i)
+	}
+	if n >= radixMin {
+		keys := make([]uint64, 2*n)
+		tmpIDs := make([]int32, n)
+		for i := range found {
+			keys[i] = found[i].order
+		}
+		keys, order = radixSort(keys[:n], keys[n:], order, tmpIDs)
+		tie := false
+		for lo := 0; lo < n; {
+			hi := lo + 1
+			for hi < n && keys[hi] == keys[lo] {
+				hi++
+			}
+			if hi-lo > 1 {
+				run := order[lo:hi]
+				slices.SortFunc(run, func(x, y int32) int { return cmp.Compare(found[x].probe, found[y].probe) })
+				for k := 1; k < len(run); k++ {
+					tie = tie || found[run[k]].probe == found[run[k-1]].probe
+				}
+			}
+			lo = hi
+		}
+		if !tie {
+			return order
+		}
+		for i := range order {
+			order[i] = int32(i)
+		}
+	}
+	slices.SortFunc(order, func(x, y int32) int {
+		if c := cmp.Compare(found[x].order, found[y].order); c != 0 {
+			return c
+		}
+		return cmp.Compare(found[x].probe, found[y].probe)
+	})
+	return order
+}
+
+// descending maps f to a key whose unsigned order is the reverse of the
+// order cmp.Compare gives floats: larger first, NaN last, -0 as 0.
+func descending(f float64) uint64 {
+	if f != f {
+		return math.MaxUint64
+	}
+	if f == 0 {
+		f = 0 // -0 too
+	}
+	k := math.Float64bits(f)
+	if k>>63 != 0 {
+		k = ^k
+	} else {
+		k |= 1 << 63
+	}
+	// k is ascending and not 0 (the bits of -Inf are); larger first
+	return ^k
+}
+
+// GroupIndex numbers the groups of entries under a [Grouping]: ID gives
+// entries with the same key the same small id, counting from 0, and
+// Keys()[id] is the key. Each distinct input of the key (country,
+// continent, ASN, place) is turned into a key once, so indexing many
+// entries builds few strings. The Grouping's Regions must not change while
+// the index is in use.
+type GroupIndex struct {
+	g    Grouping
+	keys KeyIndex
+	// What the key was computed from, by grouping: the country (country,
+	// region, continent when the entry has none), the continent, the ASN,
+	// the site or identity (site).
+	byCountry, byContinent, bySite, byIdentity map[string]int32
+	byASN                                      map[int64]int32
+	fixed                                      int32 // the one id of groupings with a constant key (or of unreachable places); -1 until seen
+}
+
+// NewGroupIndex returns an empty index for g.
+func NewGroupIndex(g Grouping) *GroupIndex {
+	return &GroupIndex{g: g, byCountry: map[string]int32{}, byContinent: map[string]int32{}, bySite: map[string]int32{},
+		byIdentity: map[string]int32{}, byASN: map[int64]int32{}, fixed: -1}
+}
+
+// ID returns the id of e's group: the id of g.Key(e).
+func (x *GroupIndex) ID(e *Entry) int32 {
+	switch x.g.By {
+	case GroupCountry, GroupRegion:
+		return x.cached(x.byCountry, e.Country, e)
+	case GroupContinent:
+		// A non-empty continent upper-cases to a non-empty key: the
+		// country is only read without one.
+		if e.Continent != "" {
+			return x.cached(x.byContinent, e.Continent, e)
+		}
+		return x.cached(x.byCountry, e.Country, e)
+	case GroupASN:
+		id, ok := x.byASN[e.ASN]
+		if !ok {
+			id = x.keys.ID(x.g.Key(*e))
+			x.byASN[e.ASN] = id
+		}
+		return id
+	case GroupSite:
+		switch e.State {
+		case StateSite:
+			return x.cached(x.bySite, e.Site, e)
+		case StateUnreachable:
+		default:
+			return x.cached(x.byIdentity, e.Identity, e)
+		}
+	}
+	// GroupAll, an unknown grouping (Unknown) and unreachable places: a
+	// key that depends on nothing else.
+	if x.fixed < 0 {
+		x.fixed = x.keys.ID(x.g.Key(*e))
+	}
+	return x.fixed
+}
+
+// cached returns the id of e's key, computed from in unless m has it.
+func (x *GroupIndex) cached(m map[string]int32, in string, e *Entry) int32 {
+	id, ok := m[in]
+	if !ok {
+		id = x.keys.ID(x.g.Key(*e))
+		m[in] = id
+	}
+	return id
+}
+
+// Keys returns the keys by id. The slice is the index's own: do not
+// modify it.
+func (x *GroupIndex) Keys() []string { return x.keys.keys }
+
+// KeyIndex numbers distinct keys in order of first sight, for
+// [LatencyByID]. The zero value is an empty index.
+type KeyIndex struct {
+	ids  map[string]int32
+	keys []string
+}
+
+// ID returns k's id, numbering it if it is new.
+func (x *KeyIndex) ID(k string) int32 {
+	id, ok := x.ids[k]
+	if !ok {
+		if x.ids == nil {
+			x.ids = map[string]int32{}
+		}
+		id = int32(len(x.keys))
+		x.ids[k] = id
+		x.keys = append(x.keys, k)
+	}
+	return id
+}
+
+// Keys returns the keys by id. The slice is the index's own: do not
+// modify it.
+func (x *KeyIndex) Keys() []string { return x.keys }

@@ -1,8 +1,12 @@
 package catchment
 
 import (
+	"cmp"
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strconv"
 	"testing"
 )
@@ -169,3 +173,102 @@ func TestInflation(t *testing.T) {
 }
 
 func ftoa(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+
+// TestSplitRTTs checks that splitting RTTs into groups gives every group
+// exactly what slices.Sort gives for its part, bit for bit, on both sides
+// of radixMin and with the values (NaN, negative zero) that make sortRTTs
+// leave the sorting to slices.Sort.
+func TestSplitRTTs(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 1))
+	specials := []float64{0, math.Copysign(0, -1), math.NaN(), math.Inf(1), math.Inf(-1), -3.5, 5e-324, -5e-324, math.MaxFloat64, 12.25}
+	for _, n := range []int{0, 1, 2, 17, radixMin - 1, radixMin, radixMin + 1, 5000} {
+		for _, mix := range []struct {
+			name string
+			pick []float64 // specials to mix in
+		}{{"plain", nil}, {"zeros and infinities", []float64{0, math.Inf(1), math.Inf(-1), -3.5, 5e-324, -5e-324, 12.25}},
+			{"negative zero", specials[:2]}, {"nan", specials[2:3]}, {"all", specials}} {
+			v := make([]float64, n)
+			for i := range v {
+				v[i] = 5 + 295*r.Float64()*r.Float64()
+				if i%4 == 0 {
+					v[i] = float64(r.IntN(50)) // repeats
+				}
+				if len(mix.pick) > 0 && r.IntN(10) == 0 {
+					v[i] = mix.pick[r.IntN(len(mix.pick))]
+				}
+			}
+			for _, groups := range []int{1, 3, 40} {
+				group := make([]int32, n)
+				for i := range group {
+					group[i] = int32(r.IntN(groups))
+				}
+				all, start := splitRTTs(v, group, groups)
+				for g := range groups {
+					var want []float64
+					for i := range v {
+						if group[i] == int32(g) {
+							want = append(want, v[i])
+						}
+					}
+					slices.Sort(want)
+					got := all[start[g]:start[g+1]]
+					if len(got) != len(want) {
+						t.Fatalf("n=%d %s, group %d of %d: got %d values, want %d", n, mix.name, g, groups, len(got), len(want))
+					}
+					for i := range got {
+						if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+							t.Fatalf("n=%d %s, group %d of %d: at %d got %v, want %v", n, mix.name, g, groups, i, got[i], want[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestDescending(t *testing.T) {
+	vals := []float64{math.NaN(), math.Inf(-1), -1e300, -2.5, -5e-324, math.Copysign(0, -1), 0, 5e-324, 1, 2.5, 1e300, math.Inf(1)}
+	for _, x := range vals {
+		for _, y := range vals {
+			want := cmp.Compare(y, x) // larger first
+			if got := cmp.Compare(descending(x), descending(y)); got != want {
+				t.Errorf("descending(%v) vs descending(%v): got %d, want %d", x, y, got, want)
+			}
+		}
+	}
+}
+
+func TestKeyIndex(t *testing.T) {
+	var x KeyIndex
+	for i, k := range []string{"b", "a", "b", "", "a", "c"} {
+		want := []int32{0, 1, 0, 2, 1, 3}[i]
+		if got := x.ID(k); got != want {
+			t.Errorf("ID(%q): got %d, want %d", k, got, want)
+		}
+	}
+	if got, want := x.Keys(), []string{"b", "a", "", "c"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Keys: got %q, want %q", got, want)
+	}
+}
+
+// An Aggregator takes entries one at a time, from whatever shape the
+// caller holds them in, and gives the catchment per group and in total.
+func ExampleAggregator() {
+	a := NewAggregator(Grouping{By: GroupCountry})
+	for _, e := range entries {
+		a.Add(&e)
+	}
+	for _, g := range append([]Group{a.Total()}, a.Groups()...) {
+		fmt.Printf("%s: %d probes, %d unidentified, %d unreachable;", g.Key, g.Probes, g.Unidentified, g.Unreachable)
+		for _, s := range g.Sites {
+			fmt.Printf(" %s %.0f%%", s.Site, 100*s.Share)
+		}
+		fmt.Println()
+	}
+	// Output:
+	// all: 9 probes, 2 unidentified, 1 unreachable; fra 33% ams 22% lax 11%
+	// DE: 2 probes, 0 unidentified, 0 unreachable; fra 100%
+	// NL: 5 probes, 1 unidentified, 1 unreachable; ams 40% fra 20%
+	// US: 1 probes, 1 unidentified, 0 unreachable;
+	// unknown: 1 probes, 0 unidentified, 0 unreachable; lax 100%
+}
