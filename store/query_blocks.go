@@ -30,9 +30,9 @@ type blockGroup struct {
 // buildBlocks rebuilds the rollup blocks of the hours [from, to) from
 // results_hourly: the level-0 block of every hour, and every higher block
 // overlapping those hours whose span has ended by completeBy (a block still
-// filling up is left to the hours below it). targetID 0 means all targets.
+// filling up is left to the hours below it), for the targets listed.
 // It returns the number of blocks written.
-func buildBlocks(ctx context.Context, tx pgx.Tx, from, to, completeBy time.Time, targetID int) (int, error) {
+func buildBlocks(ctx context.Context, tx pgx.Tx, from, to, completeBy time.Time, targets []int32) (int, error) {
 	fromH, toH, doneH := hourOf(from), hourOf(to.Add(time.Hour-time.Nanosecond)), hourOf(completeBy)
 	if fromH >= toH {
 		return 0, nil
@@ -55,12 +55,12 @@ func buildBlocks(ctx context.Context, tx pgx.Tx, from, to, completeBy time.Time,
 	}
 	// Groups that had blocks in the range (their data may be gone now)
 	// and groups with rollup rows in it.
-	if err := addGroups(`DELETE FROM rollup_blocks WHERE level = 0 AND start >= $1 AND start < $2 AND ($3 = 0 OR target_id = $3)
-		RETURNING target_id, kind`, hourTime(fromH), hourTime(toH), targetID); err != nil {
+	if err := addGroups(`DELETE FROM rollup_blocks WHERE target_id = ANY($3) AND level = 0 AND start >= $1 AND start < $2
+		RETURNING target_id, kind`, hourTime(fromH), hourTime(toH), targets); err != nil {
 		return 0, fmt.Errorf("rollup blocks: %w", err)
 	}
-	if err := addGroups(`SELECT DISTINCT target_id, kind FROM results_hourly WHERE hour >= $1 AND hour < $2 AND ($3 = 0 OR target_id = $3)`,
-		hourTime(fromH), hourTime(toH), targetID); err != nil {
+	if err := addGroups(`SELECT DISTINCT target_id, kind FROM results_hourly WHERE target_id = ANY($3) AND hour >= $1 AND hour < $2`,
+		hourTime(fromH), hourTime(toH), targets); err != nil {
 		return 0, fmt.Errorf("rollup blocks: %w", err)
 	}
 	sorted := make([]blockGroup, 0, len(groups))

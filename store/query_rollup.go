@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // RollupResults rebuilds results_hourly for the hours overlapping [from,
@@ -32,11 +34,18 @@ func (db *DB) RollupResults(ctx context.Context, from, to time.Time) error {
 		return fmt.Errorf("rollup results: %w", err)
 	}
 	defer tx.Rollback(ctx)
+	// Target by target: results_hourly's key starts with the target, so
+	// the rebuild touches only the hours it replaces instead of scanning
+	// the whole rollup.
+	targets, err := targetIDs(ctx, tx)
+	if err != nil {
+		return fmt.Errorf("rollup results: %w", err)
+	}
 	steps := []struct {
 		sql  string
 		args []any
 	}{
-		{`DELETE FROM results_hourly WHERE hour >= $1 AND hour < $2`, []any{from, to}},
+		{`DELETE FROM results_hourly WHERE target_id = ANY($3) AND hour >= $1 AND hour < $2`, []any{from, to, targets}},
 		{`INSERT INTO results_hourly (target_id, hour, probe_id, af, kind, site, results, answered, rtt_sum, rtt_min,
 				loss_sum, loss_n, first_ts, last_ts)
 			SELECT target_id, date_trunc('hour', ts), probe_id, af, kind, coalesce(site, ''), count(*), count(rtt_ms),
@@ -50,13 +59,22 @@ func (db *DB) RollupResults(ctx context.Context, from, to time.Time) error {
 		}
 	}
 	// Blocks spanning the current hour wait for a later run.
-	if _, err := buildBlocks(ctx, tx, from, to, time.Now(), 0); err != nil {
+	if _, err := buildBlocks(ctx, tx, from, to, time.Now(), targets); err != nil {
 		return fmt.Errorf("rollup results: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("rollup results: %w", err)
 	}
 	return nil
+}
+
+// targetIDs lists every target's id.
+func targetIDs(ctx context.Context, tx pgx.Tx) ([]int32, error) {
+	rows, err := tx.Query(ctx, `SELECT id FROM targets ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[int32])
 }
 
 // RebuildBlocks rebuilds the rollup blocks of the hours overlapping [from,
@@ -69,7 +87,11 @@ func (db *DB) RebuildBlocks(ctx context.Context, from, to time.Time) (int, error
 		return 0, fmt.Errorf("rebuild rollup blocks: %w", err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // committed below
-	n, err := buildBlocks(ctx, tx, from, to, time.Now(), 0)
+	targets, err := targetIDs(ctx, tx)
+	if err != nil {
+		return 0, fmt.Errorf("rebuild rollup blocks: %w", err)
+	}
+	n, err := buildBlocks(ctx, tx, from, to, time.Now(), targets)
 	if err != nil {
 		return 0, err
 	}

@@ -230,7 +230,7 @@ func (db *DB) seedBlocks(ctx context.Context, tid int, start, end time.Time, pro
 		return fmt.Errorf("seed: rollup blocks: %w", err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // committed below
-	n, err := buildBlocks(ctx, tx, start, end, end, tid)
+	n, err := buildBlocks(ctx, tx, start, end, end, []int32{int32(tid)})
 	if err != nil {
 		return fmt.Errorf("seed: rollup blocks: %w", err)
 	}
