@@ -69,24 +69,15 @@ func loadProbeDir(ctx context.Context, tx pgx.Tx, version int64) (*probeDir, err
 	if err != nil {
 		return nil, fmt.Errorf("probe directory: %w", err)
 	}
-	defer rows.Close()
 	d := &probeDir{version: version, byNum: make(map[uint32]*probeInfo, n), byID: make(map[string]*probeInfo, n)}
 	infos := make([]probeInfo, 0, n)
-	var dec *rawDecoder
-	for rows.Next() {
-		if dec == nil {
-			var ok bool
-			if dec, ok = newRawDecoder(rows.FieldDescriptions()); !ok {
-				return nil, fmt.Errorf("probe directory: %w", errRawValue)
-			}
-		}
-		v := rows.RawValues()
+	err = eachRaw(rows, func(dec *rawDecoder, v [][]byte) error {
 		if len(v) != 7 || v[0] == nil || v[1] == nil {
-			return nil, fmt.Errorf("probe directory: %w", errRawValue)
+			return errRawValue
 		}
 		num, err := dec.int(dec.oids[0], v[0])
 		if err != nil {
-			return nil, fmt.Errorf("probe directory: %w", err)
+			return err
 		}
 		if len(infos) == cap(infos) { // probes added since the count
 			infos = make([]probeInfo, 0, 1024)
@@ -94,18 +85,19 @@ func loadProbeDir(ctx context.Context, tx pgx.Tx, version int64) (*probeDir, err
 		infos = append(infos, probeInfo{num: uint32(num), id: dec.str(v[1], false), country: dec.str(v[2], true), continent: dec.str(v[3], true)})
 		p := &infos[len(infos)-1]
 		if p.asn, err = dec.intPtr(dec.oids[4], v[4]); err != nil {
-			return nil, fmt.Errorf("probe directory: %w", err)
+			return err
 		}
 		if p.lat, err = dec.float(dec.oids[5], v[5]); err != nil {
-			return nil, fmt.Errorf("probe directory: %w", err)
+			return err
 		}
 		if p.lon, err = dec.float(dec.oids[6], v[6]); err != nil {
-			return nil, fmt.Errorf("probe directory: %w", err)
+			return err
 		}
 		d.byNum[uint32(num)] = p
 		d.byID[p.id] = p
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("probe directory: %w", err)
 	}
 	return d, nil

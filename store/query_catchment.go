@@ -39,16 +39,7 @@ func (db *DB) Catchment(ctx context.Context, q CatchmentQuery) ([]CatchmentRow, 
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		var d *rawDecoder
-		for rows.Next() {
-			if d == nil {
-				var ok bool
-				if d, ok = newRawDecoder(rows.FieldDescriptions()); !ok {
-					return errRawValue
-				}
-			}
-			v := rows.RawValues()
+		return eachRaw(rows, func(d *rawDecoder, v [][]byte) error {
 			if len(v) != 8 || v[0] == nil || v[1] == nil || v[2] == nil || v[6] == nil || v[7] == nil {
 				return fmt.Errorf("catchment row: %w", errRawValue)
 			}
@@ -76,8 +67,8 @@ func (db *DB) Catchment(ctx context.Context, q CatchmentQuery) ([]CatchmentRow, 
 				return err
 			}
 			out = append(out, c)
-		}
-		return rows.Err()
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, err
@@ -190,16 +181,7 @@ func (db *DB) catchmentAt(ctx context.Context, q CatchmentQuery) ([]CatchmentRow
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		var d *rawDecoder
-		for rows.Next() {
-			if d == nil {
-				var ok bool
-				if d, ok = newRawDecoder(rows.FieldDescriptions()); !ok {
-					return errRawValue
-				}
-			}
-			v := rows.RawValues()
+		return eachRaw(rows, func(d *rawDecoder, v [][]byte) error {
 			if len(v) != 6 || v[0] == nil || v[1] == nil || v[2] == nil || v[5] == nil {
 				return fmt.Errorf("catchment row: %w", errRawValue)
 			}
@@ -209,7 +191,7 @@ func (db *DB) catchmentAt(ctx context.Context, q CatchmentQuery) ([]CatchmentRow
 			}
 			p := dir.byID[string(v[0])]
 			if p == nil {
-				continue // deleted since
+				return nil // deleted since
 			}
 			ts, err := d.time(d.oids[5], v[5])
 			if err != nil {
@@ -219,8 +201,8 @@ func (db *DB) catchmentAt(ctx context.Context, q CatchmentQuery) ([]CatchmentRow
 				Site: d.str(v[3], true), Identity: d.str(v[4], true),
 				Lat: p.lat, Lon: p.lon, Country: p.country, Continent: p.continent, ASN: p.asn})
 			since, pend = append(since, ts), append(pend, p)
-		}
-		return rows.Err()
+			return nil
+		})
 	})
 	if lerr := <-livenessDone; err == nil {
 		err = lerr

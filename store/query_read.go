@@ -179,3 +179,22 @@ func (h *rowsHint) get(key string) int {
 }
 
 func (h *rowsHint) set(key string, n int) { h.m.Store(key, n) }
+
+// eachRaw calls fn with each row's raw values and a decoder for them; every
+// column must be of a type rawDecoder handles.
+func eachRaw(rows pgx.Rows, fn func(d *rawDecoder, v [][]byte) error) error {
+	defer rows.Close()
+	var d *rawDecoder
+	for rows.Next() {
+		if d == nil {
+			var ok bool
+			if d, ok = newRawDecoder(rows.FieldDescriptions()); !ok {
+				return errRawValue
+			}
+		}
+		if err := fn(d, rows.RawValues()); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
