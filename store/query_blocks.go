@@ -1,10 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -68,16 +70,7 @@ func buildBlocks(ctx context.Context, tx pgx.Tx, from, to, completeBy time.Time,
 		sorted = append(sorted, g)
 	}
 	slices.SortFunc(sorted, func(a, b blockGroup) int {
-		if a.target != b.target {
-			return a.target - b.target
-		}
-		if a.kind < b.kind {
-			return -1
-		}
-		if a.kind > b.kind {
-			return 1
-		}
-		return 0
+		return cmp.Or(cmp.Compare(a.target, b.target), strings.Compare(a.kind, b.kind))
 	})
 	written := 0
 	for _, g := range sorted {
