@@ -151,6 +151,9 @@ func TestEndToEnd(t *testing.T) {
 	}
 	checkChanges(ctx, t, s, restoreAt, site, affected, false)
 
+	// The map draws both families' tracks: let IPv6 settle too, so its
+	// dots agree with the IPv4 catchment the check compares against.
+	waitCatchment(ctx, t, s, 6, limit)
 	screenshotMap(ctx, t, s)
 }
 
