@@ -273,7 +273,14 @@ func (s *Stack) createTarget(ctx context.Context) error {
 			{Kind: measure.KindTrace, Trace: &measure.TraceSpec{MaxHops: 16, ProbesPerHop: 1, TimeoutMS: 1000}},
 		},
 	}
-	if err := s.do(ctx, "POST", "/api/v1/targets", target, nil); err != nil {
+	err = s.do(ctx, "POST", "/api/v1/targets", target, nil)
+	var ae *apiError
+	if errors.As(err, &ae) && ae.Status == http.StatusConflict {
+		// A data directory from an earlier run (the demo's): bring the
+		// target up to date instead.
+		err = s.do(ctx, "PATCH", "/api/v1/targets/"+s.Target, target, nil)
+	}
+	if err != nil {
 		return fmt.Errorf("labstack: create target: %w", err)
 	}
 	for _, site := range s.Lab.Sites() {
@@ -346,6 +353,14 @@ func (s *Stack) Get(ctx context.Context, path string, out any) error {
 	return s.do(ctx, "GET", path, nil, out)
 }
 
+// apiError is a non-2xx answer of the server's API.
+type apiError struct {
+	Status int
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
 func (s *Stack) do(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
 	if in != nil {
@@ -377,7 +392,7 @@ func (s *Stack) do(ctx context.Context, method, path string, in, out any) error 
 		return err
 	}
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(b))
+		return &apiError{Status: resp.StatusCode, msg: fmt.Sprintf("%s %s: %s: %s", method, path, resp.Status, bytes.TrimSpace(b))}
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {
