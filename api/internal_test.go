@@ -109,6 +109,7 @@ func TestGroupingParam(t *testing.T) {
 		{"no region set", "group=region", nil, "", nil, "regions"},
 		{"regions without group", "regions=a%3DDE", nil, "", nil, "regions"},
 		{"bad country", "group=region&regions=a%3DDEU", nil, "", nil, "regions"},
+		{"control character in a region name", "group=region&regions=a%00b%3DDE", nil, "", nil, "regions"},
 		{"unknown group", "group=planet", nil, "", nil, "group"},
 	}
 	for _, tc := range tests {

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 
@@ -183,6 +185,10 @@ func (q *query) grouping(regions map[string][]string) catchment.Grouping {
 			name = strings.TrimSpace(name)
 			if !ok || name == "" || len(name) > 64 || list == "" {
 				q.fail("regions", "want name=CC,CC;name2=CC")
+				return g
+			}
+			if strings.IndexFunc(name, unicode.IsControl) >= 0 || !utf8.ValidString(name) {
+				q.fail("regions", "region name %q has control characters or is not UTF-8", name)
 				return g
 			}
 			for _, cc := range strings.Split(list, ",") {
