@@ -35,7 +35,8 @@ type blockGroup struct {
 // filling up is left to the hours below it), for the targets listed.
 // It returns the number of blocks written.
 func buildBlocks(ctx context.Context, tx pgx.Tx, from, to, completeBy time.Time, targets []int32) (int, error) {
-	fromH, toH, doneH := hourOf(from), hourOf(to.Add(time.Hour-time.Nanosecond)), hourOf(completeBy)
+	fromH, toH := hoursOf(from, to)
+	doneH := hourOf(completeBy)
 	if fromH >= toH {
 		return 0, nil
 	}

@@ -37,8 +37,8 @@ func (db *DB) Latency(ctx context.Context, q LatencyQuery) ([]LatencyRow, error)
 		if err != nil {
 			return err
 		}
-		out = agg.rows(dir.byNum)
-		return nil
+		out, err = agg.rows(dir.byNum)
+		return err
 	})
 	return out, err
 }
@@ -143,7 +143,7 @@ func (a *latencyAgg) visit(kind string, ref blockRef, data []byte) error {
 // rows turns the sums into report rows in probe number order, sites in
 // order within a probe, with each probe's metadata; probes missing from
 // meta (deleted since) are left out.
-func (a *latencyAgg) rows(meta map[uint32]*probeInfo) []LatencyRow {
+func (a *latencyAgg) rows(meta map[uint32]*probeInfo) ([]LatencyRow, error) {
 	if !a.identified {
 		// Each probe's most answered identity/dns site, ties to the lowest code.
 		type vote struct {
@@ -158,7 +158,10 @@ func (a *latencyAgg) rows(meta map[uint32]*probeInfo) []LatencyRow {
 				best[num] = vote{site, n}
 			}
 		}
-		empty, _ := a.global("") // cannot fail: at most one site per block kind seen so far plus ""
+		empty, err := a.global("")
+		if err != nil {
+			return nil, err
+		}
 		for i := range a.accs {
 			a.accs[i].site = empty
 			if b, ok := best[a.accs[i].num]; ok {
@@ -206,7 +209,7 @@ func (a *latencyAgg) rows(meta map[uint32]*probeInfo) []LatencyRow {
 			out = append(out, l)
 		}
 	}
-	return out
+	return out, nil
 }
 
 // hoursOf is [from, to) rounded out to whole hours.

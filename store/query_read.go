@@ -13,27 +13,10 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// readQuery runs a report query in a read-only transaction with JIT
-// compilation off and calls scan for each row. The report queries' cost
-// estimates (hundreds of thousands of rollup rows) are above
-// jit_above_cost, and compiling them took 100+ ms, more than running them.
-func (db *DB) readQuery(ctx context.Context, name, sql string, args []any, scan func(pgx.Rows) error) error {
-	return db.readTx(ctx, name, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, sql, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			if err := scan(rows); err != nil {
-				return err
-			}
-		}
-		return rows.Err()
-	})
-}
-
-// readTx runs fn in a read-only transaction set up as readQuery's.
+// readTx runs fn in a read-only transaction with JIT compilation off (the
+// report queries' cost estimates are above jit_above_cost, and compiling
+// them took 100+ ms, more than running them) and custom plans (pgx
+// prepares statements; a generic plan cannot see the time range).
 func (db *DB) readTx(ctx context.Context, name string, fn func(tx pgx.Tx) error) error {
 	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
 	if err != nil {
