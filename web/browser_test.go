@@ -155,7 +155,7 @@ func waitMap(t *testing.T, b *browser, notAt string) string {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("map not drawn (page says %q)", eval[string](t, b, `document.querySelector('main') ? document.querySelector('main').innerText : document.body.innerText`))
+	t.Fatalf("map not drawn (map.at %q, not %q, hash %q; page says %q)", eval[string](t, b, `String(window.anycatch && window.anycatch.map && window.anycatch.map.at)`), notAt, eval[string](t, b, `location.hash`), eval[string](t, b, `document.querySelector('main') ? document.querySelector('main').innerText : document.body.innerText`))
 	return ""
 }
 

@@ -18,6 +18,9 @@ const TARGET_KEY = 'anycatch.target';
 
 let targets = null; // cached /targets
 let leaveHooks = [];
+// generation counts renders: a page whose render is not the latest is
+// stale and must not touch shared state (window.anycatch, #ids).
+let generation = 0;
 
 function parseHash() {
   const raw = location.hash.replace(/^#\/?/, '');
@@ -62,6 +65,7 @@ function keyDialog() {
 async function render() {
   for (const f of leaveHooks) f();
   leaveHooks = [];
+  const gen = ++generation;
   const { route, params } = parseHash();
   const app = document.getElementById('app');
   const main = h('main');
@@ -120,6 +124,9 @@ async function render() {
       location.hash = hashFor(route, p);
     },
     onLeave: (f) => leaveHooks.push(f),
+    // stale reports whether the user has navigated away since this render
+    // (a page still awaiting data must then drop it).
+    stale: () => gen !== generation,
   };
   document.title = `${ROUTES[route].label}${target ? ` · ${target}` : ''} · anycatch`;
   try {

@@ -39,9 +39,10 @@ export async function mapPage(root, ctx) {
   try {
     cat = await api.get(`/targets/${api.enc(target)}/catchment`, { at });
   } catch (e) {
-    root.replaceChildren(errorState(e, () => mapPage(root, ctx)));
+    if (!ctx.stale()) root.replaceChildren(errorState(e, () => mapPage(root, ctx)));
     return;
   }
+  if (ctx.stale()) return; // navigated away meanwhile
   const colors = siteColors((cat.sites || []).map((x) => x.code));
 
   // Time control. Each step is a catchment "epoch": the moment just before
@@ -103,12 +104,14 @@ export async function mapPage(root, ctx) {
     return;
   }
 
-  const draw = () => drawMap(mapWrap, tooltip, detail, cat, located, colors, target);
+  // A redraw after the user left would publish this (older) catchment
+  // over the current page's.
+  const draw = () => { if (!ctx.stale()) drawMap(mapWrap, tooltip, detail, cat, located, colors, target); };
   draw();
   let t;
   const onResize = () => { clearTimeout(t); t = setTimeout(draw, 150); };
   window.addEventListener('resize', onResize);
-  ctx.onLeave(() => window.removeEventListener('resize', onResize));
+  ctx.onLeave(() => { clearTimeout(t); window.removeEventListener('resize', onResize); });
 }
 
 function moves(n) { return `${fmt.int(n)} move${n === 1 ? '' : 's'}`; }
