@@ -86,7 +86,7 @@ func TestEndToEnd(t *testing.T) {
 
 	work := t.TempDir()
 	s, err := labstack.Start(ctx, labstack.Options{
-		Name: "e2e", ServerBin: serverBin, ProbeBin: probeBin,
+		Name: labName("e"), ServerBin: serverBin, ProbeBin: probeBin,
 		DatabaseURL: pgtest.NewURL(t), WorkDir: work, IntervalSec: interval,
 		Log: testWriter{t},
 	})
@@ -330,4 +330,10 @@ func dumpLogs(t *testing.T, dir string) {
 		}
 		t.Logf("--- %s (tail)\n%s", filepath.Base(f), b)
 	}
+}
+
+// labName gives each test process its own lab instance name (namespaces are
+// "<name>-<node>"), so two runs on one machine never share namespaces.
+func labName(prefix string) string {
+	return fmt.Sprintf("%s%05x", prefix, os.Getpid()&0xfffff)
 }
