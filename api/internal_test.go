@@ -1,6 +1,8 @@
 package api
 
 import (
+	"encoding/json"
+	"math"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -134,5 +136,45 @@ func TestGroupingParam(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestCSVCell(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"ams1.k", "ams1.k"},
+		{"", ""},
+		{"=1+1", "'=1+1"},
+		{"+1+1", "'+1+1"},
+		{"-1+1", "'-1+1"},
+		{"@SUM(A1)", "'@SUM(A1)"},
+		{"\tx", "'\tx"},
+		{"\rx", "'\rx"},
+		{"  =1", "'  =1"},
+		{"-1.5", "-1.5"},
+		{"-2e3", "-2e3"},
+		{"12", "12"},
+		{"+Inf", "+Inf"},
+		{"-Inf+cmd", "'-Inf+cmd"},
+		{"a=b", "a=b"},
+	}
+	for _, tt := range tests {
+		if got := csvCell(tt.in); got != tt.want {
+			t.Errorf("csvCell(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestWriteJSONEncodeError: a value encoding/json refuses (an infinite
+// RTT) is answered 500 with the error shape, never 200 with an empty body.
+func TestWriteJSONEncodeError(t *testing.T) {
+	rec := httptest.NewRecorder()
+	inf := math.Inf(1)
+	writeJSON(rec, 200, map[string]*float64{"rtt_ms": &inf})
+	if rec.Code != 500 {
+		t.Fatalf("status %d, want 500", rec.Code)
+	}
+	var body errorBody
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body.Error == nil || body.Error.Code != CodeInternal {
+		t.Errorf("body %q (%v), want the internal error shape", rec.Body.String(), err)
 	}
 }

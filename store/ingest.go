@@ -541,7 +541,7 @@ func scanLatest(row pgx.Row) (catchment.Latest, error) {
 }
 
 func ptr64(f pgtype.Float4) *float64 {
-	if !f.Valid {
+	if !f.Valid || !finite32(f.Float32) {
 		return nil
 	}
 	v := float64(f.Float32)
