@@ -72,6 +72,7 @@ type serveConfig struct {
 	trustedProxies      string
 	limits              collector.Limits
 	scheduleRefresh     int
+	enrollRate          int // enrollment attempts per minute per address and /64; -1: unlimited
 	// api
 	anonymousRead bool
 	apiRate       int
@@ -103,6 +104,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, onListen func(n
 	fs.IntVar(&cfg.limits.Per64, "probe-cap-per-64", 0, "most probes enrolled from one IPv6 /64 (0: 8, -1: unlimited)")
 	fs.IntVar(&cfg.limits.PerPrefix, "probe-cap-per-prefix", 0, "most probes enrolled from one announced prefix (0: 64, -1: unlimited)")
 	fs.IntVar(&cfg.scheduleRefresh, "schedule-refresh", 0, "seconds between probes' schedule fetches (0: 300)")
+	fs.IntVar(&cfg.enrollRate, "enroll-rate", 0, "enrollment attempts per minute per source address and per IPv6 /64 (0: 30, -1: unlimited)")
 	fs.BoolVar(&cfg.anonymousRead, "anonymous-read", false, "allow API reads (and the web UI) without an API key")
 	fs.IntVar(&cfg.apiRate, "api-rate", 0, "requests per minute per API key without a limit of its own (0: 600)")
 	fs.IntVar(&cfg.anonRate, "anonymous-rate", 0, "anonymous API requests per minute per client address (0: 600)")

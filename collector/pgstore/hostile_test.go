@@ -1,7 +1,10 @@
 package pgstore_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -9,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-chi/httprate"
+
 	"github.com/anycatch/anycatch/collector"
+	"github.com/anycatch/anycatch/collector/pgstore"
 	"github.com/anycatch/anycatch/internal/pgtest"
 	"github.com/anycatch/anycatch/measure"
 )
@@ -133,5 +139,66 @@ func TestStoreRefusedRowIsolated(t *testing.T) {
 	bad2, _, _ := r.enroll(t, r.token(t, collector.TokenOptions{}))
 	if code, ur := bad2.upload(rs[1]); code != http.StatusOK || ur.Rejected != 1 {
 		t.Errorf("poisoned line alone: %d %+v, want 200 rejected", code, ur)
+	}
+}
+
+// TestEnrollmentHardened is the regression test for finding 4: token
+// guessing is rate-limited per source address (and per IPv6 /64) before
+// any database lookup — a burst sees 429s with Retry-After — and unknown,
+// used-up, expired and revoked tokens all get the same 401 body. Before,
+// 300 wrong tokens went through in 2.2 s, each answered with its reason.
+func TestEnrollmentHardened(t *testing.T) {
+	r := newRig(t, pgtest.NewURL(t), func(c *collector.Config) {
+		c.EnrollLimiter = httprate.NewRateLimiter(20, time.Minute)
+	})
+	ctx := context.Background()
+	single := r.token(t, collector.TokenOptions{MaxUses: 1})
+	tokens := collector.Tokens{Store: pgstore.New(r.db), Now: func() time.Time { return time.Now().Add(-time.Hour) }}
+	_, expired, _ := tokens.Create(ctx, collector.TokenOptions{TTL: time.Minute})
+	tokens.Now = nil
+	rt, revoked, _ := tokens.Create(ctx, collector.TokenOptions{})
+	if err := tokens.Revoke(ctx, rt.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, code, b := r.enroll(t, single); code != http.StatusCreated {
+		t.Fatalf("first use: %d %s", code, b)
+	}
+	var bodies []string
+	for _, tok := range []string{single, expired, revoked, "act_" + strings.Repeat("x", 43)} {
+		_, code, b := r.enroll(t, tok)
+		if code != http.StatusUnauthorized {
+			t.Errorf("token %.8s…: %d %s, want 401", tok, code, b)
+		}
+		bodies = append(bodies, b)
+	}
+	for _, b := range bodies[1:] {
+		if b != bodies[0] {
+			t.Errorf("401 bodies differ, telling why a token failed:\n%s\n%s", bodies[0], b)
+		}
+	}
+	// Guessing: 100 wrong tokens in a burst; past the limit (20/min, 5
+	// used above) every attempt is a 429 and costs no token lookup.
+	var n401, n429 int
+	retryAfter := ""
+	for i := range 100 {
+		_, key, _ := ed25519.GenerateKey(nil)
+		body, _ := json.Marshal(measure.EnrollRequest{Token: fmt.Sprintf("act_guess%039d", i), PublicKey: key.Public().(ed25519.PublicKey)})
+		resp, err := http.Post(r.srv.URL+measure.PathEnroll, "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		switch resp.StatusCode {
+		case http.StatusUnauthorized:
+			n401++
+		case http.StatusTooManyRequests:
+			n429++
+			retryAfter = resp.Header.Get("Retry-After")
+		default:
+			t.Fatalf("guess %d: status %d", i, resp.StatusCode)
+		}
+	}
+	if n401 != 15 || n429 != 85 || retryAfter == "" {
+		t.Errorf("burst of 100 guesses: %d×401, %d×429 (Retry-After %q), want 15×401 then 85×429 with Retry-After", n401, n429, retryAfter)
 	}
 }
