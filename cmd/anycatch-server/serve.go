@@ -17,7 +17,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/anycatch/anycatch/collector"
@@ -36,7 +35,7 @@ type serveEnv struct {
 	// Mux is the server's one route table. Mount under your prefix only:
 	// collector "/probe/", API "/api/", web "/" (the fallback).
 	Mux *http.ServeMux
-	// Metrics is the server's registry; /metrics serves it.
+	// Metrics is the server's registry; /metrics serves it (metricsHandler).
 	Metrics *prometheus.Registry
 	// Group owns background goroutines: start them with Group.Go; the
 	// server waits for all of them before closing the database. A
@@ -62,6 +61,7 @@ type serveConfig struct {
 	db              dbFlags
 	log             logFlags
 	listen          string
+	metricsListen   string // "" : /metrics only on listen, with an admin key
 	retention       time.Duration
 	roles           string
 	partitionsAhead int
@@ -93,6 +93,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, onListen func(n
 	cfg.db.register(fs)
 	cfg.log.register(fs)
 	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:8080", "HTTP listen address")
+	fs.StringVar(&cfg.metricsListen, "metrics-listen", "", "also serve /metrics without an API key on this address (e.g. 127.0.0.1:9464; keep it off the Internet); on --listen /metrics needs an admin key")
 	fs.DurationVar(&cfg.retention, "retention", 0, "drop results older than this (e.g. 2160h for 90 days); 0 keeps them forever")
 	fs.StringVar(&cfg.roles, "roles", strings.Join(allRoles, ","), "comma-separated roles to run: "+strings.Join(allRoles, ", "))
 	fs.IntVar(&cfg.partitionsAhead, "partitions-ahead", 7, "daily result partitions to create in advance")
@@ -111,7 +112,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer, onListen func(n
 	fs.DurationVar(&cfg.reportCache, "report-cache", 3*time.Second, "how long identical catchment and latency reports are served from memory (with ETag/304); 0 disables")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: anycatch-server [serve] [flags]")
-		fmt.Fprintln(stderr, "\nRuns the collector (/probe/), API (/api/), web UI (/), /metrics and /healthz on one listener.")
+		fmt.Fprintln(stderr, "\nRuns the collector (/probe/), API (/api/), web UI (/), /metrics (admin key) and /healthz on one listener;")
+		fmt.Fprintln(stderr, "--metrics-listen adds a separate, keyless /metrics listener for a local scraper.")
 		fmt.Fprintln(stderr, "Without a database URL a private PostgreSQL cluster runs in <data-dir>/postgres.")
 		fmt.Fprintln(stderr, "Every flag can also be set as ANYCATCH_<FLAG> in the environment (e.g. ANYCATCH_LISTEN,")
 		fmt.Fprintln(stderr, "ANYCATCH_ANONYMOUS_READ=true); flags win. ANYCATCH_BOOTSTRAP_ADMIN_KEY and")
@@ -190,7 +192,9 @@ func runServer(ctx context.Context, cfg serveConfig, roles []string, log *slog.L
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", healthHandler(db.DB))
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	if _, err := mountMetrics(gctx, g, cfg, db.DB, mux, reg, log); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	if err := bootstrapSecrets(ctx, db.DB, os.Getenv, log); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
