@@ -178,3 +178,22 @@ func TestWriteJSONEncodeError(t *testing.T) {
 		t.Errorf("body %q (%v), want the internal error shape", rec.Body.String(), err)
 	}
 }
+
+// FuzzCSVCell: whatever a measured server sends as its identity, the cell
+// written never starts (after spaces) with a formula character unless it
+// is a plain number, and the original is recoverable.
+func FuzzCSVCell(f *testing.F) {
+	for _, s := range []string{"ams1.k", "=1+1", "-1.5", "+Inf", " @x", "\t=1", "\r", "'=x"} { // plain, formula, numbers, whitespace-led
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := csvCell(s)
+		if got != s && got != "'"+s {
+			t.Fatalf("csvCell(%q) = %q: neither the cell nor the cell quoted", s, got)
+		}
+		trimmed := strings.TrimLeft(got, " ")
+		if trimmed != "" && strings.ContainsRune("=+-@\t\r", rune(trimmed[0])) && !csvNumber.MatchString(got) {
+			t.Fatalf("csvCell(%q) = %q starts a formula", s, got)
+		}
+	})
+}

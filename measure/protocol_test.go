@@ -122,3 +122,32 @@ func TestVerifierCacheBound(t *testing.T) {
 		t.Fatalf("after expiry: %v", err)
 	}
 }
+
+// FuzzVerifier feeds arbitrary header values, method and target to
+// Verifier.Verify: it must never panic, and must never accept a request
+// that was not signed by the key (the fuzzer cannot forge ed25519).
+func FuzzVerifier(f *testing.F) {
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	now := time.Unix(1_800_000_000, 0)
+	h := http.Header{}
+	SignRequest(h, priv, "p1", "POST", PathResults, []byte("x"), now)
+	// Seeds: a genuine header set, and the shapes of malformed ones.
+	f.Add(h.Get(HeaderProbe), h.Get(HeaderTimestamp), h.Get(HeaderNonce), h.Get(HeaderSignature), "POST", PathResults+"?a=b", []byte("x"))
+	f.Add("", "", "", "", "GET", "/", []byte(nil))                                                   // nothing at all
+	f.Add("p1", "-9223372036854775808", "zz", "====", "POST", "/%zz", []byte{0})                     // extreme timestamp, bad nonce
+	f.Add("p1\x00", "1800000000", "0123456789abcdef", "AAAA", "GET", "/probe/v1/schedule", []byte{}) // NUL in probe id
+	f.Fuzz(func(t *testing.T, probe, ts, nonce, sig, method, target string, body []byte) {
+		r, err := http.NewRequest(method, "http://c.test"+target, bytes.NewReader(body))
+		if err != nil {
+			return
+		}
+		r.Header.Set(HeaderProbe, probe)
+		r.Header.Set(HeaderTimestamp, ts)
+		r.Header.Set(HeaderNonce, nonce)
+		r.Header.Set(HeaderSignature, sig)
+		var v Verifier
+		if err := v.Verify(pub, r, body, now); err == nil && sig != h.Get(HeaderSignature) {
+			t.Fatalf("accepted a request the key did not sign: %q %q %q %q", probe, ts, nonce, sig)
+		}
+	})
+}
