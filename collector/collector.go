@@ -38,6 +38,7 @@ type Config struct {
 	KeyCacheTTL     time.Duration // probe key cache; 0 means 30s
 	RefreshEvery    time.Duration // targets/rules reload; 0 means 30s
 	ScheduleRefresh int           // RefreshSec handed to probes; 0 means 300
+	LiveDisabled    bool          // refuse the live channel (404): probes fall back to polling
 }
 
 func (c Config) withDefaults() Config {
@@ -92,6 +93,8 @@ type Collector struct {
 	planMu    sync.Mutex           // serialises reloads
 	refreshCh chan struct{}
 
+	live *hub // connected live channels
+
 	queue      chan *ingestReq
 	queuedRows atomic.Int64
 	running    atomic.Bool
@@ -114,6 +117,7 @@ func New(cfg Config) (*Collector, error) {
 		queue: make(chan *ingestReq, 4096),
 	}
 	c.keys.ttl = cfg.KeyCacheTTL
+	c.live = newHub(c.metrics, c.log)
 	c.metrics.queueDepth.Set(0)
 	return c, nil
 }
@@ -171,11 +175,17 @@ func (c *Collector) Reload(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load targets: %w", err)
 	}
-	p, errs := buildPlan(ts, c.plan.Load())
+	old := c.plan.Load()
+	p, errs := buildPlan(ts, old)
 	for _, e := range errs {
 		c.log.Warn("target skipped", "err", e)
 	}
 	c.plan.Store(p)
+	if old != nil && old.version != p.version {
+		// Connected probes fetch their new schedule now instead of at
+		// their next poll.
+		c.live.broadcast(measure.LiveMessage{Type: measure.LiveSchedule, Version: p.version})
+	}
 	return nil
 }
 
@@ -197,6 +207,7 @@ func (c *Collector) Handler() http.Handler {
 	mux.Handle("GET "+measure.PathSchedule, c.authed(1<<10, c.handleSchedule))
 	mux.Handle("POST "+measure.PathHeartbeat, c.authed(64<<10, c.handleHeartbeat))
 	mux.Handle("POST "+measure.PathResults, c.authed(c.cfg.MaxBody, c.handleResults))
+	mux.Handle("GET "+measure.PathLive, c.authed(1<<10, c.handleLive))
 	mux.HandleFunc("/probe/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such probe endpoint")
 	})

@@ -262,10 +262,9 @@ func (c *Client) do(ctx context.Context, op, method, path string, hdr http.Heade
 		if c.id.Probe == "" {
 			return nil, fmt.Errorf("%s: probe is not enrolled", op)
 		}
-		ts := c.opt.Now().Unix()
-		req.Header.Set(measure.HeaderProbe, c.id.Probe)
-		req.Header.Set(measure.HeaderTimestamp, strconv.FormatInt(ts, 10))
-		req.Header.Set(measure.HeaderSignature, measure.Sign(c.id.PrivateKey, method, path, ts, body))
+		for k, v := range c.signedHeader(method, path, body) {
+			req.Header[k] = v
+		}
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
