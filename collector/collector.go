@@ -137,6 +137,10 @@ func (c *Collector) Run(ctx context.Context) error {
 	wg.Add(2)
 	go func() { defer wg.Done(); c.pipeline(ctx) }()
 	go func() { defer wg.Done(); c.refreshLoop(ctx) }()
+	<-ctx.Done()
+	// Hijacked live connections outlive an http.Server's Shutdown: tell
+	// their probes to reconnect (to this server's successor).
+	c.live.dropAll()
 	wg.Wait()
 	return nil
 }

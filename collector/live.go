@@ -84,6 +84,15 @@ func (h *hub) remove(lc *liveConn) {
 	h.metrics.live.Set(float64(n))
 }
 
+// dropAll closes every live channel.
+func (h *hub) dropAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, lc := range h.conns {
+		lc.drop()
+	}
+}
+
 // broadcast queues m to every connected probe.
 func (h *hub) broadcast(m measure.LiveMessage) int {
 	h.mu.Lock()
