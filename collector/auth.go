@@ -57,12 +57,17 @@ func (c *Collector) authed(limit int64, h http.HandlerFunc) http.Handler {
 			writeRetry(w, http.StatusServiceUnavailable, c.cfg.RetryAfter, "unavailable", "probe database unavailable; retry later")
 			return
 		}
-		if err := measure.Verify(key.PublicKey, r.Method, r.URL.Path, r.Header.Get(measure.HeaderTimestamp),
-			r.Header.Get(measure.HeaderSignature), body, c.cfg.Now()); err != nil {
+		if err := c.verifier.Verify(key.PublicKey, r, body, c.cfg.Now()); err != nil {
+			if errors.Is(err, measure.ErrReplayCacheFull) {
+				c.log.Warn("probe auth: replay cache full", "probe", id)
+				writeRetry(w, http.StatusServiceUnavailable, c.cfg.RetryAfter, "unavailable", err.Error())
+				return
+			}
 			// Same message for unknown probes and bad signatures, except
-			// the clock hint, which helps honest probes and leaks nothing.
+			// the clock and replay hints, which help honest probes and
+			// leak nothing (both follow a valid signature or none).
 			msg := "unknown probe or bad signature"
-			if strings.Contains(err.Error(), "timestamp") {
+			if strings.Contains(err.Error(), "timestamp") || errors.Is(err, measure.ErrReplay) {
 				msg = err.Error()
 			}
 			c.authFail(w, r, msg)

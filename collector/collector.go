@@ -87,7 +87,8 @@ type Collector struct {
 	log     *slog.Logger
 	metrics *Metrics
 
-	keys keyCache
+	keys     keyCache
+	verifier measure.Verifier // signatures and the replay cache
 
 	plan      atomic.Pointer[plan] // current targets and measurements
 	planMu    sync.Mutex           // serialises reloads

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -196,10 +197,7 @@ func TestAuthRefused(t *testing.T) {
 	}
 	// Body tampered after signing: sign one body, send another.
 	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+measure.PathResults, strings.NewReader("{}"))
-	ts := time.Now().Unix()
-	req.Header.Set(measure.HeaderProbe, p.id)
-	req.Header.Set(measure.HeaderTimestamp, itoa(ts))
-	req.Header.Set(measure.HeaderSignature, measure.Sign(p.key, http.MethodPost, measure.PathResults, ts, []byte("[]")))
+	measure.SignRequest(req.Header, p.key, p.id, http.MethodPost, measure.PathResults, []byte("[]"), time.Now())
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("tampered body: %v %v, want 401", resp.StatusCode, err)
 	}
@@ -332,5 +330,56 @@ func TestHeartbeat(t *testing.T) {
 	defer e.store.mu.Unlock()
 	if len(e.store.beats) != 1 || e.store.beats[0].ProbeID != p.id || e.store.beats[0].Heartbeat.SpoolDepth != 7 || !e.store.beats[0].Src.IsLoopback() {
 		t.Errorf("heartbeat stored as %+v", e.store.beats)
+	}
+}
+
+// TestReplayRefused is the regression test for finding 6: a captured
+// signed request sent again verbatim (same headers, same body, well inside
+// the clock-skew window) is refused, and a signature does not cover a
+// query string it was not made for. The old collector accepted both.
+func TestReplayRefused(t *testing.T) {
+	e := newEnv(t, nil)
+	p := e.probe(t)
+	body := []byte(`{"version":"test","capabilities":{},"spool_depth":0,"dropped":0}`)
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+measure.PathHeartbeat, bytes.NewReader(body))
+	measure.SignRequest(req.Header, p.key, p.id, http.MethodPost, measure.PathHeartbeat, body, time.Now())
+	send := func() (int, string) {
+		r2, _ := http.NewRequest(http.MethodPost, e.srv.URL+measure.PathHeartbeat, bytes.NewReader(body))
+		r2.Header = req.Header.Clone()
+		resp, err := http.DefaultClient.Do(r2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if st, b := send(); st/100 != 2 {
+		t.Fatalf("first request: %d %s, want 2xx", st, b)
+	}
+	if st, b := send(); st != http.StatusUnauthorized || !strings.Contains(b, "replay") {
+		t.Fatalf("identical second request: %d %s, want 401 naming the replay", st, b)
+	}
+
+	// Signed for the bare path, sent with a query appended.
+	q, _ := http.NewRequest(http.MethodGet, e.srv.URL+measure.PathSchedule+"?probe=other", nil)
+	measure.SignRequest(q.Header, p.key, p.id, http.MethodGet, measure.PathSchedule, nil, time.Now())
+	resp, err := http.DefaultClient.Do(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("query not covered by the signature: %d, want 401", resp.StatusCode)
+	}
+	// Signed with its query: accepted.
+	q, _ = http.NewRequest(http.MethodGet, e.srv.URL+measure.PathSchedule+"?probe=other", nil)
+	measure.SignRequest(q.Header, p.key, p.id, http.MethodGet, measure.PathSchedule+"?probe=other", nil, time.Now())
+	if resp, err = http.DefaultClient.Do(q); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("query covered by the signature: %d, want 200", resp.StatusCode)
 	}
 }

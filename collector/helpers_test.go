@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -190,10 +189,7 @@ func (p *probeClient) do(method, path string, body []byte, hdr map[string]string
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	ts := p.now().Unix()
-	req.Header.Set(measure.HeaderProbe, p.id)
-	req.Header.Set(measure.HeaderTimestamp, strconv.FormatInt(ts, 10))
-	req.Header.Set(measure.HeaderSignature, measure.Sign(p.key, method, path, ts, body))
+	measure.SignRequest(req.Header, p.key, p.id, method, path, body, p.now())
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}

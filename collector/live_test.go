@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -237,15 +236,23 @@ func TestLiveAuth(t *testing.T) {
 	dial := func(signed bool) (*websocket.Conn, *http.Response, error) {
 		hdr := http.Header{}
 		if signed {
-			ts := time.Now().Unix()
-			hdr.Set(measure.HeaderProbe, p.id)
-			hdr.Set(measure.HeaderTimestamp, strconv.FormatInt(ts, 10))
-			hdr.Set(measure.HeaderSignature, measure.Sign(p.key, http.MethodGet, measure.PathLive, ts, nil))
+			measure.SignRequest(hdr, p.key, p.id, http.MethodGet, measure.PathLive, nil, time.Now())
 		}
 		return websocket.Dial(ctx, e.srv.URL+measure.PathLive, &websocket.DialOptions{HTTPHeader: hdr, Subprotocols: []string{measure.LiveSubprotocol}})
 	}
 	if _, resp, err := dial(false); err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("unsigned upgrade: err %v, resp %v; want 401", err, resp)
+	}
+	// The signed upgrade itself is replay-safe (nonce in the signature).
+	hdr := http.Header{}
+	measure.SignRequest(hdr, p.key, p.id, http.MethodGet, measure.PathLive, nil, time.Now())
+	c, _, err := websocket.Dial(ctx, e.srv.URL+measure.PathLive, &websocket.DialOptions{HTTPHeader: hdr.Clone(), Subprotocols: []string{measure.LiveSubprotocol}})
+	if err != nil {
+		t.Fatalf("signed upgrade: %v", err)
+	}
+	c.CloseNow()
+	if _, resp, err := websocket.Dial(ctx, e.srv.URL+measure.PathLive, &websocket.DialOptions{HTTPHeader: hdr, Subprotocols: []string{measure.LiveSubprotocol}}); err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("replayed upgrade: err %v, resp %v; want 401", err, resp)
 	}
 	read := func(c *websocket.Conn) (measure.LiveMessage, error) {
 		var m measure.LiveMessage

@@ -2,12 +2,15 @@ package measure
 
 import (
 	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -107,49 +110,164 @@ type UploadResponse struct {
 }
 
 // Request signing. A probe signs every request after enrollment with its
-// ed25519 key over method, path, timestamp and the SHA-256 of the body; the
-// collector verifies against the stored public key and refuses timestamps
-// outside a skew window, so a captured request cannot be replayed later.
+// ed25519 key over its id, the method, the full request target (path and
+// query), a timestamp, a fresh random nonce and the SHA-256 of the body. The
+// collector verifies against the stored public key, refuses timestamps
+// outside a skew window and refuses a (probe, nonce) pair it has already
+// seen inside that window, so a captured request cannot be replayed, nor
+// re-targeted at another query string.
+//
+// [SignRequest] is the only signer and [Verifier] the only verifier; any new
+// signed channel (e.g. a WebSocket upgrade) uses the same two.
 const (
 	HeaderProbe     = "X-Anycatch-Probe"
 	HeaderTimestamp = "X-Anycatch-Timestamp" // unix seconds
+	HeaderNonce     = "X-Anycatch-Nonce"     // 32 lowercase hex digits, fresh per request
 	HeaderSignature = "X-Anycatch-Signature" // base64 (std) ed25519 signature
 	MaxClockSkew    = 5 * time.Minute
 )
 
-// SigningMessage is the exact byte string a probe signs.
-func SigningMessage(method, path string, ts int64, body []byte) []byte {
+// signingVersion prefixes every signed message; v1 (no nonce, path only)
+// is no longer accepted.
+const signingVersion = "anycatch-v2"
+
+// SigningMessage is the exact byte string a probe signs. target is the
+// request target as the collector routes it: the contract path (e.g.
+// [PathResults], without any URL prefix a proxy strips) plus "?" and the
+// raw query when there is one.
+func SigningMessage(probe, method, target string, ts int64, nonce string, body []byte) []byte {
 	h := sha256.Sum256(body)
-	return []byte("anycatch-v1\n" + method + "\n" + path + "\n" + strconv.FormatInt(ts, 10) + "\n" + hex.EncodeToString(h[:]))
+	return []byte(signingVersion + "\n" + probe + "\n" + method + "\n" + target + "\n" +
+		strconv.FormatInt(ts, 10) + "\n" + nonce + "\n" + hex.EncodeToString(h[:]))
 }
 
-// Sign returns the signature header value for a request.
-func Sign(key ed25519.PrivateKey, method, path string, ts int64, body []byte) string {
-	return base64.StdEncoding.EncodeToString(ed25519.Sign(key, SigningMessage(method, path, ts, body)))
+// SignRequest sets the probe, timestamp, nonce and signature headers of a
+// request on h. target is the path and query the collector will see (see
+// [SigningMessage]); body is exactly the bytes sent (nil for none). Each
+// call draws a new nonce, so a retried request is signed afresh.
+func SignRequest(h http.Header, key ed25519.PrivateKey, probe, method, target string, body []byte, now time.Time) {
+	var n [16]byte
+	rand.Read(n[:]) // crypto/rand.Read never fails (Go 1.24+)
+	nonce := hex.EncodeToString(n[:])
+	ts := now.Unix()
+	h.Set(HeaderProbe, probe)
+	h.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
+	h.Set(HeaderNonce, nonce)
+	h.Set(HeaderSignature, base64.StdEncoding.EncodeToString(ed25519.Sign(key, SigningMessage(probe, method, target, ts, nonce, body))))
 }
 
-// ErrBadSignature is returned by [Verify] for any authentication failure.
-var ErrBadSignature = errors.New("bad request signature")
+// RequestTarget returns the target a signature covers for an incoming
+// request: its escaped path plus "?" and the raw query when present.
+func RequestTarget(r *http.Request) string {
+	t := r.URL.EscapedPath()
+	if r.URL.RawQuery != "" || r.URL.ForceQuery {
+		t += "?" + r.URL.RawQuery
+	}
+	return t
+}
 
-// Verify checks a signed request. tsHeader and sigHeader are the raw header
-// values; now bounds the accepted skew.
-func Verify(pub ed25519.PublicKey, method, path, tsHeader, sigHeader string, body []byte, now time.Time) error {
+// ErrBadSignature is returned by [Verifier.Verify] for any authentication
+// failure; ErrReplay (which wraps it) for a nonce seen before.
+var (
+	ErrBadSignature = errors.New("bad request signature")
+	ErrReplay       = fmt.Errorf("%w: replayed request (nonce already used)", ErrBadSignature)
+	// ErrReplayCacheFull means the verifier cannot remember another nonce
+	// right now; the request is refused (a retry later succeeds) rather
+	// than accepted unchecked.
+	ErrReplayCacheFull = errors.New("replay cache full; retry later")
+)
+
+// DefaultMaxNonces bounds a [Verifier]'s replay cache when MaxNonces is 0.
+// Entries live at most 2*MaxClockSkew; at one request per probe every 5 s
+// that is 120 entries per probe, so the default covers ~8000 busy probes.
+const DefaultMaxNonces = 1_000_000
+
+// Verifier checks signed requests and refuses replays. It remembers every
+// accepted (probe, nonce) pair until its timestamp leaves the skew window,
+// after which the timestamp check alone refuses it. The zero value is
+// ready to use; a Verifier must not be copied after first use. The cache
+// is per process: several collectors behind a load balancer each keep
+// their own (see docs/security.md).
+type Verifier struct {
+	MaxNonces int // replay cache entries; 0 means DefaultMaxNonces
+
+	mu        sync.Mutex
+	seen      map[string]int64 // probe "\x00" nonce -> unix second it expires
+	nextSweep int64
+}
+
+// Verify checks the signed request r (its headers, method and
+// [RequestTarget]) against pub. body is the request body exactly as read
+// (nil for none); now bounds the accepted skew. The nonce is recorded only
+// once the signature is good, so unauthenticated requests cannot fill the
+// cache.
+func (v *Verifier) Verify(pub ed25519.PublicKey, r *http.Request, body []byte, now time.Time) error {
 	if len(pub) != ed25519.PublicKeySize {
 		return fmt.Errorf("%w: stored key has wrong size", ErrBadSignature)
 	}
-	ts, err := strconv.ParseInt(tsHeader, 10, 64)
+	probe := r.Header.Get(HeaderProbe)
+	ts, err := strconv.ParseInt(r.Header.Get(HeaderTimestamp), 10, 64)
 	if err != nil {
 		return fmt.Errorf("%w: bad %s", ErrBadSignature, HeaderTimestamp)
 	}
 	if d := now.Sub(time.Unix(ts, 0)); d > MaxClockSkew || d < -MaxClockSkew {
 		return fmt.Errorf("%w: timestamp off by %s (check the probe's clock)", ErrBadSignature, d.Round(time.Second))
 	}
-	sig, err := base64.StdEncoding.DecodeString(sigHeader)
+	nonce := r.Header.Get(HeaderNonce)
+	if !validNonce(nonce) {
+		return fmt.Errorf("%w: missing or malformed %s", ErrBadSignature, HeaderNonce)
+	}
+	sig, err := base64.StdEncoding.DecodeString(r.Header.Get(HeaderSignature))
 	if err != nil || len(sig) != ed25519.SignatureSize {
 		return fmt.Errorf("%w: malformed %s", ErrBadSignature, HeaderSignature)
 	}
-	if !ed25519.Verify(pub, SigningMessage(method, path, ts, body), sig) {
+	if !ed25519.Verify(pub, SigningMessage(probe, r.Method, RequestTarget(r), ts, nonce, body), sig) {
 		return ErrBadSignature
 	}
+	return v.remember(probe+"\x00"+nonce, ts+int64(MaxClockSkew/time.Second), now.Unix())
+}
+
+func validNonce(n string) bool {
+	if len(n) < 16 || len(n) > 64 {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// remember records key until expires, or reports a replay.
+func (v *Verifier) remember(key string, expires, now int64) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.seen == nil {
+		v.seen = make(map[string]int64)
+	}
+	if exp, ok := v.seen[key]; ok && exp >= now {
+		return ErrReplay
+	}
+	limit := v.MaxNonces
+	if limit <= 0 {
+		limit = DefaultMaxNonces
+	}
+	// Sweep expired entries at most once a second (a sweep per request
+	// would let a full cache cost O(n) each); the map never holds more
+	// than limit entries.
+	if now >= v.nextSweep {
+		for k, exp := range v.seen {
+			if exp < now {
+				delete(v.seen, k)
+			}
+		}
+		v.nextSweep = now + 1
+	}
+	if len(v.seen) >= limit {
+		return ErrReplayCacheFull
+	}
+	v.seen[key] = expires
 	return nil
 }

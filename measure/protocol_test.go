@@ -1,12 +1,22 @@
 package measure
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"errors"
-	"strconv"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 )
+
+// signedReq builds a request to target signed at now.
+func signedReq(t *testing.T, priv ed25519.PrivateKey, method, target string, body []byte, now time.Time) *http.Request {
+	t.Helper()
+	r := httptest.NewRequest(method, "http://collector.test"+target, bytes.NewReader(body))
+	SignRequest(r.Header, priv, "p1", method, target, body, now)
+	return r
+}
 
 func TestSignVerify(t *testing.T) {
 	pub, priv, err := ed25519.GenerateKey(nil)
@@ -14,37 +24,101 @@ func TestSignVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Unix(1_800_000_000, 0)
-	ts := now.Unix()
 	body := []byte(`{"x":1}`)
-	sig := Sign(priv, "POST", PathResults, ts, body)
-	tsh := strconv.FormatInt(ts, 10)
-	if err := Verify(pub, "POST", PathResults, tsh, sig, body, now); err != nil {
+	var v Verifier
+	if err := v.Verify(pub, signedReq(t, priv, "POST", PathResults, body, now), body, now); err != nil {
 		t.Fatalf("Verify(valid) = %v", err)
+	}
+	if err := v.Verify(pub, signedReq(t, priv, "GET", PathSchedule+"?since=1", nil, now), nil, now); err != nil {
+		t.Fatalf("Verify(valid with query) = %v", err)
 	}
 	otherPub, _, _ := ed25519.GenerateKey(nil)
 	tests := []struct {
-		name              string
-		pub               ed25519.PublicKey
-		method, path, tsh string
-		sig               string
-		body              []byte
-		now               time.Time
+		name   string
+		pub    ed25519.PublicKey
+		mutate func(r *http.Request) *http.Request
+		body   []byte
+		now    time.Time
 	}{
-		{"tampered body", pub, "POST", PathResults, tsh, sig, []byte(`{"x":2}`), now},
-		{"other path", pub, "POST", PathHeartbeat, tsh, sig, body, now},
-		{"other method", pub, "PUT", PathResults, tsh, sig, body, now},
-		{"other key", otherPub, "POST", PathResults, tsh, sig, body, now},
-		{"replayed later", pub, "POST", PathResults, tsh, sig, body, now.Add(10 * time.Minute)},
-		{"garbage signature", pub, "POST", PathResults, tsh, "%%%", body, now},
-		{"garbage timestamp", pub, "POST", PathResults, "soon", sig, body, now},
-		{"short key", pub[:5], "POST", PathResults, tsh, sig, body, now},
+		{"tampered body", pub, nil, []byte(`{"x":2}`), now},
+		{"other path", pub, func(r *http.Request) *http.Request { r.URL.Path = PathHeartbeat; return r }, body, now},
+		{"query added", pub, func(r *http.Request) *http.Request { r.URL.RawQuery = "limit=1"; return r }, body, now},
+		{"other method", pub, func(r *http.Request) *http.Request { r.Method = "PUT"; return r }, body, now},
+		{"other probe id", pub, func(r *http.Request) *http.Request { r.Header.Set(HeaderProbe, "p2"); return r }, body, now},
+		{"other nonce", pub, func(r *http.Request) *http.Request {
+			r.Header.Set(HeaderNonce, "00000000000000000000000000000000")
+			return r
+		}, body, now},
+		{"no nonce", pub, func(r *http.Request) *http.Request { r.Header.Del(HeaderNonce); return r }, body, now},
+		{"other key", otherPub, nil, body, now},
+		{"replayed later", pub, nil, body, now.Add(10 * time.Minute)},
+		{"garbage signature", pub, func(r *http.Request) *http.Request { r.Header.Set(HeaderSignature, "%%%"); return r }, body, now},
+		{"garbage timestamp", pub, func(r *http.Request) *http.Request { r.Header.Set(HeaderTimestamp, "soon"); return r }, body, now},
+		{"short key", pub[:5], nil, body, now},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := Verify(tt.pub, tt.method, tt.path, tt.tsh, tt.sig, tt.body, tt.now)
+			r := signedReq(t, priv, "POST", PathResults, body, now)
+			if tt.mutate != nil {
+				r = tt.mutate(r)
+			}
+			err := v.Verify(tt.pub, r, tt.body, tt.now)
 			if !errors.Is(err, ErrBadSignature) {
 				t.Errorf("Verify() = %v, want ErrBadSignature", err)
 			}
 		})
+	}
+}
+
+// TestVerifierRefusesReplay is the regression test for replayable signed
+// requests: the identical request (same headers, same body) is accepted
+// once and refused the second time while still inside the skew window;
+// the old scheme accepted it for ±MaxClockSkew.
+func TestVerifierRefusesReplay(t *testing.T) {
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	now := time.Unix(1_800_000_000, 0)
+	body := []byte(`{"x":1}`)
+	r := signedReq(t, priv, "POST", PathHeartbeat, body, now)
+	var v Verifier
+	if err := v.Verify(pub, r, body, now); err != nil {
+		t.Fatalf("first: %v", err)
+	}
+	err := v.Verify(pub, r, body, now.Add(time.Minute))
+	if !errors.Is(err, ErrReplay) || !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("replay: %v, want ErrReplay", err)
+	}
+	// A fresh signature of the same content is a new request.
+	if err := v.Verify(pub, signedReq(t, priv, "POST", PathHeartbeat, body, now), body, now); err != nil {
+		t.Fatalf("re-signed: %v", err)
+	}
+	// Once the timestamp leaves the window the entry may go: the
+	// timestamp check refuses the replay from then on.
+	later := now.Add(MaxClockSkew + 2*time.Second)
+	if err := v.Verify(pub, r, body, later); !errors.Is(err, ErrBadSignature) || errors.Is(err, ErrReplay) {
+		t.Fatalf("replay after window: %v, want timestamp refusal", err)
+	}
+	if err := v.Verify(pub, signedReq(t, priv, "POST", PathHeartbeat, body, later), body, later); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(v.seen); n != 1 {
+		t.Errorf("cache holds %d entries after the sweep, want 1", n)
+	}
+}
+
+func TestVerifierCacheBound(t *testing.T) {
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	now := time.Unix(1_800_000_000, 0)
+	v := Verifier{MaxNonces: 3}
+	for i := range 3 {
+		if err := v.Verify(pub, signedReq(t, priv, "GET", PathSchedule, nil, now), nil, now); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	if err := v.Verify(pub, signedReq(t, priv, "GET", PathSchedule, nil, now), nil, now); !errors.Is(err, ErrReplayCacheFull) {
+		t.Fatalf("4th request: %v, want ErrReplayCacheFull", err)
+	}
+	after := now.Add(MaxClockSkew + 2*time.Second)
+	if err := v.Verify(pub, signedReq(t, priv, "GET", PathSchedule, nil, after), nil, after); err != nil {
+		t.Fatalf("after expiry: %v", err)
 	}
 }

@@ -564,10 +564,7 @@ func signed(ctx context.Context, client *http.Client, url string, p *simProbe, m
 	if err != nil {
 		return 0, nil, err
 	}
-	ts := time.Now().Unix()
-	req.Header.Set(measure.HeaderProbe, p.id)
-	req.Header.Set(measure.HeaderTimestamp, strconv.FormatInt(ts, 10))
-	req.Header.Set(measure.HeaderSignature, measure.Sign(p.key, method, path, ts, body))
+	measure.SignRequest(req.Header, p.key, p.id, method, path, body, time.Now())
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}

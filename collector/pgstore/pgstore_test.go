@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"testing"
 	"time"
 
@@ -100,10 +99,7 @@ func (r *rig) enroll(t *testing.T, token string) (*probe, int, string) {
 
 func (p *probe) do(method, path string, body []byte, hdr map[string]string) (*http.Response, []byte) {
 	req, _ := http.NewRequest(method, p.url+path, bytes.NewReader(body))
-	ts := time.Now().Unix()
-	req.Header.Set(measure.HeaderProbe, p.id)
-	req.Header.Set(measure.HeaderTimestamp, strconv.FormatInt(ts, 10))
-	req.Header.Set(measure.HeaderSignature, measure.Sign(p.key, method, path, ts, body))
+	measure.SignRequest(req.Header, p.key, p.id, method, path, body, time.Now())
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}

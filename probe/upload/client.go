@@ -242,13 +242,16 @@ func decodeJSON(res *response, v any) error {
 }
 
 // do sends one request with a deadline. signed requests carry the probe
-// id, a timestamp and a signature over the contract path (not any URL
-// prefix) and the body exactly as sent.
+// id, a timestamp, a fresh nonce and a signature over the contract path
+// (not any URL prefix; path may carry a query, which is signed too) and
+// the body exactly as sent.
 func (c *Client) do(ctx context.Context, op, method, path string, hdr http.Header, body []byte, signed bool) (*response, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.opt.Timeout)
 	defer cancel()
 	u := *c.base
-	u.Path += path
+	p, q, _ := strings.Cut(path, "?")
+	u.Path += p
+	u.RawQuery = q
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)

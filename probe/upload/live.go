@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -124,11 +123,8 @@ func (lc *LiveConn) CloseNow() error { return lc.conn.CloseNow() }
 // Kept in one place so the signing scheme can change without touching
 // callers.
 func (c *Client) signedHeader(method, path string, body []byte) http.Header {
-	ts := c.opt.Now().Unix()
 	h := http.Header{}
-	h.Set(measure.HeaderProbe, c.id.Probe)
-	h.Set(measure.HeaderTimestamp, strconv.FormatInt(ts, 10))
-	h.Set(measure.HeaderSignature, measure.Sign(c.id.PrivateKey, method, path, ts, body))
+	measure.SignRequest(h, c.id.PrivateKey, c.id.Probe, method, path, body, c.opt.Now())
 	return h
 }
 

@@ -1,6 +1,6 @@
 // Package uploadtest provides a fake collector implementing the probe
 // protocol of [measure] (enrollment, signed requests verified with
-// [measure.Verify], schedule ETags, heartbeats, NDJSON result uploads with
+// [measure.Verifier], schedule ETags, heartbeats, NDJSON result uploads with
 // per-line verdicts) on a loopback httptest server, with switches for
 // outages, rate limiting and partial answers.
 package uploadtest
@@ -29,7 +29,8 @@ type Collector struct {
 	URL   string
 	Token string // the one-time enrollment token it accepts
 
-	srv *httptest.Server
+	srv      *httptest.Server
+	verifier measure.Verifier
 
 	mu         sync.Mutex
 	probes     map[string]ed25519.PublicKey
@@ -222,7 +223,7 @@ func (c *Collector) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pub := c.probes[r.Header.Get(measure.HeaderProbe)]
-	if err := measure.Verify(pub, r.Method, r.URL.Path, r.Header.Get(measure.HeaderTimestamp), r.Header.Get(measure.HeaderSignature), body, time.Now()); err != nil {
+	if err := c.verifier.Verify(pub, r, body, time.Now()); err != nil {
 		fail(http.StatusUnauthorized, err.Error())
 		return
 	}
