@@ -39,6 +39,7 @@ type Config struct {
 	RefreshEvery    time.Duration // targets/rules reload; 0 means 30s
 	ScheduleRefresh int           // RefreshSec handed to probes; 0 means 300
 	LiveDisabled    bool          // refuse the live channel (404): probes fall back to polling
+	BurstCooldown   time.Duration // least time between confirmation bursts of one measurement; 0 means 10s, negative disables bursts
 }
 
 func (c Config) withDefaults() Config {
@@ -76,6 +77,7 @@ func (c Config) withDefaults() Config {
 	defD(&c.KeyCacheTTL, 30*time.Second)
 	defD(&c.RefreshEvery, 30*time.Second)
 	defI(&c.ScheduleRefresh, 300)
+	defD(&c.BurstCooldown, 10*time.Second)
 	return c
 }
 
@@ -94,7 +96,8 @@ type Collector struct {
 	planMu    sync.Mutex           // serialises reloads
 	refreshCh chan struct{}
 
-	live *hub // connected live channels
+	live  *hub    // connected live channels
+	burst burster // catchment places seen, for confirmation bursts
 
 	queue      chan *ingestReq
 	queuedRows atomic.Int64
