@@ -21,7 +21,7 @@ type siteRunner struct {
 }
 
 func (s *siteRunner) set(site string) { s.mu.Lock(); s.site = site; s.mu.Unlock() }
-func (s *siteRunner) count() int     { s.mu.Lock(); defer s.mu.Unlock(); return s.runs }
+func (s *siteRunner) count() int      { s.mu.Lock(); defer s.mu.Unlock(); return s.runs }
 
 func (s *siteRunner) run(_ context.Context, m measure.Measurement) measure.Result {
 	s.mu.Lock()
