@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,6 +72,62 @@ func TestLiveSchedule(t *testing.T) {
 	t.Logf("LIVE: target created with the CLI while probes ran: every probe measured it %s after creation (goal %s)", took.Round(time.Millisecond), liveGoal)
 	if took > 2*liveGoal {
 		t.Errorf("target created on a running server measured by all probes only after %s; want about %s", took, liveGoal)
+	}
+
+	// 3. Withdraw a site with the lab target measured every 60 s: the first
+	// probe to notice (at its scheduled run) starts a confirmation burst,
+	// and the rest of the affected probes follow within seconds.
+	took, _ = waitCatchment(ctx, t, s, 4, 90*time.Second)
+	t.Logf("IPv4 catchment complete %s later", took.Round(time.Millisecond))
+	exp, err := s.Expect(ctx, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := busiestSite(exp)
+	affected := clientsOf(exp, site)
+	t.Logf("withdrawing %s (serves %v)", site, affected)
+	withdrawAt := time.Now()
+	if err := s.Lab.Withdraw(ctx, site); err != nil {
+		t.Fatalf("withdraw %s: %v", site, err)
+	}
+	var noticed time.Time
+	var last []string
+	for {
+		if time.Since(withdrawAt) > 60*time.Second+40*time.Second {
+			t.Fatalf("catchment incomplete %s after withdrawing %s:\n  %s", time.Since(withdrawAt), site, strings.Join(last, "\n  "))
+		}
+		exp, err := s.Expect(ctx, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Catchment(ctx, 4)
+		if err != nil {
+			last = []string{err.Error()}
+			time.Sleep(250 * time.Millisecond)
+			continue
+		}
+		now := time.Now()
+		if noticed.IsZero() {
+			for _, c := range affected {
+				if o, ok := got[c]; ok && o.Site != site {
+					noticed = now
+					t.Logf("%s noticed first, %s after the withdrawal", c, now.Sub(withdrawAt).Round(time.Millisecond))
+					break
+				}
+			}
+		}
+		if last = labstack.Mismatches(exp, got); last == nil && !noticed.IsZero() {
+			t.Logf("WITHDRAWAL (interval 60 s): catchment complete %s after the withdrawal, %s after the first probe noticed (goal 5 s; the API's report cache adds up to 3 s)",
+				now.Sub(withdrawAt).Round(time.Millisecond), now.Sub(noticed).Round(time.Millisecond))
+			if d := now.Sub(noticed); d > 15*time.Second {
+				t.Errorf("affected probes followed the first only after %s; confirmation bursts should make it seconds", d)
+			}
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if err := s.Lab.Restore(ctx, site); err != nil {
+		t.Fatalf("restore %s: %v", site, err)
 	}
 }
 

@@ -20,3 +20,19 @@ CREATE TRIGGER sites_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON site
     FOR EACH STATEMENT EXECUTE FUNCTION anycatch_notify_targets();
 CREATE TRIGGER site_rules_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON site_rules
     FOR EACH STATEMENT EXECUTE FUNCTION anycatch_notify_targets();
+
+-- Confirmation bursts: a result showed a probe's catchment place moved, and
+-- the collector asked the probes likely affected too to measure at once.
+-- Catchment changes recorded within seconds after at on the same target
+-- came from a burst's confirmations.
+CREATE TABLE confirmation_bursts (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at             timestamptz NOT NULL,
+    target_id      integer NOT NULL REFERENCES targets (id) ON DELETE CASCADE,
+    msm            text NOT NULL,
+    trigger_probe  text NOT NULL,
+    from_place     text NOT NULL,   -- "site:CODE", "unreachable" or "unidentified"
+    to_place       text NOT NULL,
+    nudged         text[] NOT NULL  -- probe ids asked to measure now
+);
+CREATE INDEX confirmation_bursts_target_at ON confirmation_bursts (target_id, at);

@@ -69,3 +69,27 @@ func TestListenTargetChanges(t *testing.T) {
 		t.Fatal("listener did not stop after cancel")
 	}
 }
+
+func TestRecordBurst(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	tg := &Target{Name: "burst", Addr4: "192.0.2.53", IntervalSec: 60, Enabled: true}
+	if err := db.CreateTarget(ctx, tg); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	b := &Burst{At: at, TargetID: tg.ID, Measurement: "burst/identity/4", Trigger: "p1", From: "site:ams", To: "site:fra", Nudged: []string{"p2", "p3"}}
+	if err := db.RecordBurst(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RecordBurst(ctx, &Burst{At: at, TargetID: tg.ID + 99, Measurement: "x", Trigger: "p"}); err == nil {
+		t.Error("burst for a missing target stored")
+	}
+	got, err := db.Bursts(ctx, tg.ID, at.Add(-time.Second), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ID != b.ID || !got[0].At.Equal(at) || got[0].To != "site:fra" || len(got[0].Nudged) != 2 {
+		t.Fatalf("bursts %+v, want the one recorded %+v", got, b)
+	}
+}
