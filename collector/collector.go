@@ -98,6 +98,7 @@ type Collector struct {
 
 	live  *hub    // connected live channels
 	burst burster // catchment places seen, for confirmation bursts
+	od    onDemands
 
 	queue      chan *ingestReq
 	queuedRows atomic.Int64

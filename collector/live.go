@@ -196,13 +196,19 @@ func (c *Collector) handleLive(w http.ResponseWriter, r *http.Request) {
 	defer c.live.remove(lc)
 
 	// The reader notices the peer closing; it must run for pings to be
-	// answered. What a probe sends after auth is ignored.
+	// answered. After auth a probe sends only refusals; anything else is
+	// ignored.
 	readDone := make(chan struct{})
 	go func() {
 		defer close(readDone)
 		for {
-			if _, _, err := conn.Read(ctx); err != nil {
+			typ, b, err := conn.Read(ctx)
+			if err != nil {
 				return
+			}
+			var m measure.LiveMessage
+			if typ == websocket.MessageText && json.Unmarshal(b, &m) == nil && m.Type == measure.LiveRefused {
+				c.refusedOnDemand(probe, m)
 			}
 		}
 	}()

@@ -126,6 +126,39 @@ func TestLiveSchedule(t *testing.T) {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+	// The measurement times of the changes: from the first affected probe
+	// that saw the withdrawal to the last.
+	var rep struct {
+		Changes []struct {
+			Probe    string    `json:"probe"`
+			TS       time.Time `json:"ts"`
+			FromSite string    `json:"from_site"`
+		} `json:"changes"`
+	}
+	if err := s.Get(ctx, fmt.Sprintf("/api/v1/targets/%s/changes?from=%s&af=4", s.Target, withdrawAt.UTC().Format(time.RFC3339)), &rep); err != nil {
+		t.Fatalf("changes: %v", err)
+	}
+	var first, lastTS time.Time
+	n := 0
+	for _, ch := range rep.Changes {
+		if ch.FromSite != site {
+			continue
+		}
+		n++
+		if first.IsZero() || ch.TS.Before(first) {
+			first = ch.TS
+		}
+		if ch.TS.After(lastTS) {
+			lastTS = ch.TS
+		}
+	}
+	t.Logf("WITHDRAWAL: %d probes left %s; their measurements span %s from the first probe that noticed (%s after the withdrawal) to the last (goal 5 s)",
+		n, site, lastTS.Sub(first).Round(time.Millisecond), first.Sub(withdrawAt).Round(time.Millisecond))
+	if n < len(affected) {
+		t.Errorf("%d change events leaving %s, want %d", n, site, len(affected))
+	} else if d := lastTS.Sub(first); d > 10*time.Second {
+		t.Errorf("affected probes measured the move over %s; confirmation bursts should make it a few seconds", d)
+	}
 	if err := s.Lab.Restore(ctx, site); err != nil {
 		t.Fatalf("restore %s: %v", site, err)
 	}

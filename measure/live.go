@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // PathLive is the live channel: a WebSocket a running probe holds open to
@@ -18,13 +19,14 @@ const PathLive = "/probe/v1/live"
 const LiveSubprotocol = "anycatch-live-v1"
 
 // Live message types. Collector to probe: LiveChallenge, LiveWelcome,
-// LiveSchedule, LiveNudge. Probe to collector: LiveAuth.
+// LiveSchedule, LiveNudge. Probe to collector: LiveAuth, LiveRefused.
 const (
 	LiveChallenge = "challenge" // Nonce: sign it (LiveProof) and answer with LiveAuth
 	LiveAuth      = "auth"      // Probe, Proof: the signed challenge
 	LiveWelcome   = "welcome"   // authenticated; Version: the collector's current schedule version
 	LiveSchedule  = "schedule"  // the schedule changed; Version: the new one (fetch it from PathSchedule)
-	LiveNudge     = "nudge"     // measure now: Measurements (ids from the schedule) once, out of turn
+	LiveNudge     = "nudge"     // measure now: Measurements (ids from the schedule) once, out of turn; Request names an on-demand measurement
+	LiveRefused   = "refused"   // probe: it will not run Measurements of nudge Request, and why (Reason)
 )
 
 // LiveMessage is one JSON text frame on the live channel. Unused fields are
@@ -37,7 +39,44 @@ type LiveMessage struct {
 	Proof        string   `json:"proof,omitempty"`        // auth: base64 ed25519 signature
 	Version      string   `json:"version,omitempty"`      // welcome, schedule
 	Measurements []string `json:"measurements,omitempty"` // nudge: measurement ids
-	Reason       string   `json:"reason,omitempty"`       // nudge: why (e.g. "confirm catchment change")
+	Reason       string   `json:"reason,omitempty"`       // nudge: why (e.g. "confirm catchment change"); refused: the probe's reason
+	Request      string   `json:"request,omitempty"`      // nudge, refused: the on-demand measurement id, if any
+}
+
+// On-demand measurement states and per-probe outcomes, as the API reports
+// them.
+const (
+	OnDemandRunning = "running"
+	OnDemandDone    = "done"
+
+	OutcomeResult  = "result"  // Result holds the stored result
+	OutcomeRefused = "refused" // the probe's own policy refused it (Reason)
+	OutcomeOffline = "offline" // the probe holds no live channel: not asked
+	OutcomeTimeout = "timeout" // asked, but no result before the deadline
+)
+
+// OnDemandEvent is one probe's outcome for one measurement of an
+// on-demand request: a stored result, or why there is none.
+type OnDemandEvent struct {
+	Seq         int       `json:"seq"` // 1-based position in the request's event list
+	At          time.Time `json:"at"`
+	Probe       string    `json:"probe"`
+	Measurement string    `json:"msm,omitempty"`
+	Outcome     string    `json:"outcome"`
+	Reason      string    `json:"reason,omitempty"`
+	Result      *Result   `json:"result,omitempty"`
+}
+
+// OnDemandStatus describes an on-demand request.
+type OnDemandStatus struct {
+	ID           string          `json:"id"`
+	Status       string          `json:"status"` // OnDemandRunning or OnDemandDone
+	Target       string          `json:"target"`
+	Measurements []string        `json:"measurements"` // scheduled measurement ids run
+	Probes       []string        `json:"probes"`       // selected probes
+	Created      time.Time       `json:"created"`
+	Deadline     time.Time       `json:"deadline"`
+	Events       []OnDemandEvent `json:"events,omitempty"`
 }
 
 // MaxLiveMessage bounds one live frame in either direction.

@@ -137,7 +137,8 @@ type Agent struct {
 	spooled   chan struct{}              // workers -> uploader: a new result is waiting
 	urgent    chan struct{}              // workers -> uploader: a nudged result is waiting
 	fetchNow  chan struct{}              // live channel -> fetcher: the schedule changed
-	nudges    chan []string              // live channel -> scheduler: run these ids now
+	nudges    chan measure.LiveMessage   // live channel -> scheduler: run these ids now
+	liveOut   chan measure.LiveMessage   // scheduler -> live channel: refusals to report
 
 	mu          sync.Mutex
 	st          Status
@@ -165,7 +166,8 @@ func New(cfg Config) (*Agent, error) {
 		spooled:   make(chan struct{}, 1),
 		urgent:    make(chan struct{}, 1),
 		fetchNow:  make(chan struct{}, 1),
-		nudges:    make(chan []string, 8),
+		nudges:    make(chan measure.LiveMessage, 8),
+		liveOut:   make(chan measure.LiveMessage, 16),
 		batchMax:  cfg.BatchMax,
 	}
 	a.uploadEvery = cfg.UploadEvery
@@ -385,8 +387,8 @@ func (a *Agent) scheduler(ctx context.Context, jobs chan<- job) {
 			return
 		case ms := <-a.schedules:
 			plan = a.replan(plan, ms, now)
-		case ids := <-a.nudges:
-			a.runNow(plan, ids, jobs)
+		case m := <-a.nudges:
+			a.runNow(plan, m, jobs)
 		case <-timer.C:
 		}
 	}
@@ -664,8 +666,20 @@ func (a *Agent) uploader(ctx context.Context) {
 		case <-a.spooled:
 			t.Stop()
 			wait := max(a.cfg.UploadDelay, a.cfg.UploadMinGap-a.cfg.Now().Sub(last))
-			if !sleep(ctx, wait) {
+			// A nudged result arriving meanwhile cuts the wait short.
+			w := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				w.Stop()
 				return
+			case <-w.C:
+			case <-a.kick:
+				w.Stop()
+			case <-a.urgent:
+				w.Stop()
+				if !sleep(ctx, min(a.cfg.UploadDelay, 200*time.Millisecond)) {
+					return
+				}
 			}
 		}
 		last = a.cfg.Now()

@@ -90,7 +90,22 @@ func (a *Agent) serveLive(ctx context.Context, lc *upload.LiveConn) error {
 			}
 		}
 	}()
-	defer func() { cancel(); <-pingErr }()
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case m := <-a.liveOut:
+				if err := lc.Send(ctx, m); err != nil {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	defer func() { cancel(); <-pingErr; <-writerDone }()
 	for {
 		m, err := lc.Next(ctx)
 		if err != nil {
@@ -104,7 +119,7 @@ func (a *Agent) serveLive(ctx context.Context, lc *upload.LiveConn) error {
 			a.st.Live.Nudges++
 			a.mu.Unlock()
 			select {
-			case a.nudges <- m.Measurements:
+			case a.nudges <- m:
 			default:
 				a.log.Warn("measure-now request dropped: scheduler busy", "measurements", len(m.Measurements))
 			}
@@ -125,10 +140,17 @@ func (a *Agent) requestFetch() {
 // since, or refused by local policy) are skipped; a measurement already
 // queued or running is not doubled. Packet-rate and concurrency limits
 // still apply in the workers.
-func (a *Agent) runNow(plan map[string]*planned, ids []string, jobs chan<- job) {
-	for _, id := range ids {
+//
+// For an on-demand request (m.Request set) every id it cannot run is
+// reported back with the reason, so the requester sees a refusal instead
+// of a silent timeout.
+func (a *Agent) runNow(plan map[string]*planned, m measure.LiveMessage, jobs chan<- job) {
+	for _, id := range m.Measurements {
 		p := plan[id]
 		if p == nil {
+			if m.Request != "" {
+				a.reportRefusal(m.Request, id, a.refusalReason(id))
+			}
 			continue
 		}
 		if !p.busy.CompareAndSwap(false, true) {
@@ -140,6 +162,26 @@ func (a *Agent) runNow(plan map[string]*planned, ids []string, jobs chan<- job) 
 			p.busy.Store(false)
 			a.countSkip(p, "all workers busy")
 		}
+	}
+}
+
+// refusalReason says why id is not in the plan.
+func (a *Agent) refusalReason(id string) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, r := range a.st.Schedule.Refused {
+		if r.ID == id {
+			return r.Reason
+		}
+	}
+	return "not in this probe's schedule"
+}
+
+func (a *Agent) reportRefusal(request, id, reason string) {
+	a.log.Info("on-demand measurement refused", "request", request, "msm", id, "reason", reason)
+	select {
+	case a.liveOut <- measure.LiveMessage{Type: measure.LiveRefused, Request: request, Measurements: []string{id}, Reason: reason}:
+	default: // the channel is gone or backed up: the request times out instead
 	}
 }
 

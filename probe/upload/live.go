@@ -106,6 +106,17 @@ func (lc *LiveConn) Next(ctx context.Context) (measure.LiveMessage, error) {
 	return m, nil
 }
 
+// Send writes one message to the collector.
+func (lc *LiveConn) Send(ctx context.Context, m measure.LiveMessage) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("live: encode message: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return lc.conn.Write(ctx, websocket.MessageText, b)
+}
+
 // Ping checks the collector still answers; Next must be running meanwhile.
 func (lc *LiveConn) Ping(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
