@@ -44,6 +44,7 @@ func mountCollector(env *serveEnv) error {
 		}
 	}
 	env.InvalidateTargets = c.Invalidate
+	env.Live = liveAdapter{c}
 	env.Mux.Handle("/probe/", c.Handler())
 	env.Group.Go(func() error {
 		defer g.Close()
