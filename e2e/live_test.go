@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os/exec"
 	"strings"
 	"testing"
@@ -73,6 +76,9 @@ func TestLiveSchedule(t *testing.T) {
 	if took > 2*liveGoal {
 		t.Errorf("target created on a running server measured by all probes only after %s; want about %s", took, liveGoal)
 	}
+
+	// On-demand: every probe, identity and ping over IPv4, streamed.
+	onDemand(ctx, t, s, serverBin)
 
 	// 3. Withdraw a site with the lab target measured every 60 s: the first
 	// probe to notice (at its scheduled run) starts a confirmation burst,
@@ -216,5 +222,87 @@ func waitMeasured(ctx context.Context, t *testing.T, s *labstack.Stack, target s
 			t.Fatalf("target %s: no result within %s from %v", target, limit, missing)
 		}
 		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// onDemand starts an on-demand measurement through the API, reads the
+// NDJSON stream and logs the timing goals; then runs the CLI client once.
+func onDemand(ctx context.Context, t *testing.T, s *labstack.Stack, serverBin string) {
+	t.Helper()
+	exp, err := s.Expect(ctx, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var minRTT, maxRTT time.Duration
+	for _, e := range exp {
+		if minRTT == 0 || e.RTT < minRTT {
+			minRTT = e.RTT
+		}
+		maxRTT = max(maxRTT, e.RTT)
+	}
+	n := len(s.Lab.Clients())
+	body := fmt.Sprintf(`{"target":%q,"kinds":["identity","ping"],"af":4,"from":{"any":true},"limit":%d,"timeout_sec":15}`, s.Target, n)
+	start := time.Now()
+	req, _ := http.NewRequestWithContext(ctx, "POST", s.URL+"/api/v1/measurements", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+s.AdminKey)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st measure.OnDemandStatus
+	json.NewDecoder(res.Body).Decode(&st)
+	res.Body.Close()
+	if res.StatusCode != http.StatusAccepted || len(st.Probes) != n {
+		t.Fatalf("on-demand: %s, %+v; want 202 with %d probes", res.Status, st, n)
+	}
+	req, _ = http.NewRequestWithContext(ctx, "GET", s.URL+"/api/v1/measurements/"+st.ID, nil)
+	req.Header.Set("Authorization", "Bearer "+s.AdminKey)
+	req.Header.Set("Accept", "application/x-ndjson")
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var first, lastIdentity, last time.Duration
+	results := 0
+	sc := bufio.NewScanner(res.Body)
+	sc.Buffer(nil, 8<<20)
+	for sc.Scan() {
+		var ev measure.OnDemandEvent
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			t.Fatalf("stream: %v", err)
+		}
+		at := time.Since(start)
+		if ev.Outcome != measure.OutcomeResult {
+			t.Errorf("on-demand: probe %s %s: %s %s", ev.Probe, ev.Measurement, ev.Outcome, ev.Reason)
+			continue
+		}
+		results++
+		if first == 0 {
+			first = at
+		}
+		if ev.Result.Kind == measure.KindIdentity {
+			lastIdentity = at
+		}
+		last = at
+	}
+	if results != 2*n {
+		t.Errorf("on-demand: %d results, want %d", results, 2*n)
+	}
+	t.Logf("ON-DEMAND (%d probes, identity+ping, IPv4): POST to first result %s (goal: path RTT %s + 300 ms); all identity results %s, all results %s (goal: slowest RTT %s + 1 s; ping is 3 packets 200 ms apart)",
+		n, first.Round(time.Millisecond), minRTT, lastIdentity.Round(time.Millisecond), last.Round(time.Millisecond), maxRTT)
+	if last > maxRTT+10*time.Second {
+		t.Errorf("on-demand results took %s", last)
+	}
+
+	cmd := exec.CommandContext(ctx, serverBin, "measure", "--api", s.URL, "--key", s.AdminKey, "--target", s.Target,
+		"--from", "any", "--limit", "3", "--af", "4", "--timeout", "15s", "identity")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("anycatch-server measure: %v\n%s", err, out)
+	}
+	t.Logf("anycatch-server measure:\n%s", out)
+	if !strings.Contains(string(out), "done: 3 results, 0 refused, 0 offline, 0 timed out") {
+		t.Errorf("CLI output lacks the expected summary")
 	}
 }
