@@ -165,6 +165,9 @@ func formatEvent(ev measure.OnDemandEvent, start time.Time) string {
 		case r.DNS != nil && r.DNS.Identity != nil:
 			id := r.DNS.Identity
 			detail = "identity " + strings.Join(measureNonEmpty(id.HostnameBind, id.IDServer, id.NSID), " / ")
+			if id.Empty() {
+				detail = "no identity in the answer"
+			}
 		}
 		if rtt, ok := r.RTT(); ok {
 			detail += fmt.Sprintf(" rtt %.1f ms", rtt)

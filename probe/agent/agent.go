@@ -141,6 +141,7 @@ type Agent struct {
 	liveOut   chan measure.LiveMessage   // scheduler -> live channel: refusals to report
 
 	mu          sync.Mutex
+	lastPlace   map[string]string // msm -> identity answer of its last run (identity/dns kinds)
 	st          Status
 	uploadEvery time.Duration
 	refresh     time.Duration // current schedule's refresh interval; 0 until one is loaded
@@ -465,6 +466,11 @@ func (a *Agent) runOne(ctx context.Context, m measure.Measurement, urgent bool) 
 		a.recordError("spool", err)
 		return
 	}
+	if a.placeChanged(&res) {
+		// The catchment may have moved: the collector confirms with
+		// other probes as soon as it sees this, so do not sit on it.
+		urgent = true
+	}
 	ch := a.spooled
 	if urgent {
 		ch = a.urgent
@@ -476,6 +482,28 @@ func (a *Agent) runOne(ctx context.Context, m measure.Measurement, urgent bool) 
 	case ch <- struct{}{}:
 	default:
 	}
+}
+
+// placeChanged reports whether an identity or dns result answers
+// differently from the previous run of its measurement (another identity,
+// or now no answer, or again one).
+func (a *Agent) placeChanged(res *measure.Result) bool {
+	if res.Kind != measure.KindIdentity && res.Kind != measure.KindDNS {
+		return false
+	}
+	place := "unreachable"
+	if res.DNS != nil && res.DNS.Identity != nil && !res.DNS.Identity.Empty() {
+		id := res.DNS.Identity
+		place = id.HostnameBind + "\x00" + id.IDServer + "\x00" + id.NSID
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.lastPlace == nil {
+		a.lastPlace = map[string]string{}
+	}
+	prev, known := a.lastPlace[res.Measurement]
+	a.lastPlace[res.Measurement] = place
+	return known && prev != place
 }
 
 func (a *Agent) safeRun(ctx context.Context, m measure.Measurement) (res measure.Result) {
