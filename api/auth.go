@@ -191,3 +191,10 @@ func CreateKey(ctx context.Context, st KeyCreator, name, scope string, ratePerMi
 	}
 	return k, secret, nil
 }
+
+// RequireAdmin wraps next so that it answers only requests carrying an
+// admin API key (the API's own check: errors, rate limit and all), for
+// handlers outside the API's route tree such as the server's /metrics.
+func (s *Server) RequireAdmin(next http.Handler) http.Handler {
+	return s.authenticate(s.requireAdmin(next))
+}

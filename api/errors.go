@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -81,16 +82,23 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	writeJSON(w, status, errorBody{Error: e})
 }
 
+// writeJSON answers status with v. v is encoded before anything is
+// written: when that fails (encoding/json refuses NaN and infinities) the
+// answer is a logged 500 with the error shape, never a 200 with an empty
+// or truncated body.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		slog.Error("api: encode response", "type", fmt.Sprintf("%T", v), "err", err)
+		status = http.StatusInternalServerError
+		buf.Reset()
+		_ = enc.Encode(errorBody{Error: &Error{Code: CodeInternal, Message: "internal error: the response could not be encoded"}}) // plain strings: cannot fail
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	writeJSONBody(w, v)
-}
-
-func writeJSONBody(w http.ResponseWriter, v any) {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
+	_, _ = w.Write(buf.Bytes()) // the client went away: nobody to tell
 }
 
 var discardLog = slog.New(slog.DiscardHandler)

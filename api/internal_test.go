@@ -1,6 +1,8 @@
 package api
 
 import (
+	"encoding/json"
+	"math"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -135,4 +137,63 @@ func TestGroupingParam(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestCSVCell(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"ams1.k", "ams1.k"},
+		{"", ""},
+		{"=1+1", "'=1+1"},
+		{"+1+1", "'+1+1"},
+		{"-1+1", "'-1+1"},
+		{"@SUM(A1)", "'@SUM(A1)"},
+		{"\tx", "'\tx"},
+		{"\rx", "'\rx"},
+		{"  =1", "'  =1"},
+		{"-1.5", "-1.5"},
+		{"-2e3", "-2e3"},
+		{"12", "12"},
+		{"+Inf", "+Inf"},
+		{"-Inf+cmd", "'-Inf+cmd"},
+		{"a=b", "a=b"},
+	}
+	for _, tt := range tests {
+		if got := csvCell(tt.in); got != tt.want {
+			t.Errorf("csvCell(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestWriteJSONEncodeError: a value encoding/json refuses (an infinite
+// RTT) is answered 500 with the error shape, never 200 with an empty body.
+func TestWriteJSONEncodeError(t *testing.T) {
+	rec := httptest.NewRecorder()
+	inf := math.Inf(1)
+	writeJSON(rec, 200, map[string]*float64{"rtt_ms": &inf})
+	if rec.Code != 500 {
+		t.Fatalf("status %d, want 500", rec.Code)
+	}
+	var body errorBody
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body.Error == nil || body.Error.Code != CodeInternal {
+		t.Errorf("body %q (%v), want the internal error shape", rec.Body.String(), err)
+	}
+}
+
+// FuzzCSVCell: whatever a measured server sends as its identity, the cell
+// written never starts (after spaces) with a formula character unless it
+// is a plain number, and the original is recoverable.
+func FuzzCSVCell(f *testing.F) {
+	for _, s := range []string{"ams1.k", "=1+1", "-1.5", "+Inf", " @x", "\t=1", "\r", "'=x"} { // plain, formula, numbers, whitespace-led
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := csvCell(s)
+		if got != s && got != "'"+s {
+			t.Fatalf("csvCell(%q) = %q: neither the cell nor the cell quoted", s, got)
+		}
+		trimmed := strings.TrimLeft(got, " ")
+		if trimmed != "" && strings.ContainsRune("=+-@\t\r", rune(trimmed[0])) && !csvNumber.MatchString(got) {
+			t.Fatalf("csvCell(%q) = %q starts a formula", s, got)
+		}
+	})
 }

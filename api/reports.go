@@ -2,7 +2,6 @@ package api
 
 import (
 	"cmp"
-	"encoding/csv"
 	"io"
 	"net/http"
 	"slices"
@@ -238,14 +237,6 @@ var (
 	latencyCSVHeader   = []string{"dimension", "key", "probes", "count", "loss", "min_ms", "p50_ms", "p90_ms", "p99_ms", "max_ms"}
 	changesCSVHeader   = []string{"ts", "probe", "af", "from_state", "from_site", "from_identity", "to_state", "to_site", "to_identity", "rtt_ms"}
 )
-
-func newCSV(w http.ResponseWriter, header []string) *csv.Writer {
-	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.WriteHeader(http.StatusOK)
-	cw := csv.NewWriter(w)
-	_ = cw.Write(header)
-	return cw
-}
 
 // writeCatchmentCSV writes one row per (group, site); a group with no
 // identified site gets one row with an empty site.
@@ -828,7 +819,7 @@ func (s *Server) getChanges(w http.ResponseWriter, r *http.Request) {
 // to maxCSVChanges) in pages, so large exports do not sit in memory.
 func (s *Server) writeChangesCSV(w http.ResponseWriter, r *http.Request, cq ChangeQuery) {
 	cq.Limit = 5000
-	var cw *csv.Writer
+	var cw *csvWriter
 	written := 0
 	for {
 		rows, err := s.store.Changes(r.Context(), cq)

@@ -57,7 +57,7 @@ func (c *Collector) authed(limit int64, h http.HandlerFunc) http.Handler {
 			writeRetry(w, http.StatusServiceUnavailable, c.cfg.RetryAfter, "unavailable", "probe database unavailable; retry later")
 			return
 		}
-		if err := c.verifier.Verify(key.PublicKey, r, body, c.cfg.Now()); err != nil {
+		if err := c.verifier.Verify(key.PublicKey, r.Method, measure.RequestTarget(r.URL), r.Header, body, c.cfg.Now()); err != nil {
 			if errors.Is(err, measure.ErrReplayCacheFull) {
 				c.log.Warn("probe auth: replay cache full", "probe", id)
 				writeRetry(w, http.StatusServiceUnavailable, c.cfg.RetryAfter, "unavailable", err.Error())

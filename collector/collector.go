@@ -25,6 +25,11 @@ type Config struct {
 
 	TrustedProxies []netip.Prefix // X-Forwarded-For is used only from these peers; nil: never
 	Limits         Limits         // Sybil caps
+	// EnrollLimiter bounds enrollment attempts per source address and per
+	// IPv6 /64 (an attempt counts against both), checked before any token
+	// lookup; nil: unlimited. The server passes the API's limiter
+	// (*httprate.RateLimiter), see [RateLimiter].
+	EnrollLimiter RateLimiter
 
 	MaxBody         int64         // compressed upload bytes; 0 means 8 MiB
 	MaxDecompressed int64         // decompressed upload bytes; 0 means 32 MiB

@@ -17,7 +17,7 @@ import (
 type UploadLimits struct {
 	MaxDecompressed int64 // bytes after gunzip
 	MaxLine         int   // bytes per line
-	MaxLines        int   // non-empty lines
+	MaxLines        int   // lines, blank ones included
 }
 
 // Line is one decoded upload line: a valid result, or why it was rejected.
@@ -37,8 +37,11 @@ var (
 
 // DecodeUpload splits an NDJSON upload (gzip-compressed when gz) into
 // lines and decodes and validates each on its own: one bad line never
-// spoils the others. Blank lines are skipped but counted. It fails as a
-// whole only when the body cannot be decompressed or exceeds the limits.
+// spoils the others. Blank lines get no verdict but count against
+// MaxLines, so the work an upload can cause is bounded by MaxLines as well
+// as MaxDecompressed (32 MiB of newlines once cost a second of CPU). It
+// fails as a whole only when the body cannot be decompressed or exceeds
+// the limits.
 func DecodeUpload(body []byte, gz bool, lim UploadLimits, now time.Time) ([]Line, error) {
 	var src io.Reader = bytes.NewReader(body)
 	if gz {
@@ -90,8 +93,8 @@ func DecodeUpload(body []byte, gz bool, lim UploadLimits, now time.Time) ([]Line
 			case len(bytes.TrimSpace(t)) > 0:
 				lines = append(lines, ParseLine(n, t, now))
 			}
-			if len(lines) > lim.MaxLines {
-				return nil, fmt.Errorf("%w: more than %d lines", ErrUploadTooLarge, lim.MaxLines)
+			if n > lim.MaxLines {
+				return nil, fmt.Errorf("%w: more than %d lines (blank lines count)", ErrUploadTooLarge, lim.MaxLines)
 			}
 		}
 		acc, tooLong = acc[:0], false

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -102,7 +103,48 @@ func newProbeID() string {
 	return "p-" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
 }
 
+// RateLimiter counts a request under key and reports whether key is over
+// its limit (then it has set Retry-After on w; the caller answers). It is
+// the method set of *httprate.RateLimiter, the API's limiter, which the
+// collector does not import (it links no chi code).
+type RateLimiter interface {
+	OnLimit(w http.ResponseWriter, r *http.Request, key string) bool
+}
+
+// enrollLimited reports whether src (or its /64) has used up its
+// enrollment attempts, and if so answers 429.
+func (c *Collector) enrollLimited(w http.ResponseWriter, r *http.Request, src netip.Addr) bool {
+	if c.cfg.EnrollLimiter == nil {
+		return false
+	}
+	keys := []string{"enroll-addr:" + src.String()}
+	if src.Is6() {
+		p, _ := src.Prefix(64)
+		keys = append(keys, "enroll-64:"+p.String())
+	}
+	for _, k := range keys {
+		if c.cfg.EnrollLimiter.OnLimit(w, r, k) {
+			c.metrics.enrollments.WithLabelValues("rate_limited").Inc()
+			if w.Header().Get("Retry-After") == "" {
+				w.Header().Set("Retry-After", "60")
+			}
+			writeError(w, http.StatusTooManyRequests, "rate_limited", "too many enrollment attempts from this address; retry later")
+			return true
+		}
+	}
+	return false
+}
+
+// errEnrollToken is the one answer to a token that is unknown, used up,
+// expired or revoked: which one it was is logged, not told, so guessing
+// tokens learns nothing.
+const errEnrollToken = "enrollment token not valid (unknown, used up, expired or revoked)"
+
 func (c *Collector) handleEnroll(w http.ResponseWriter, r *http.Request) {
+	src := clientAddr(r, c.cfg.TrustedProxies)
+	if c.enrollLimited(w, r, src) {
+		return
+	}
 	body, err := readBody(w, r, 16<<10)
 	if err != nil {
 		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "enrollment request larger than 16 KiB")
@@ -129,7 +171,6 @@ func (c *Collector) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid", "location: lat/lon out of range")
 		return
 	}
-	src := clientAddr(r, c.cfg.TrustedProxies)
 	e := Enrollment{
 		TokenHash:    HashToken(req.Token),
 		ProbeID:      newProbeID(),
@@ -146,7 +187,8 @@ func (c *Collector) handleEnroll(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, ErrTokenInvalid):
 		c.metrics.enrollments.WithLabelValues("bad_token").Inc()
-		writeError(w, http.StatusUnauthorized, "unauthorized", err.Error())
+		c.log.Info("enrollment refused", "src", src, "err", err)
+		writeError(w, http.StatusUnauthorized, "unauthorized", errEnrollToken)
 		return
 	case errors.Is(err, ErrProbeLimit):
 		c.metrics.enrollments.WithLabelValues("limit").Inc()

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -29,9 +30,18 @@ func writeRetry(w http.ResponseWriter, status int, after time.Duration, code, ms
 	writeError(w, status, code, msg)
 }
 
+// writeJSON encodes v before writing anything, so that an encoding
+// failure is a logged 500 with the error shape, never a 200 with an empty
+// body.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		slog.Error("collector: encode response", "err", err)
+		writeError(w, http.StatusInternalServerError, "internal", "the response could not be encoded")
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(append(b, '\n')) // the client went away: nobody to tell
 }

@@ -22,6 +22,7 @@ type ingestReq struct {
 
 type ingestResp struct {
 	inserted []bool
+	refused  []string // per row: why the store refused its content ("" if it did not); final
 	err      error
 }
 
@@ -98,13 +99,23 @@ func (c *Collector) handleResults(w http.ResponseWriter, r *http.Request) {
 	}
 	c.metrics.lines.WithLabelValues("rejected").Add(float64(resp.Rejected))
 	if len(rows) > 0 {
-		inserted, err := c.submit(r.Context(), rows)
+		inserted, refused, err := c.submit(r.Context(), rows)
 		if err != nil {
 			c.failUpload(w, err)
 			return
 		}
 		for k, ins := range inserted {
 			lv := &resp.Lines[rowLine[k]]
+			if refused != nil && refused[k] != "" {
+				// Final: the same line would fail again, so the probe
+				// must drop it rather than retry it forever.
+				lv.Verdict, lv.Reason = measure.Rejected, refused[k]
+				resp.Rejected++
+				c.metrics.rejected.WithLabelValues("refused").Inc()
+				c.metrics.lines.WithLabelValues("rejected").Inc()
+				c.log.Warn("store refused a result", "probe", probe, "id", rows[k].Result.ID, "reason", refused[k])
+				continue
+			}
 			if ins {
 				lv.Verdict = measure.Accepted
 				resp.Accepted++
@@ -116,7 +127,12 @@ func (c *Collector) handleResults(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	for i := range dupOf {
+	for i, j := range dupOf {
+		if first := resp.Lines[rowLine[j]]; first.Verdict == measure.Rejected {
+			resp.Lines[i].Verdict, resp.Lines[i].Reason = measure.Rejected, first.Reason
+			resp.Rejected++
+			continue
+		}
 		resp.Lines[i].Verdict, resp.Lines[i].Reason = measure.Duplicate, "repeated in this upload"
 		resp.Duplicate++
 	}
@@ -207,14 +223,15 @@ func Classify(idf *catchment.Identifier, r *measure.Result) (catchment.State, st
 var errOverloaded = errors.New("ingest queue full")
 
 // submit queues rows for the store and waits for the commit. It never
-// acknowledges part of rows: either every row has a verdict or err is set.
-func (c *Collector) submit(ctx context.Context, rows []Row) ([]bool, error) {
+// acknowledges part of rows: either every row has a verdict (inserted, or
+// refused for its content when refused[i] != "") or err is set.
+func (c *Collector) submit(ctx context.Context, rows []Row) (inserted []bool, refused []string, err error) {
 	n := int64(len(rows))
 	if c.queuedRows.Add(n) > int64(c.cfg.MaxQueuedRows) && c.queuedRows.Load() != n {
 		// Over the bound; a single request larger than the bound still
 		// goes through when the queue is otherwise empty.
 		c.queuedRows.Add(-n)
-		return nil, errOverloaded
+		return nil, nil, errOverloaded
 	}
 	c.metrics.queueDepth.Set(float64(c.queuedRows.Load()))
 	req := &ingestReq{rows: rows, done: make(chan ingestResp, 1)}
@@ -222,15 +239,15 @@ func (c *Collector) submit(ctx context.Context, rows []Row) ([]bool, error) {
 	case c.queue <- req:
 	default:
 		c.queuedRows.Add(-n)
-		return nil, errOverloaded
+		return nil, nil, errOverloaded
 	}
 	select {
 	case res := <-req.done:
-		return res.inserted, res.err
+		return res.inserted, res.refused, res.err
 	case <-ctx.Done():
 		// The pipeline still commits (or not); the probe will retry and
 		// see duplicates. Nothing was acknowledged.
-		return nil, ctx.Err()
+		return nil, nil, ctx.Err()
 	}
 }
 
@@ -271,12 +288,12 @@ func (c *Collector) pipeline(ctx context.Context) {
 		close(batches)
 		workers.Wait()
 		if carry != nil {
-			c.finish([]*ingestReq{carry}, nil, errStopped)
+			c.failAll([]*ingestReq{carry}, errStopped)
 		}
 		for {
 			select {
 			case r := <-c.queue:
-				c.finish([]*ingestReq{r}, nil, errStopped)
+				c.failAll([]*ingestReq{r}, errStopped)
 			default:
 				return
 			}
@@ -328,7 +345,6 @@ func (c *Collector) commit(ctx context.Context, batch []*ingestReq, n int) {
 	rows := make([]Row, 0, n)
 	// The same result may come in two concurrent uploads (a probe retrying
 	// after a timeout): store it once, answer the copy as duplicate.
-	type ref struct{ req, row int }
 	index := make(map[measure.UUID]int, n)
 	where := make([][]int, len(batch)) // per request, per row: index into rows, or -1-(index of first)
 	for i, req := range batch {
@@ -344,39 +360,104 @@ func (c *Collector) commit(ctx context.Context, batch []*ingestReq, n int) {
 			rows = append(rows, req.rows[j])
 		}
 	}
-	// Shutdown must not cut a commit in half; bound it by its own timeout.
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.CommitTimeout)
+	// Shutdown must not cut a commit in half: each store call is bounded
+	// by its own timeout instead.
+	out := make([]rowOutcome, len(rows))
+	budget := maxSplitCalls
 	start := time.Now()
-	inserted, err := c.store.IngestBatch(cctx, rows)
-	cancel()
+	c.storeRows(context.WithoutCancel(ctx), rows, out, &budget)
 	c.metrics.commitSecs.Observe(time.Since(start).Seconds())
 	c.metrics.batchRows.Observe(float64(len(rows)))
+	if calls := maxSplitCalls - budget; calls > 1 {
+		c.log.Warn("ingest batch split to isolate refused rows", "rows", len(rows), "requests", len(batch), "store_calls", calls)
+	}
+	c.finish(batch, func(i, j int) rowOutcome {
+		k := where[i][j]
+		if k < 0 {
+			// The copy of a row stored (or found, or refused) under its
+			// first occurrence.
+			o := out[-1-k]
+			o.inserted = false
+			return o
+		}
+		return out[k]
+	})
+}
+
+// rowOutcome is what became of one row of a store batch.
+type rowOutcome struct {
+	inserted bool
+	refused  string // the store refused the row's content: final
+	err      error  // a transient failure: the row's request is retried
+}
+
+// maxSplitCalls bounds the store calls one batch may take while it is
+// split to isolate rows the store refuses. Bisection finds one such row
+// among 5000 in about 26 calls; rows left when the budget is spent fail
+// as transient (their probes retry, in other batches), so a flood of
+// refused rows costs bounded work. Validate refuses every value known to
+// fail, so splitting is the safety net, not the common path.
+const maxSplitCalls = 128
+
+// storeRows stores rows and fills out. When the store refuses the batch
+// for its content, the batch is halved and each half stored on its own,
+// recursively, so that only the offending rows fail and every other row
+// (other probes' results in particular) commits.
+func (c *Collector) storeRows(ctx context.Context, rows []Row, out []rowOutcome, budget *int) {
+	*budget--
+	cctx, cancel := context.WithTimeout(ctx, c.cfg.CommitTimeout)
+	inserted, err := c.store.IngestBatch(cctx, rows)
+	cancel()
 	if err == nil && len(inserted) != len(rows) {
 		err = fmt.Errorf("store answered %d verdicts for %d rows", len(inserted), len(rows))
 	}
-	if err != nil {
-		c.log.Error("ingest batch failed", "rows", len(rows), "requests", len(batch), "err", err)
-	}
-	c.finish(batch, func(i, j int) bool {
-		k := where[i][j]
-		if k < 0 {
-			return false // the copy of a row stored (or found) under its first occurrence
+	switch {
+	case err == nil:
+		for i := range rows {
+			out[i] = rowOutcome{inserted: inserted[i]}
 		}
-		return inserted[k]
-	}, err)
+	case errors.Is(err, ErrRowData) && len(rows) == 1:
+		out[0] = rowOutcome{refused: "store refused the result: " + shorten(err.Error())}
+	case errors.Is(err, ErrRowData) && *budget >= 2:
+		h := len(rows) / 2
+		c.storeRows(ctx, rows[:h], out[:h], budget)
+		c.storeRows(ctx, rows[h:], out[h:], budget)
+	default:
+		c.log.Error("ingest batch failed", "rows", len(rows), "err", err)
+		for i := range out {
+			out[i] = rowOutcome{err: err}
+		}
+	}
 }
 
-func (c *Collector) finish(batch []*ingestReq, inserted func(i, j int) bool, err error) {
+// finish answers every request of batch: with the outcome of each of its
+// rows, or, when any of them failed transiently, with that error (the
+// probe retries the whole upload; rows that did commit come back as
+// duplicates).
+func (c *Collector) finish(batch []*ingestReq, outcome func(i, j int) rowOutcome) {
 	for i, req := range batch {
-		res := ingestResp{err: err}
-		if err == nil {
-			res.inserted = make([]bool, len(req.rows))
-			for j := range req.rows {
-				res.inserted[j] = inserted(i, j)
+		res := ingestResp{inserted: make([]bool, len(req.rows))}
+		for j := range req.rows {
+			o := outcome(i, j)
+			if o.err != nil {
+				res = ingestResp{err: o.err}
+				break
+			}
+			res.inserted[j] = o.inserted
+			if o.refused != "" {
+				if res.refused == nil {
+					res.refused = make([]string, len(req.rows))
+				}
+				res.refused[j] = o.refused
 			}
 		}
 		req.done <- res
 		c.queuedRows.Add(-int64(len(req.rows)))
 	}
 	c.metrics.queueDepth.Set(float64(c.queuedRows.Load()))
+}
+
+// failAll answers every request of batch with err.
+func (c *Collector) failAll(batch []*ingestReq, err error) {
+	c.finish(batch, func(int, int) rowOutcome { return rowOutcome{err: err} })
 }

@@ -54,7 +54,7 @@ func newMetrics() *Metrics {
 		}),
 		enrollments: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "anycatch", Subsystem: "collector", Name: "enrollments_total",
-			Help: "Enrollment attempts by outcome (ok, bad_token, limit, error).",
+			Help: "Enrollment attempts by outcome (ok, bad_token, limit, rate_limited, error).",
 		}, []string{"outcome"}),
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "anycatch", Subsystem: "collector", Name: "auth_failures_total",

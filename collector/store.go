@@ -19,7 +19,9 @@ type Store interface {
 	TokenStore
 	// IngestBatch stores rows in one transaction and reports, per row,
 	// whether it was inserted (false: an identical key was already stored).
-	// On error nothing was committed.
+	// On error nothing was committed; an error wrapping ErrRowData says
+	// the rows' content was refused (the same rows fail again, a subset
+	// without the offending row commits), any other error is transient.
 	IngestBatch(ctx context.Context, rows []Row) ([]bool, error)
 }
 
@@ -56,6 +58,8 @@ var (
 	ErrUnknownToken = errors.New("unknown enrollment token")
 	ErrTokenInvalid = errors.New("enrollment token not usable")
 	ErrProbeLimit   = errors.New("probe limit reached")
+	// ErrRowData: the database refused a value in the batch.
+	ErrRowData = errors.New("database refused a value")
 )
 
 // Target is one enabled target as the collector sees it.

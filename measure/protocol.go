@@ -8,7 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -141,11 +141,19 @@ func SigningMessage(probe, method, target string, ts int64, nonce string, body [
 		strconv.FormatInt(ts, 10) + "\n" + nonce + "\n" + hex.EncodeToString(h[:]))
 }
 
+// Headers is the part of an HTTP header map signing needs; http.Header
+// satisfies it. (measure does not import net/http: packages such as atlas
+// that use the wire format must not link an HTTP stack.)
+type Headers interface {
+	Get(key string) string
+	Set(key, value string)
+}
+
 // SignRequest sets the probe, timestamp, nonce and signature headers of a
 // request on h. target is the path and query the collector will see (see
 // [SigningMessage]); body is exactly the bytes sent (nil for none). Each
 // call draws a new nonce, so a retried request is signed afresh.
-func SignRequest(h http.Header, key ed25519.PrivateKey, probe, method, target string, body []byte, now time.Time) {
+func SignRequest(h Headers, key ed25519.PrivateKey, probe, method, target string, body []byte, now time.Time) {
 	var n [16]byte
 	rand.Read(n[:]) // crypto/rand.Read never fails (Go 1.24+)
 	nonce := hex.EncodeToString(n[:])
@@ -157,11 +165,12 @@ func SignRequest(h http.Header, key ed25519.PrivateKey, probe, method, target st
 }
 
 // RequestTarget returns the target a signature covers for an incoming
-// request: its escaped path plus "?" and the raw query when present.
-func RequestTarget(r *http.Request) string {
-	t := r.URL.EscapedPath()
-	if r.URL.RawQuery != "" || r.URL.ForceQuery {
-		t += "?" + r.URL.RawQuery
+// request's URL (r.URL): its escaped path plus "?" and the raw query when
+// present.
+func RequestTarget(u *url.URL) string {
+	t := u.EscapedPath()
+	if u.RawQuery != "" || u.ForceQuery {
+		t += "?" + u.RawQuery
 	}
 	return t
 }
@@ -196,32 +205,34 @@ type Verifier struct {
 	nextSweep int64
 }
 
-// Verify checks the signed request r (its headers, method and
-// [RequestTarget]) against pub. body is the request body exactly as read
-// (nil for none); now bounds the accepted skew. The nonce is recorded only
-// once the signature is good, so unauthenticated requests cannot fill the
-// cache.
-func (v *Verifier) Verify(pub ed25519.PublicKey, r *http.Request, body []byte, now time.Time) error {
+// Verify checks a signed request against pub: its method, its target
+// ([RequestTarget] of r.URL), its headers h (r.Header) and its body
+// exactly as read (nil for none); now bounds the accepted skew. The nonce
+// is recorded only once the signature is good, so unauthenticated
+// requests cannot fill the cache. For an *http.Request r:
+//
+//	err := v.Verify(pub, r.Method, measure.RequestTarget(r.URL), r.Header, body, time.Now())
+func (v *Verifier) Verify(pub ed25519.PublicKey, method, target string, h Headers, body []byte, now time.Time) error {
 	if len(pub) != ed25519.PublicKeySize {
 		return fmt.Errorf("%w: stored key has wrong size", ErrBadSignature)
 	}
-	probe := r.Header.Get(HeaderProbe)
-	ts, err := strconv.ParseInt(r.Header.Get(HeaderTimestamp), 10, 64)
+	probe := h.Get(HeaderProbe)
+	ts, err := strconv.ParseInt(h.Get(HeaderTimestamp), 10, 64)
 	if err != nil {
 		return fmt.Errorf("%w: bad %s", ErrBadSignature, HeaderTimestamp)
 	}
 	if d := now.Sub(time.Unix(ts, 0)); d > MaxClockSkew || d < -MaxClockSkew {
 		return fmt.Errorf("%w: timestamp off by %s (check the probe's clock)", ErrBadSignature, d.Round(time.Second))
 	}
-	nonce := r.Header.Get(HeaderNonce)
+	nonce := h.Get(HeaderNonce)
 	if !validNonce(nonce) {
 		return fmt.Errorf("%w: missing or malformed %s", ErrBadSignature, HeaderNonce)
 	}
-	sig, err := base64.StdEncoding.DecodeString(r.Header.Get(HeaderSignature))
+	sig, err := base64.StdEncoding.DecodeString(h.Get(HeaderSignature))
 	if err != nil || len(sig) != ed25519.SignatureSize {
 		return fmt.Errorf("%w: malformed %s", ErrBadSignature, HeaderSignature)
 	}
-	if !ed25519.Verify(pub, SigningMessage(probe, r.Method, RequestTarget(r), ts, nonce, body), sig) {
+	if !ed25519.Verify(pub, SigningMessage(probe, method, target, ts, nonce, body), sig) {
 		return ErrBadSignature
 	}
 	return v.remember(probe+"\x00"+nonce, ts+int64(MaxClockSkew/time.Second), now.Unix())

@@ -10,6 +10,11 @@ import (
 	"time"
 )
 
+// verify is Verifier.Verify on an *http.Request, as the collector calls it.
+func verify(v *Verifier, pub ed25519.PublicKey, r *http.Request, body []byte, now time.Time) error {
+	return v.Verify(pub, r.Method, RequestTarget(r.URL), r.Header, body, now)
+}
+
 // signedReq builds a request to target signed at now.
 func signedReq(t *testing.T, priv ed25519.PrivateKey, method, target string, body []byte, now time.Time) *http.Request {
 	t.Helper()
@@ -26,10 +31,10 @@ func TestSignVerify(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	body := []byte(`{"x":1}`)
 	var v Verifier
-	if err := v.Verify(pub, signedReq(t, priv, "POST", PathResults, body, now), body, now); err != nil {
+	if err := verify(&v, pub, signedReq(t, priv, "POST", PathResults, body, now), body, now); err != nil {
 		t.Fatalf("Verify(valid) = %v", err)
 	}
-	if err := v.Verify(pub, signedReq(t, priv, "GET", PathSchedule+"?since=1", nil, now), nil, now); err != nil {
+	if err := verify(&v, pub, signedReq(t, priv, "GET", PathSchedule+"?since=1", nil, now), nil, now); err != nil {
 		t.Fatalf("Verify(valid with query) = %v", err)
 	}
 	otherPub, _, _ := ed25519.GenerateKey(nil)
@@ -62,7 +67,7 @@ func TestSignVerify(t *testing.T) {
 			if tt.mutate != nil {
 				r = tt.mutate(r)
 			}
-			err := v.Verify(tt.pub, r, tt.body, tt.now)
+			err := verify(&v, tt.pub, r, tt.body, tt.now)
 			if !errors.Is(err, ErrBadSignature) {
 				t.Errorf("Verify() = %v, want ErrBadSignature", err)
 			}
@@ -80,24 +85,24 @@ func TestVerifierRefusesReplay(t *testing.T) {
 	body := []byte(`{"x":1}`)
 	r := signedReq(t, priv, "POST", PathHeartbeat, body, now)
 	var v Verifier
-	if err := v.Verify(pub, r, body, now); err != nil {
+	if err := verify(&v, pub, r, body, now); err != nil {
 		t.Fatalf("first: %v", err)
 	}
-	err := v.Verify(pub, r, body, now.Add(time.Minute))
+	err := verify(&v, pub, r, body, now.Add(time.Minute))
 	if !errors.Is(err, ErrReplay) || !errors.Is(err, ErrBadSignature) {
 		t.Fatalf("replay: %v, want ErrReplay", err)
 	}
 	// A fresh signature of the same content is a new request.
-	if err := v.Verify(pub, signedReq(t, priv, "POST", PathHeartbeat, body, now), body, now); err != nil {
+	if err := verify(&v, pub, signedReq(t, priv, "POST", PathHeartbeat, body, now), body, now); err != nil {
 		t.Fatalf("re-signed: %v", err)
 	}
 	// Once the timestamp leaves the window the entry may go: the
 	// timestamp check refuses the replay from then on.
 	later := now.Add(MaxClockSkew + 2*time.Second)
-	if err := v.Verify(pub, r, body, later); !errors.Is(err, ErrBadSignature) || errors.Is(err, ErrReplay) {
+	if err := verify(&v, pub, r, body, later); !errors.Is(err, ErrBadSignature) || errors.Is(err, ErrReplay) {
 		t.Fatalf("replay after window: %v, want timestamp refusal", err)
 	}
-	if err := v.Verify(pub, signedReq(t, priv, "POST", PathHeartbeat, body, later), body, later); err != nil {
+	if err := verify(&v, pub, signedReq(t, priv, "POST", PathHeartbeat, body, later), body, later); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(v.seen); n != 1 {
@@ -110,15 +115,44 @@ func TestVerifierCacheBound(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	v := Verifier{MaxNonces: 3}
 	for i := range 3 {
-		if err := v.Verify(pub, signedReq(t, priv, "GET", PathSchedule, nil, now), nil, now); err != nil {
+		if err := verify(&v, pub, signedReq(t, priv, "GET", PathSchedule, nil, now), nil, now); err != nil {
 			t.Fatalf("request %d: %v", i, err)
 		}
 	}
-	if err := v.Verify(pub, signedReq(t, priv, "GET", PathSchedule, nil, now), nil, now); !errors.Is(err, ErrReplayCacheFull) {
+	if err := verify(&v, pub, signedReq(t, priv, "GET", PathSchedule, nil, now), nil, now); !errors.Is(err, ErrReplayCacheFull) {
 		t.Fatalf("4th request: %v, want ErrReplayCacheFull", err)
 	}
 	after := now.Add(MaxClockSkew + 2*time.Second)
-	if err := v.Verify(pub, signedReq(t, priv, "GET", PathSchedule, nil, after), nil, after); err != nil {
+	if err := verify(&v, pub, signedReq(t, priv, "GET", PathSchedule, nil, after), nil, after); err != nil {
 		t.Fatalf("after expiry: %v", err)
 	}
+}
+
+// FuzzVerifier feeds arbitrary header values, method and target to
+// Verifier.Verify: it must never panic, and must never accept a request
+// that was not signed by the key (the fuzzer cannot forge ed25519).
+func FuzzVerifier(f *testing.F) {
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	now := time.Unix(1_800_000_000, 0)
+	h := http.Header{}
+	SignRequest(h, priv, "p1", "POST", PathResults, []byte("x"), now)
+	// Seeds: a genuine header set, and the shapes of malformed ones.
+	f.Add(h.Get(HeaderProbe), h.Get(HeaderTimestamp), h.Get(HeaderNonce), h.Get(HeaderSignature), "POST", PathResults+"?a=b", []byte("x"))
+	f.Add("", "", "", "", "GET", "/", []byte(nil))                                                   // nothing at all
+	f.Add("p1", "-9223372036854775808", "zz", "====", "POST", "/%zz", []byte{0})                     // extreme timestamp, bad nonce
+	f.Add("p1\x00", "1800000000", "0123456789abcdef", "AAAA", "GET", "/probe/v1/schedule", []byte{}) // NUL in probe id
+	f.Fuzz(func(t *testing.T, probe, ts, nonce, sig, method, target string, body []byte) {
+		r, err := http.NewRequest(method, "http://c.test"+target, bytes.NewReader(body))
+		if err != nil {
+			return
+		}
+		r.Header.Set(HeaderProbe, probe)
+		r.Header.Set(HeaderTimestamp, ts)
+		r.Header.Set(HeaderNonce, nonce)
+		r.Header.Set(HeaderSignature, sig)
+		var v Verifier
+		if err := verify(&v, pub, r, body, now); err == nil && sig != h.Get(HeaderSignature) {
+			t.Fatalf("accepted a request the key did not sign: %q %q %q %q", probe, ts, nonce, sig)
+		}
+	})
 }

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Result is one measurement outcome in the versioned wire format. Loss and
@@ -171,10 +173,19 @@ func (r *Result) RTT() (float64, bool) {
 
 // Validate checks that r is a well-formed result of the current version that
 // is safe to store: known kind with the matching payload, a v7 id, a sane
-// timestamp relative to now, a parseable destination, bounded sizes.
+// timestamp relative to now, a parseable destination, bounded sizes, every
+// RTT and timing in 0..[MaxRTTMS] (duration in 0..[MaxDurationMS]), and
+// no string PostgreSQL refuses to store (a NUL byte or invalid UTF-8):
+// one such value used to fail the whole database batch it was in.
 func (r *Result) Validate(now time.Time) error {
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if field := r.badString(); field != "" {
+		bad("%s: contains a NUL byte or invalid UTF-8", field)
+	}
+	if !inRange(r.DurationMS, MaxDurationMS) {
+		bad("duration_ms: %g is outside 0..%g", r.DurationMS, MaxDurationMS)
+	}
 	if r.V != Version {
 		bad("v: unsupported format version %d (want %d)", r.V, Version)
 	}
@@ -228,8 +239,14 @@ func (r *Result) Validate(now time.Time) error {
 			bad("ping: %d replies is more than %d", len(p.Replies), MaxPingReplies)
 		}
 		for _, rp := range p.Replies {
-			if rp.RTT < 0 || rp.RTT > float64(MaxTimeout.Milliseconds()) {
-				bad("ping: reply rtt %.3f out of range", rp.RTT)
+			if !inRange(rp.RTT, MaxRTTMS) {
+				bad("ping: reply rtt %g is outside 0..%g ms", rp.RTT, MaxRTTMS)
+				break
+			}
+		}
+		for _, v := range []*float64{p.Min, p.Avg, p.Median, p.Max} {
+			if v != nil && !inRange(*v, MaxRTTMS) {
+				bad("ping: summary rtt %g is outside 0..%g ms", *v, MaxRTTMS)
 				break
 			}
 		}
@@ -244,6 +261,15 @@ func (r *Result) Validate(now time.Time) error {
 				break
 			}
 		}
+	hops:
+		for _, h := range t.Hops {
+			for _, hp := range h.Probes {
+				if !inRange(hp.RTT, MaxRTTMS) {
+					bad("trace: hop %d rtt %g is outside 0..%g ms", h.TTL, hp.RTT, MaxRTTMS)
+					break hops
+				}
+			}
+		}
 	}
 	if d := r.DNS; d != nil {
 		if len(d.Exchanges) > 8 {
@@ -255,9 +281,82 @@ func (r *Result) Validate(now time.Time) error {
 				break
 			}
 		}
+		for _, e := range d.Exchanges {
+			if !inRange(e.RTT, MaxRTTMS) {
+				bad("dns: exchange rtt %g is outside 0..%g ms", e.RTT, MaxRTTMS)
+				break
+			}
+		}
 		if id := d.Identity; id != nil && len(id.HostnameBind)+len(id.IDServer)+len(id.NSID) > MaxIdentityBytes {
 			bad("dns: identity strings longer than %d bytes", MaxIdentityBytes)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// inRange reports whether 0 <= v <= max; NaN is out of range.
+func inRange(v, max float64) bool { return v >= 0 && v <= max }
+
+// storable reports whether PostgreSQL can store s as text: valid UTF-8
+// without NUL (text values cannot hold it, whatever the encoding).
+func storable(s string) bool {
+	return strings.IndexByte(s, 0) < 0 && utf8.ValidString(s)
+}
+
+// badString returns the name of the first string field of r that is not
+// [storable], or "". Every string of the wire format is listed: a field
+// added to the format must be added here too (TestValidateCoversStrings
+// checks that by reflection).
+func (r *Result) badString() string {
+	for _, f := range [...]struct {
+		name, v string
+	}{
+		{"msm", r.Measurement}, {"probe", r.Probe}, {"target", r.Target}, {"kind", string(r.Kind)},
+		{"dst", r.Dst}, {"src", r.Src}, {"error", r.Error},
+	} {
+		if !storable(f.v) {
+			return f.name
+		}
+	}
+	if p := r.Ping; p != nil && !storable(p.Mode) {
+		return "ping.mode"
+	}
+	if t := r.Trace; t != nil {
+		if !storable(t.Proto) || !storable(t.Mode) {
+			return "trace"
+		}
+		for _, h := range t.Hops {
+			for _, hp := range h.Probes {
+				if !storable(hp.From) {
+					return "trace.hops.from"
+				}
+			}
+		}
+	}
+	if d := r.DNS; d != nil {
+		if !storable(d.Server) {
+			return "dns.server"
+		}
+		for _, e := range d.Exchanges {
+			for _, f := range [...]string{e.QName, e.QClass, e.QType, e.Proto, e.Rcode, e.NSID, e.NSIDHex, e.Error} {
+				if !storable(f) {
+					return "dns.exchanges"
+				}
+			}
+			for _, fl := range e.Flags {
+				if !storable(fl) {
+					return "dns.exchanges.flags"
+				}
+			}
+			for _, a := range e.Answers {
+				if !storable(a.Name) || !storable(a.Type) || !storable(a.Class) || !storable(a.Data) {
+					return "dns.exchanges.answers"
+				}
+			}
+		}
+		if id := d.Identity; id != nil && (!storable(id.HostnameBind) || !storable(id.IDServer) || !storable(id.NSID)) {
+			return "dns.identity"
+		}
+	}
+	return ""
 }

@@ -65,6 +65,18 @@ const (
 	MaxPingReplies   = 2 * MaxPingCount // duplicates included
 	MaxAnswers       = 256
 	MaxIdentityBytes = 1024
+
+	// MaxRTTMS is the ceiling of every RTT a result may carry (ping
+	// replies and summaries, DNS exchanges, trace hops), in ms: twice
+	// MaxTimeout, so that late trace replies and a TCP fallback after a
+	// full UDP timeout still fit. Anything larger (or negative, or not a
+	// number) is not a measurement; Validate rejects it so that reports
+	// never see it and the real columns never turn it into Infinity.
+	MaxRTTMS = 2 * float64(MaxTimeout/time.Millisecond)
+	// MaxDurationMS bounds duration_ms, the whole measurement's run time
+	// (a 64-hop trace with 10 probes per hop at MaxTimeout would be
+	// longer, but no engine waits for every probe that way).
+	MaxDurationMS = float64(time.Hour / time.Millisecond)
 )
 
 // WithDefaults returns a copy of s with every zero field set to its default.

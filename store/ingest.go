@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -130,6 +131,8 @@ func keyOf(target int, id measure.UUID, ts time.Time) resultKey {
 // share catchment tracks serialize on those tracks' rows.
 //
 // Each row's Result must have Probe set and be valid (Result.Validate).
+// An error wrapping ErrInvalid means the rows' content failed the batch
+// (nothing was stored); a subset without the offending rows can commit.
 func (db *DB) IngestBatch(ctx context.Context, rows []ResultRow) ([]bool, error) {
 	if len(rows) == 0 {
 		return []bool{}, nil
@@ -148,7 +151,7 @@ func (db *DB) IngestBatch(ctx context.Context, rows []ResultRow) ([]bool, error)
 		}
 		payload, raw, err := EncodeResult(r)
 		if err != nil {
-			return nil, fmt.Errorf("ingest: row %d: %w", i, err)
+			return nil, fmt.Errorf("ingest: row %d: %w: %w", i, ErrInvalid, err)
 		}
 		staged[i] = stagedRow{dst: dst.WithZone(""), payload: payload, raw: raw}
 		if d := dayOf(r.Time); d != lastDay && !slices.Contains(days, d) {
@@ -169,9 +172,28 @@ func (db *DB) IngestBatch(ctx context.Context, rows []ResultRow) ([]bool, error)
 		inserted, err = db.ingestRetry(ctx, rows, staged)
 	}
 	if err != nil {
+		if isDataError(err) {
+			// The rows' content, not the database's state, failed the
+			// batch: the caller can split it to find the offending rows.
+			return nil, fmt.Errorf("ingest: %w: %w", ErrInvalid, err)
+		}
 		return nil, fmt.Errorf("ingest: %w", err)
 	}
 	return inserted, nil
+}
+
+// isDataError reports whether PostgreSQL refused a batch because of a
+// value in it: a data exception (class 22: invalid byte sequence, NUL in
+// text, numeric out of range, …), an integrity violation other than the
+// unique violation ingest handles itself (class 23), or a program limit
+// such as an index row too large (54000). Running the same rows again
+// fails the same way; a subset without the offending row commits.
+func isDataError(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	return strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23") && pe.Code != "23505" || pe.Code == "54000"
 }
 
 // ingestRetry runs the ingest transaction, again when PostgreSQL aborted it
@@ -519,7 +541,7 @@ func scanLatest(row pgx.Row) (catchment.Latest, error) {
 }
 
 func ptr64(f pgtype.Float4) *float64 {
-	if !f.Valid {
+	if !f.Valid || !finite32(f.Float32) {
 		return nil
 	}
 	v := float64(f.Float32)

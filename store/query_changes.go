@@ -47,10 +47,7 @@ func (db *DB) Changes(ctx context.Context, q ChangeQuery) ([]ChangeRow, error) {
 			return nil, fmt.Errorf("changes: %w", err)
 		}
 		c.AF = int(af)
-		if rtt != nil {
-			v := float64(*rtt)
-			c.RTT = &v
-		}
+		c.RTT = f64(rtt)
 		out = append(out, c)
 	}
 	if err := rows.Err(); err != nil {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -222,10 +223,15 @@ func deref(s *string) string {
 	return *s
 }
 
+// f64 widens a stored real. Infinity and NaN (stored before results were
+// range-checked, from RTTs such as 1.7e308) read as unknown: no report
+// should compute with them or fail to encode them.
 func f64(f *float32) *float64 {
-	if f == nil {
+	if f == nil || !finite32(*f) {
 		return nil
 	}
 	v := float64(*f)
 	return &v
 }
+
+func finite32(f float32) bool { return !math.IsNaN(float64(f)) && !math.IsInf(float64(f), 0) }

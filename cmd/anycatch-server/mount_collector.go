@@ -4,10 +4,17 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/go-chi/httprate"
+
 	"github.com/anycatch/anycatch/collector"
 	"github.com/anycatch/anycatch/collector/pgstore"
 	"github.com/anycatch/anycatch/geo"
 )
+
+// defaultEnrollRate is --enroll-rate's default: enrollment attempts per
+// minute per source address and per IPv6 /64. An honest volunteer
+// enrolls once; a lab or a NAT enrolling a few dozen probes still fits.
+const defaultEnrollRate = 30
 
 // mountCollector wires the collector role: the probe API under "/probe/",
 // its metrics on the server registry, its ingest pipeline and target
@@ -22,7 +29,15 @@ func mountCollector(env *serveEnv) error {
 		g.Close()
 		return fmt.Errorf("collector: %w", err)
 	}
+	var enrollLimit collector.RateLimiter
+	switch rate := env.Cfg.enrollRate; {
+	case rate == 0:
+		enrollLimit = httprate.NewRateLimiter(defaultEnrollRate, time.Minute)
+	case rate > 0:
+		enrollLimit = httprate.NewRateLimiter(rate, time.Minute)
+	}
 	c, err := collector.New(collector.Config{
+		EnrollLimiter:   enrollLimit,
 		Store:           pgstore.New(env.DB),
 		Geo:             g,
 		Logger:          env.Log.With("role", "collector"),

@@ -17,7 +17,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/anycatch/anycatch/api"
@@ -37,7 +36,7 @@ type serveEnv struct {
 	// Mux is the server's one route table. Mount under your prefix only:
 	// collector "/probe/", API "/api/", web "/" (the fallback).
 	Mux *http.ServeMux
-	// Metrics is the server's registry; /metrics serves it.
+	// Metrics is the server's registry; /metrics serves it (metricsHandler).
 	Metrics *prometheus.Registry
 	// Group owns background goroutines: start them with Group.Go; the
 	// server waits for all of them before closing the database. A
@@ -66,6 +65,7 @@ type serveConfig struct {
 	db              dbFlags
 	log             logFlags
 	listen          string
+	metricsListen   string // "" : /metrics only on listen, with an admin key
 	retention       time.Duration
 	roles           string
 	partitionsAhead int
@@ -76,6 +76,7 @@ type serveConfig struct {
 	trustedProxies      string
 	limits              collector.Limits
 	scheduleRefresh     int
+	enrollRate          int // enrollment attempts per minute per address and /64; -1: unlimited
 	// api
 	anonymousRead bool
 	apiRate       int
@@ -96,6 +97,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, onListen func(n
 	cfg.db.register(fs)
 	cfg.log.register(fs)
 	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:8080", "HTTP listen address")
+	fs.StringVar(&cfg.metricsListen, "metrics-listen", "", "also serve /metrics without an API key on this address (e.g. 127.0.0.1:9464; keep it off the Internet); on --listen /metrics needs an admin key")
 	fs.DurationVar(&cfg.retention, "retention", 0, "drop results older than this (e.g. 2160h for 90 days); 0 keeps them forever")
 	fs.StringVar(&cfg.roles, "roles", strings.Join(allRoles, ","), "comma-separated roles to run: "+strings.Join(allRoles, ", "))
 	fs.IntVar(&cfg.partitionsAhead, "partitions-ahead", 7, "daily result partitions to create in advance")
@@ -107,13 +109,15 @@ func serve(ctx context.Context, args []string, stderr io.Writer, onListen func(n
 	fs.IntVar(&cfg.limits.Per64, "probe-cap-per-64", 0, "most probes enrolled from one IPv6 /64 (0: 8, -1: unlimited)")
 	fs.IntVar(&cfg.limits.PerPrefix, "probe-cap-per-prefix", 0, "most probes enrolled from one announced prefix (0: 64, -1: unlimited)")
 	fs.IntVar(&cfg.scheduleRefresh, "schedule-refresh", 0, "seconds between probes' schedule fetches (0: 300)")
+	fs.IntVar(&cfg.enrollRate, "enroll-rate", 0, "enrollment attempts per minute per source address and per IPv6 /64 (0: 30, -1: unlimited)")
 	fs.BoolVar(&cfg.anonymousRead, "anonymous-read", false, "allow API reads (and the web UI) without an API key")
 	fs.IntVar(&cfg.apiRate, "api-rate", 0, "requests per minute per API key without a limit of its own (0: 600)")
 	fs.IntVar(&cfg.anonRate, "anonymous-rate", 0, "anonymous API requests per minute per client address (0: 600)")
 	fs.DurationVar(&cfg.reportCache, "report-cache", 3*time.Second, "how long identical catchment and latency reports are served from memory (with ETag/304); 0 disables")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: anycatch-server [serve] [flags]")
-		fmt.Fprintln(stderr, "\nRuns the collector (/probe/), API (/api/), web UI (/), /metrics and /healthz on one listener.")
+		fmt.Fprintln(stderr, "\nRuns the collector (/probe/), API (/api/), web UI (/), /metrics (admin key) and /healthz on one listener;")
+		fmt.Fprintln(stderr, "--metrics-listen adds a separate, keyless /metrics listener for a local scraper.")
 		fmt.Fprintln(stderr, "Without a database URL a private PostgreSQL cluster runs in <data-dir>/postgres.")
 		fmt.Fprintln(stderr, "Every flag can also be set as ANYCATCH_<FLAG> in the environment (e.g. ANYCATCH_LISTEN,")
 		fmt.Fprintln(stderr, "ANYCATCH_ANONYMOUS_READ=true); flags win. ANYCATCH_BOOTSTRAP_ADMIN_KEY and")
@@ -192,7 +196,9 @@ func runServer(ctx context.Context, cfg serveConfig, roles []string, log *slog.L
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", healthHandler(db.DB))
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	if _, err := mountMetrics(gctx, g, cfg, db.DB, mux, reg, log); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	if err := bootstrapSecrets(ctx, db.DB, os.Getenv, log); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}

@@ -87,7 +87,11 @@ func (a Adapter) IngestBatch(ctx context.Context, rows []collector.Row) ([]bool,
 	for i, r := range rows {
 		rs[i] = store.ResultRow{TargetID: r.TargetID, Result: r.Result, RTT: r.RTT, Loss: r.Loss, State: r.State, Site: r.Site, Identity: r.Identity}
 	}
-	return a.DB.IngestBatch(ctx, rs)
+	ins, err := a.DB.IngestBatch(ctx, rs)
+	if errors.Is(err, store.ErrInvalid) {
+		return nil, fmt.Errorf("%w: %w", collector.ErrRowData, err)
+	}
+	return ins, err
 }
 
 func token(t store.EnrollmentToken) collector.Token {

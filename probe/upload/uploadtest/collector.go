@@ -223,7 +223,7 @@ func (c *Collector) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pub := c.probes[r.Header.Get(measure.HeaderProbe)]
-	if err := c.verifier.Verify(pub, r, body, time.Now()); err != nil {
+	if err := c.verifier.Verify(pub, r.Method, measure.RequestTarget(r.URL), r.Header, body, time.Now()); err != nil {
 		fail(http.StatusUnauthorized, err.Error())
 		return
 	}

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/anycatch/anycatch/api"
+	"github.com/anycatch/anycatch/api/pgstore"
+	"github.com/anycatch/anycatch/store"
+)
+
+// metricsHandler is the one /metrics handler: it serves the server-wide
+// registry (serveEnv.Metrics) that every role registers its collectors
+// on. Both places /metrics is served use it.
+func metricsHandler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+}
+
+// mountMetrics serves /metrics. On the main listener, which faces the
+// Internet behind the proxy, it needs an admin API key (Authorization:
+// Bearer, as Prometheus' scrape config sends it): the metrics name
+// probes' outcomes and the server's load. With --metrics-listen it is
+// also served, without a key, on that separate address, meant for
+// loopback or a monitoring network (see deploy/README.md); its bound
+// address is returned (nil without one).
+func mountMetrics(ctx context.Context, g *errgroup.Group, cfg serveConfig, db *store.DB, mux *http.ServeMux, reg *prometheus.Registry, log *slog.Logger) (net.Addr, error) {
+	h := metricsHandler(reg)
+	// The admin check is the API's own (key lookup, revocation, rate
+	// limit), whether or not this server runs the api role.
+	keys := api.New(api.Config{Store: pgstore.New(db), Log: log})
+	mux.Handle("GET /metrics", keys.RequireAdmin(h))
+	if cfg.metricsListen == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", cfg.metricsListen)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listen: %w", err)
+	}
+	m := http.NewServeMux()
+	m.Handle("GET /metrics", h)
+	srv := &http.Server{Handler: m, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve metrics: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	log.Info("metrics listening", "addr", ln.Addr().String())
+	return ln.Addr(), nil
+}
