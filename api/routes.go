@@ -40,6 +40,8 @@ func (s *Server) routes() http.Handler {
 			r.Get("/probes", s.listProbes)
 			r.Get("/probes/{probe}", s.getProbe)
 			r.Get("/results", s.listResults)
+			r.Post("/measurements", s.createMeasurement) // read keys: registered targets; admin: also addresses
+			r.Get("/measurements/{id}", s.getMeasurement)
 
 			// Writes: admin keys only.
 			r.Group(func(r chi.Router) {

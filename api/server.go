@@ -50,6 +50,15 @@ type Config struct {
 	// poll; 0 disables it.
 	ReportCacheTTL time.Duration
 
+	// Live runs on-demand measurements (POST /measurements); nil
+	// answers those endpoints with unavailable.
+	Live Live
+	// MeasureConcurrent caps on-demand measurements running at once per
+	// API key; 0 means 3. MeasurePerHour caps those started per hour per
+	// key; 0 means 60.
+	MeasureConcurrent int
+	MeasurePerHour    int
+
 	Log *slog.Logger     // nil discards
 	Now func() time.Time // nil means time.Now
 }
@@ -63,6 +72,7 @@ type Server struct {
 	limiter *httprate.RateLimiter
 	handler http.Handler
 	cache   *respCache // nil without Config.ReportCacheTTL
+	quotas  quotas     // on-demand measurements per key
 }
 
 // New returns a server for cfg.
@@ -72,6 +82,12 @@ func New(cfg Config) *Server {
 	}
 	if cfg.AnonymousRatePerMin == 0 {
 		cfg.AnonymousRatePerMin = 60
+	}
+	if cfg.MeasureConcurrent <= 0 {
+		cfg.MeasureConcurrent = 3
+	}
+	if cfg.MeasurePerHour <= 0 {
+		cfg.MeasurePerHour = 60
 	}
 	if cfg.Blur == nil {
 		cfg.Blur = roundBlur

@@ -43,6 +43,8 @@ type Config struct {
 	KeyCacheTTL     time.Duration // probe key cache; 0 means 30s
 	RefreshEvery    time.Duration // targets/rules reload; 0 means 30s
 	ScheduleRefresh int           // RefreshSec handed to probes; 0 means 300
+	LiveDisabled    bool          // refuse the live channel (404): probes fall back to polling
+	BurstCooldown   time.Duration // least time between confirmation bursts of one measurement; 0 means 10s, negative disables bursts
 }
 
 func (c Config) withDefaults() Config {
@@ -80,6 +82,7 @@ func (c Config) withDefaults() Config {
 	defD(&c.KeyCacheTTL, 30*time.Second)
 	defD(&c.RefreshEvery, 30*time.Second)
 	defI(&c.ScheduleRefresh, 300)
+	defD(&c.BurstCooldown, 10*time.Second)
 	return c
 }
 
@@ -97,6 +100,10 @@ type Collector struct {
 	plan      atomic.Pointer[plan] // current targets and measurements
 	planMu    sync.Mutex           // serialises reloads
 	refreshCh chan struct{}
+
+	live  *hub    // connected live channels
+	burst burster // catchment places seen, for confirmation bursts
+	od    onDemands
 
 	queue      chan *ingestReq
 	queuedRows atomic.Int64
@@ -120,6 +127,7 @@ func New(cfg Config) (*Collector, error) {
 		queue: make(chan *ingestReq, 4096),
 	}
 	c.keys.ttl = cfg.KeyCacheTTL
+	c.live = newHub(c.metrics, c.log)
 	c.metrics.queueDepth.Set(0)
 	return c, nil
 }
@@ -139,6 +147,10 @@ func (c *Collector) Run(ctx context.Context) error {
 	wg.Add(2)
 	go func() { defer wg.Done(); c.pipeline(ctx) }()
 	go func() { defer wg.Done(); c.refreshLoop(ctx) }()
+	<-ctx.Done()
+	// Hijacked live connections outlive an http.Server's Shutdown: tell
+	// their probes to reconnect (to this server's successor).
+	c.live.dropAll()
 	wg.Wait()
 	return nil
 }
@@ -177,11 +189,17 @@ func (c *Collector) Reload(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load targets: %w", err)
 	}
-	p, errs := buildPlan(ts, c.plan.Load())
+	old := c.plan.Load()
+	p, errs := buildPlan(ts, old)
 	for _, e := range errs {
 		c.log.Warn("target skipped", "err", e)
 	}
 	c.plan.Store(p)
+	if old != nil && old.version != p.version {
+		// Connected probes fetch their new schedule now instead of at
+		// their next poll.
+		c.live.broadcast(measure.LiveMessage{Type: measure.LiveSchedule, Version: p.version})
+	}
 	return nil
 }
 
@@ -203,6 +221,7 @@ func (c *Collector) Handler() http.Handler {
 	mux.Handle("GET "+measure.PathSchedule, c.authed(1<<10, c.handleSchedule))
 	mux.Handle("POST "+measure.PathHeartbeat, c.authed(64<<10, c.handleHeartbeat))
 	mux.Handle("POST "+measure.PathResults, c.authed(c.cfg.MaxBody, c.handleResults))
+	mux.Handle("GET "+measure.PathLive, c.authed(1<<10, c.handleLive))
 	mux.HandleFunc("/probe/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such probe endpoint")
 	})

@@ -233,6 +233,7 @@ func (c *Collector) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 	}
 	src := clientAddr(r, c.cfg.TrustedProxies)
 	u := HeartbeatUpdate{ProbeID: probeFrom(r.Context()), Heartbeat: hb, Src: src, Geo: c.cfg.Geo.Lookup(src), Now: c.cfg.Now().UTC()}
+	c.noteGeo(u.ProbeID, u.Geo)
 	if err := c.store.Heartbeat(r.Context(), u); err != nil {
 		c.log.Error("heartbeat", "probe", u.ProbeID, "err", err)
 		writeRetry(w, http.StatusServiceUnavailable, c.cfg.RetryAfter, "unavailable", "could not record heartbeat; retry later")

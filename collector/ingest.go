@@ -119,6 +119,8 @@ func (c *Collector) handleResults(w http.ResponseWriter, r *http.Request) {
 			if ins {
 				lv.Verdict = measure.Accepted
 				resp.Accepted++
+				c.observePlace(probe, rows[k])
+				c.observeOnDemand(probe, rows[k])
 			} else {
 				lv.Verdict, lv.Reason = measure.Duplicate, "already stored"
 				resp.Duplicate++

@@ -19,6 +19,8 @@ type Metrics struct {
 	queueDepth   prometheus.Gauge
 	enrollments  *prometheus.CounterVec // outcome
 	authFailures *prometheus.CounterVec // reason
+	live         prometheus.Gauge       // connected live channels
+	livePushes   *prometheus.CounterVec // kind
 }
 
 func newMetrics() *Metrics {
@@ -58,8 +60,16 @@ func newMetrics() *Metrics {
 			Namespace: "anycatch", Subsystem: "collector", Name: "auth_failures_total",
 			Help: "Refused probe requests by reason (signature, disabled).",
 		}, []string{"reason"}),
+		live: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "anycatch", Subsystem: "collector", Name: "live_connections",
+			Help: "Probes holding an authenticated live channel.",
+		}),
+		livePushes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "anycatch", Subsystem: "collector", Name: "live_messages_total",
+			Help: "Messages queued to live channels by type (schedule, nudge, dropped).",
+		}, []string{"type"}),
 	}
-	m.reg.MustRegister(m.lines, m.rejected, m.uploads, m.batchRows, m.commitSecs, m.queueDepth,
+	m.reg.MustRegister(m.live, m.livePushes, m.lines, m.rejected, m.uploads, m.batchRows, m.commitSecs, m.queueDepth,
 		m.enrollments, m.authFailures,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -68,7 +78,7 @@ func newMetrics() *Metrics {
 // Collectors returns the collector's own metrics (without the Go and
 // process collectors), to register on a server-wide registry.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.lines, m.rejected, m.uploads, m.batchRows, m.commitSecs, m.queueDepth, m.enrollments, m.authFailures}
+	return []prometheus.Collector{m.lines, m.rejected, m.uploads, m.batchRows, m.commitSecs, m.queueDepth, m.enrollments, m.authFailures, m.live, m.livePushes}
 }
 
 // Registry returns the registry, so the server can add its own metrics.

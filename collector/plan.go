@@ -22,6 +22,7 @@ type plan struct {
 	targets map[int]*plannedTarget
 	msms    []measure.Measurement // sorted by ID, OffsetSec 0
 	byID    map[string]*plannedMsm
+	version string // hash of msms: changes when any probe's schedule changes
 }
 
 type plannedTarget struct {
@@ -100,6 +101,9 @@ func buildPlan(ts []Target, prev *plan) (*plan, []error) {
 		}
 	}
 	sort.Slice(p.msms, func(i, j int) bool { return p.msms[i].ID < p.msms[j].ID })
+	b, _ := json.Marshal(p.msms)
+	h := sha256.Sum256(b)
+	p.version = hex.EncodeToString(h[:12])
 	return p, errs
 }
 

@@ -27,6 +27,10 @@
 //
 // Every run is bounded: --duration (at most 10m) plus 30 s for uploads in
 // flight, and --max-uploads.
+//
+// With --live N it measures the live channel instead (see live.go):
+//
+//	anycatch-loadgen --url http://127.0.0.1:18080 --db '…' --server-pid PID --live 10000 --live-idle 60s
 package main
 
 import (
@@ -88,6 +92,8 @@ type options struct {
 	cpuProfile     string
 	pgData         string
 	serverPID      int
+	live           int           // hold this many live channels instead of uploading (live.go)
+	liveIdle       time.Duration // how long to hold them idle
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -109,6 +115,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.duration, "duration", 20*time.Second, "how long to upload (at most 10m)")
 	fs.BoolVar(&o.copyBaseline, "copy-baseline", false, "also measure raw COPY of the same rows into results")
 	fs.IntVar(&o.maxUploads, "max-uploads", 20_000, "stop after this many uploads (they are built in memory first)")
+	fs.IntVar(&o.live, "live", 0, "instead of uploading: enroll this many probes, hold as many live channels (at most 20000) and report the server's memory per connection and idle CPU (needs --url; --server-pid for RSS and CPU)")
+	fs.DurationVar(&o.liveIdle, "live-idle", 30*time.Second, "with --live: how long to hold the connections idle (at most 10m)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -185,6 +193,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if o.token == "" {
 		return errors.New("--token (or --db) is required with --url")
+	}
+	if o.live > 0 {
+		return liveLoad(ctx, o, meter, db, stdout)
 	}
 	if o.copyBaseline && db == nil {
 		return errors.New("--copy-baseline needs --db or --pg-tmp")

@@ -42,6 +42,7 @@ type agentSettings struct {
 	Lon           *float64 `json:"lon"`
 	LogFormat     string   `json:"log_format"` // "text" or "json"
 	LogLevel      string   `json:"log_level"`  // "debug", "info", "warn", "error"
+	NoLive        bool     `json:"no_live"`    // never open the live channel; poll only
 }
 
 func defaultSettings() agentSettings {
@@ -66,6 +67,7 @@ var envNames = map[string]string{
 	"ANYCATCH_LON":            "lon",
 	"ANYCATCH_LOG_FORMAT":     "log-format",
 	"ANYCATCH_LOG_LEVEL":      "log-level",
+	"ANYCATCH_NO_LIVE":        "no-live",
 }
 
 // loadSettings resolves the run options from args, getenv and the config
@@ -76,7 +78,7 @@ func loadSettings(args []string, getenv func(string) string, stdout io.Writer) (
 	fs.SetOutput(io.Discard)
 	var configPath string
 	var lat, lon float64
-	fs.StringVar(&configPath, "config", "", "JSON config file (keys: collector, enroll_token, state_dir, allow_private, max_pps, max_concurrent, spool_mb, min_interval_sec, lat, lon, log_format, log_level)")
+	fs.StringVar(&configPath, "config", "", "JSON config file (keys: collector, enroll_token, state_dir, allow_private, max_pps, max_concurrent, spool_mb, min_interval_sec, lat, lon, log_format, log_level, no_live)")
 	fs.StringVar(&s.Collector, "collector", "", "collector URL, e.g. https://collector.example.net (needed until enrolled)")
 	fs.StringVar(&s.EnrollToken, "enroll-token", "", "one-time enrollment token (needed until enrolled)")
 	fs.StringVar(&s.StateDir, "state-dir", s.StateDir, "directory for identity, spool and status")
@@ -89,6 +91,7 @@ func loadSettings(args []string, getenv func(string) string, stdout io.Writer) (
 	fs.Float64Var(&lon, "lon", 0, "your longitude (optional)")
 	fs.StringVar(&s.LogFormat, "log-format", s.LogFormat, "log format: text or json")
 	fs.StringVar(&s.LogLevel, "log-level", s.LogLevel, "log level: debug, info, warn or error")
+	fs.BoolVar(&s.NoLive, "no-live", false, "do not hold the live channel to the collector (schedule changes then wait for the next poll)")
 	fs.Usage = func() {
 		fmt.Fprintf(stdout, `Usage: anycatch-probe run [flags]
 
@@ -100,7 +103,7 @@ Every flag can also be set in the config file or the environment
 (ANYCATCH_COLLECTOR, ANYCATCH_ENROLL_TOKEN, ANYCATCH_STATE_DIR,
 ANYCATCH_ALLOW_PRIVATE, ANYCATCH_MAX_PPS, ANYCATCH_MAX_CONCURRENT,
 ANYCATCH_SPOOL_MB, ANYCATCH_MIN_INTERVAL, ANYCATCH_LAT, ANYCATCH_LON, ANYCATCH_LOG_FORMAT,
-ANYCATCH_LOG_LEVEL, ANYCATCH_CONFIG); flags win over the environment,
+ANYCATCH_LOG_LEVEL, ANYCATCH_NO_LIVE, ANYCATCH_CONFIG); flags win over the environment,
 which wins over the file.
 
 Flags:
@@ -153,6 +156,8 @@ Flags:
 			out.SpoolMB = s.SpoolMB
 		case "min-interval-sec":
 			out.MinInterval = s.MinInterval
+		case "no-live":
+			out.NoLive = s.NoLive
 		case "lat":
 			out.Lat = &lat
 		case "lon":
@@ -255,6 +260,7 @@ func runAgentCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		Capabilities: caps, Limitations: limits, Location: loc,
 		AllowPrivate: s.AllowPrivate, MaxPPS: s.MaxPPS, MaxConcurrent: s.MaxConcurrent,
 		MinInterval: time.Duration(s.MinInterval) * time.Second,
+		NoLive:      s.NoLive,
 		Spool:       spool.Options{MaxBytes: int64(s.SpoolMB) << 20},
 		Logger:      log,
 	})

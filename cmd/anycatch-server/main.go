@@ -46,6 +46,7 @@ var commands = []command{
 	{"site", "manage a target's sites (create, list, update, delete)", cmdSite},
 	{"rule", "manage a target's identity rules (create, list, delete)", cmdRule},
 	{"key", "manage API keys (create, list, revoke)", cmdKey},
+	{"measure", "run an on-demand measurement on a running server and print results as they arrive", cmdMeasure},
 	{"healthcheck", "ask a running server whether it and its database are healthy", cmdHealthcheck},
 	{"version", "print the version", cmdVersion},
 	{"seed", "fill a database with synthetic data and benchmark the API queries", cmdSeed},

@@ -29,6 +29,7 @@ func mountAPI(env *serveEnv) error {
 		// once when it runs in this process; a separate collector picks
 		// them up on its periodic refresh.
 		OnChange: invalidateTargets(env),
+		Live:     lazyLive{env},
 	}
 	cfg.AnonymousRead = env.Cfg.anonymousRead
 	cfg.RatePerMin = env.Cfg.apiRate

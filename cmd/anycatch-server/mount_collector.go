@@ -59,10 +59,14 @@ func mountCollector(env *serveEnv) error {
 		}
 	}
 	env.InvalidateTargets = c.Invalidate
+	env.Live = liveAdapter{c}
 	env.Mux.Handle("/probe/", c.Handler())
 	env.Group.Go(func() error {
 		defer g.Close()
 		return c.Run(env.Ctx)
 	})
+	// Edits by any process on this database (CLI, another server) reach
+	// this collector, and through its live channels every probe, at once.
+	env.Group.Go(func() error { return env.DB.ListenTargetChanges(env.Ctx, c.Invalidate) })
 	return nil
 }

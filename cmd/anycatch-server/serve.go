@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/anycatch/anycatch/api"
 	"github.com/anycatch/anycatch/collector"
 	"github.com/anycatch/anycatch/store"
 )
@@ -47,6 +48,9 @@ type serveEnv struct {
 	// role), makes the collector reload targets, sites and rules at once;
 	// nil when this server runs no collector.
 	InvalidateTargets func()
+	// Live, set by mountCollector, runs on-demand measurements over the
+	// collector's live channels; nil when this server runs no collector.
+	Live api.Live
 }
 
 // roleMounts wires each role. Each function lives in mount_<role>.go,

@@ -125,3 +125,11 @@ func (a Adapter) RevokeToken(ctx context.Context, id int64, at time.Time) error 
 	}
 	return err
 }
+
+var _ collector.BurstRecorder = Adapter{}
+
+// RecordBurst stores a confirmation burst.
+func (a Adapter) RecordBurst(ctx context.Context, e collector.BurstEvent) error {
+	return a.DB.RecordBurst(ctx, &store.Burst{At: e.At, TargetID: e.TargetID, Measurement: e.Measurement,
+		Trigger: e.Trigger, From: e.From, To: e.To, Nudged: e.Nudged})
+}

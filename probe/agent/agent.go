@@ -72,6 +72,11 @@ type Config struct {
 	DrainTimeout   time.Duration // wait for in-flight runs at shutdown; 0 means 30 s
 	FinalUpload    time.Duration // last upload attempt at shutdown; 0 means 5 s
 
+	NoLive          bool          // never open the live channel; poll only
+	LiveMaxBackoff  time.Duration // cap on live reconnect delays; 0 means 1 min
+	LiveUnsupported time.Duration // wait before retrying a collector that does not offer the channel; 0 means 10 min
+	FirstRunSpread  time.Duration // a measurement new to the schedule first runs within this; 0 means 3 s
+
 	Spool      spool.Options
 	HTTPClient *http.Client     // nil means upload's default
 	Now        func() time.Time // nil means time.Now
@@ -100,6 +105,9 @@ func (c Config) withDefaults() Config {
 	def(&c.MaxBackoff, 5*time.Minute)
 	def(&c.DrainTimeout, 30*time.Second)
 	def(&c.FinalUpload, 5*time.Second)
+	def(&c.LiveMaxBackoff, time.Minute)
+	def(&c.LiveUnsupported, 10*time.Minute)
+	def(&c.FirstRunSpread, 3*time.Second)
 	if c.BatchMax <= 0 {
 		c.BatchMax = 500
 	}
@@ -127,8 +135,13 @@ type Agent struct {
 	schedules chan []measure.Measurement // fetcher -> scheduler, latest wins
 	kick      chan struct{}              // workers -> uploader: a full batch is waiting
 	spooled   chan struct{}              // workers -> uploader: a new result is waiting
+	urgent    chan struct{}              // workers -> uploader: a nudged result is waiting
+	fetchNow  chan struct{}              // live channel -> fetcher: the schedule changed
+	nudges    chan measure.LiveMessage   // live channel -> scheduler: run these ids now
+	liveOut   chan measure.LiveMessage   // scheduler -> live channel: refusals to report
 
 	mu          sync.Mutex
+	lastPlace   map[string]string // msm -> identity answer of its last run (identity/dns kinds)
 	st          Status
 	uploadEvery time.Duration
 	refresh     time.Duration // current schedule's refresh interval; 0 until one is loaded
@@ -152,6 +165,10 @@ func New(cfg Config) (*Agent, error) {
 		schedules: make(chan []measure.Measurement, 1),
 		kick:      make(chan struct{}, 1),
 		spooled:   make(chan struct{}, 1),
+		urgent:    make(chan struct{}, 1),
+		fetchNow:  make(chan struct{}, 1),
+		nudges:    make(chan measure.LiveMessage, 8),
+		liveOut:   make(chan measure.LiveMessage, 16),
 		batchMax:  cfg.BatchMax,
 	}
 	a.uploadEvery = cfg.UploadEvery
@@ -234,6 +251,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	loops.Go(func() { a.uploader(ctx) })
 	loops.Go(func() { a.heartbeats(ctx) })
 	loops.Go(func() { a.statusWriter(ctx) })
+	if !a.cfg.NoLive {
+		loops.Go(func() { a.liveLoop(ctx) })
+	} else {
+		a.setLive("disabled", nil)
+	}
 
 	<-ctx.Done()
 	a.log.Info("shutting down: waiting for in-flight measurements", "timeout", a.cfg.DrainTimeout)
@@ -325,8 +347,9 @@ type planned struct {
 // job is one run handed to a worker; m is a copy so the scheduler may
 // update its plan while the run is in flight.
 type job struct {
-	m measure.Measurement
-	p *planned
+	m      measure.Measurement
+	p      *planned
+	urgent bool // nudged: upload the result at once
 }
 
 func (a *Agent) scheduler(ctx context.Context, jobs chan<- job) {
@@ -341,7 +364,7 @@ func (a *Agent) scheduler(ctx context.Context, jobs chan<- job) {
 			if !now.Before(p.next) {
 				if p.busy.CompareAndSwap(false, true) {
 					select {
-					case jobs <- job{p.m, p}:
+					case jobs <- job{m: p.m, p: p}:
 					default:
 						p.busy.Store(false)
 						a.countSkip(p, "all workers busy")
@@ -365,6 +388,8 @@ func (a *Agent) scheduler(ctx context.Context, jobs chan<- job) {
 			return
 		case ms := <-a.schedules:
 			plan = a.replan(plan, ms, now)
+		case m := <-a.nudges:
+			a.runNow(plan, m, jobs)
 		case <-timer.C:
 		}
 	}
@@ -381,7 +406,10 @@ func (a *Agent) replan(old map[string]*planned, ms []measure.Measurement, now ti
 			continue
 		}
 		p := &planned{m: m, jitter: startJitter(a.id.Probe, m)}
-		p.next = nextRun(now, time.Duration(m.IntervalSec)*time.Second, time.Duration(m.OffsetSec)*time.Second+p.jitter)
+		// A measurement new to this probe runs soon, spread over
+		// FirstRunSpread, rather than at its next phase up to an interval
+		// away: a target just created is measured by every probe at once.
+		p.next = now.Add(firstRunDelay(a.id.Probe, m, min(a.cfg.FirstRunSpread, time.Duration(m.IntervalSec)*time.Second)))
 		plan[m.ID] = p
 	}
 	return plan
@@ -406,13 +434,13 @@ func (a *Agent) countSkip(p *planned, why string) {
 func (a *Agent) worker(ctx, runCtx context.Context, jobs <-chan job) {
 	for j := range jobs {
 		if ctx.Err() == nil && a.bucket.wait(ctx, j.m.Spec.Packets()) == nil {
-			a.runOne(runCtx, j.m)
+			a.runOne(runCtx, j.m, j.urgent)
 		}
 		j.p.busy.Store(false)
 	}
 }
 
-func (a *Agent) runOne(ctx context.Context, m measure.Measurement) {
+func (a *Agent) runOne(ctx context.Context, m measure.Measurement, urgent bool) {
 	// Refuse again here: the policy must hold even if planning had a bug.
 	if err := CheckTarget(m.Address, a.cfg.AllowPrivate); err != nil {
 		a.recordError("run", err)
@@ -438,7 +466,15 @@ func (a *Agent) runOne(ctx context.Context, m measure.Measurement) {
 		a.recordError("spool", err)
 		return
 	}
+	if a.placeChanged(&res) {
+		// The catchment may have moved: the collector confirms with
+		// other probes as soon as it sees this, so do not sit on it.
+		urgent = true
+	}
 	ch := a.spooled
+	if urgent {
+		ch = a.urgent
+	}
 	if a.spool.Stats().Pending >= a.currentBatchMax() {
 		ch = a.kick
 	}
@@ -446,6 +482,28 @@ func (a *Agent) runOne(ctx context.Context, m measure.Measurement) {
 	case ch <- struct{}{}:
 	default:
 	}
+}
+
+// placeChanged reports whether an identity or dns result answers
+// differently from the previous run of its measurement (another identity,
+// or now no answer, or again one).
+func (a *Agent) placeChanged(res *measure.Result) bool {
+	if res.Kind != measure.KindIdentity && res.Kind != measure.KindDNS {
+		return false
+	}
+	place := "unreachable"
+	if res.DNS != nil && res.DNS.Identity != nil && !res.DNS.Identity.Empty() {
+		id := res.DNS.Identity
+		place = id.HostnameBind + "\x00" + id.IDServer + "\x00" + id.NSID
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.lastPlace == nil {
+		a.lastPlace = map[string]string{}
+	}
+	prev, known := a.lastPlace[res.Measurement]
+	a.lastPlace[res.Measurement] = place
+	return known && prev != place
 }
 
 func (a *Agent) safeRun(ctx context.Context, m measure.Measurement) (res measure.Result) {
@@ -502,8 +560,14 @@ func (a *Agent) fetcher(ctx context.Context, etag string) {
 	bo.max = a.cfg.MaxBackoff
 	for {
 		wait := a.fetchOnce(ctx, &etag, &bo)
-		if !sleep(ctx, wait) {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
 			return
+		case <-t.C:
+		case <-a.fetchNow:
+			t.Stop()
 		}
 	}
 }
@@ -620,11 +684,30 @@ func (a *Agent) uploader(ctx context.Context) {
 		case <-t.C:
 		case <-a.kick:
 			t.Stop()
+		case <-a.urgent:
+			// A nudged result is awaited by someone: skip the minimum
+			// gap, batch only what finishes within a moment.
+			t.Stop()
+			if !sleep(ctx, min(a.cfg.UploadDelay, 200*time.Millisecond)) {
+				return
+			}
 		case <-a.spooled:
 			t.Stop()
 			wait := max(a.cfg.UploadDelay, a.cfg.UploadMinGap-a.cfg.Now().Sub(last))
-			if !sleep(ctx, wait) {
+			// A nudged result arriving meanwhile cuts the wait short.
+			w := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				w.Stop()
 				return
+			case <-w.C:
+			case <-a.kick:
+				w.Stop()
+			case <-a.urgent:
+				w.Stop()
+				if !sleep(ctx, min(a.cfg.UploadDelay, 200*time.Millisecond)) {
+					return
+				}
 			}
 		}
 		last = a.cfg.Now()

@@ -147,3 +147,15 @@ func nextRun(t time.Time, interval, offset time.Duration) time.Time {
 	}
 	return time.Unix(0, (k+1)*iv+phase)
 }
+
+// firstRunDelay is when a measurement new to the schedule first runs: a
+// deterministic point within spread, from a hash of (probe, measurement),
+// so probes handed a new target together do not all send at one instant.
+func firstRunDelay(probe string, m measure.Measurement, spread time.Duration) time.Duration {
+	if spread <= time.Millisecond {
+		return 0
+	}
+	h := fnv.New64a()
+	h.Write([]byte("first\x00" + probe + "\x00" + m.ID))
+	return time.Duration(h.Sum64()%uint64(spread/time.Millisecond)) * time.Millisecond
+}

@@ -40,6 +40,7 @@ type Status struct {
 	Skipped   int64                        `json:"skipped"` // runs skipped: previous run of it still busy or queue full
 	Spool     spool.Stats                  `json:"spool"`
 	Upload    UploadStatus                 `json:"upload"`
+	Live      LiveStatus                   `json:"live"`
 	Heartbeat time.Time                    `json:"last_heartbeat,omitzero"`
 	Errors    []ErrorEntry                 `json:"last_errors,omitempty"` // newest last, at most 10
 }
@@ -66,6 +67,18 @@ type UploadStatus struct {
 	Rejected     int64     `json:"rejected"`
 	LastOK       time.Time `json:"last_ok,omitzero"`
 	BackoffUntil time.Time `json:"backoff_until,omitzero"`
+}
+
+// LiveStatus describes the live channel to the collector.
+type LiveStatus struct {
+	// State is "connecting", "connected", "reconnecting" (a connection
+	// failed or ended; retrying with backoff), "polling" (the collector
+	// does not offer the channel; schedule polling only) or "disabled".
+	State     string    `json:"state"`
+	Since     time.Time `json:"since,omitzero"`
+	Connects  int64     `json:"connects"`             // successful handshakes since start
+	Nudges    int64     `json:"nudges"`               // measure-now requests received
+	LastError string    `json:"last_error,omitempty"` // why the channel last failed
 }
 
 // ErrorEntry is one recent error.

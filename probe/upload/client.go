@@ -265,7 +265,9 @@ func (c *Client) do(ctx context.Context, op, method, path string, hdr http.Heade
 		if c.id.Probe == "" {
 			return nil, fmt.Errorf("%s: probe is not enrolled", op)
 		}
-		measure.SignRequest(req.Header, c.id.PrivateKey, c.id.Probe, method, path, body, c.opt.Now())
+		for k, v := range c.signedHeader(method, path, body) {
+			req.Header[k] = v
+		}
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
