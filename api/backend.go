@@ -60,30 +60,11 @@ type Tokens interface {
 	RevokeToken(ctx context.Context, id int64) error
 }
 
-// Target is one anycast service (wire shape of store.Target).
-type Target struct {
-	ID            int            `json:"id"`
-	Name          string         `json:"name"`
-	Description   string         `json:"description"`
-	Addr4         string         `json:"addr4,omitempty"`
-	Addr6         string         `json:"addr6,omitempty"`
-	IntervalSec   int            `json:"interval_sec"`
-	Specs         []measure.Spec `json:"specs"`
-	IdentityOrder []string       `json:"identity_order"`
-	Enabled       bool           `json:"enabled"`
-	CreatedAt     time.Time      `json:"created_at"`
-	UpdatedAt     time.Time      `json:"updated_at"`
-}
+// Target is one anycast service.
+type Target = catchment.Target
 
-// Site is one location announcing a target (wire shape of store.Site).
-type Site struct {
-	Code     string   `json:"code"`
-	Name     string   `json:"name"`
-	Lat      *float64 `json:"lat"`
-	Lon      *float64 `json:"lon"`
-	Unicast4 string   `json:"unicast4,omitempty"`
-	Unicast6 string   `json:"unicast6,omitempty"`
-}
+// Site is one location announcing a target.
+type Site = catchment.Site
 
 // ProbeFilter selects probes. Zero fields do not filter. Status is applied
 // by the store from ConnectedSince and AbandonedBefore.

@@ -56,6 +56,12 @@ func buildPlan(ts []Target, prev *plan) (*plan, []error) {
 	p := &plan{targets: make(map[int]*plannedTarget, len(ts)), byID: make(map[string]*plannedMsm)}
 	var errs []error
 	for _, t := range ts {
+		// Targets are validated when written (API, admin CLI); one that is
+		// not valid now (changed in SQL by hand) is still measured as far
+		// as it can be, and the error is logged.
+		if err := t.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("target %s: %w", t.Name, err))
+		}
 		pt := &plannedTarget{Target: t, rulesHash: hashRules(t.IdentityOrder, t.Rules)}
 		if prev != nil {
 			if old := prev.targets[t.ID]; old != nil && old.rulesHash == pt.rulesHash {
