@@ -198,7 +198,7 @@ func (c *Collector) Handler() http.Handler {
 	mux.Handle("POST "+measure.PathHeartbeat, c.authed(64<<10, c.handleHeartbeat))
 	mux.Handle("POST "+measure.PathResults, c.authed(c.cfg.MaxBody, c.handleResults))
 	mux.HandleFunc("/probe/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", "no such probe endpoint")
+		writeError(w, measure.CodeNotFound, "no such probe endpoint")
 	})
 	return mux
 }

@@ -142,13 +142,13 @@ func (p *plan) scheduleFor(probe string, refresh int) (measure.Schedule, string)
 
 func (c *Collector) handleSchedule(w http.ResponseWriter, r *http.Request) {
 	if c.overloaded() {
-		writeRetry(w, http.StatusTooManyRequests, c.cfg.RetryAfter, "overloaded", "collector overloaded; retry later")
+		writeRetry(w, c.cfg.RetryAfter, measure.CodeOverloaded, "collector overloaded; retry later")
 		return
 	}
 	p, err := c.currentPlan(r.Context())
 	if err != nil {
 		c.log.Error("schedule", "err", err)
-		writeRetry(w, http.StatusServiceUnavailable, c.cfg.RetryAfter, "unavailable", "targets unavailable; retry later")
+		writeRetry(w, c.cfg.RetryAfter, measure.CodeUnavailable, "targets unavailable; retry later")
 		return
 	}
 	s, etag := p.scheduleFor(probeFrom(r.Context()), c.cfg.ScheduleRefresh)
