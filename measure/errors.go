@@ -1,9 +1,6 @@
 package measure
 
-import (
-	"fmt"
-	"net/http"
-)
+import "fmt"
 
 // Error codes of error responses, the collector's (probe protocol) and
 // the API's alike. Each code has exactly one HTTP status, in the one table
@@ -21,18 +18,21 @@ const (
 	CodeInternal     = "internal"
 )
 
-// errorStatus is the one table from error code to HTTP status.
+// errorStatus is the one table from error code to HTTP status. The
+// statuses are numbers, not net/http's names: importing net/http here
+// would link it into catchment and atlas, which must not speak HTTP
+// (internal/archtest).
 var errorStatus = map[string]int{
-	CodeInvalid:      http.StatusBadRequest,
-	CodeUnauthorized: http.StatusUnauthorized,
-	CodeForbidden:    http.StatusForbidden,
-	CodeNotFound:     http.StatusNotFound,
-	CodeConflict:     http.StatusConflict,
-	CodeTooLarge:     http.StatusRequestEntityTooLarge,
-	CodeRateLimited:  http.StatusTooManyRequests,
-	CodeOverloaded:   http.StatusTooManyRequests,
-	CodeUnavailable:  http.StatusServiceUnavailable,
-	CodeInternal:     http.StatusInternalServerError,
+	CodeInvalid:      400, // Bad Request
+	CodeUnauthorized: 401, // Unauthorized
+	CodeForbidden:    403, // Forbidden
+	CodeNotFound:     404, // Not Found
+	CodeConflict:     409, // Conflict
+	CodeTooLarge:     413, // Request Entity Too Large
+	CodeRateLimited:  429, // Too Many Requests
+	CodeOverloaded:   429, // Too Many Requests
+	CodeUnavailable:  503, // Service Unavailable
+	CodeInternal:     500, // Internal Server Error
 }
 
 // ErrorStatus returns the HTTP status of an error code; an unknown code is
@@ -41,7 +41,7 @@ func ErrorStatus(code string) int {
 	if s, ok := errorStatus[code]; ok {
 		return s
 	}
-	return http.StatusInternalServerError
+	return 500
 }
 
 // Error is the one error shape of the collector and the API: a code from
