@@ -71,8 +71,7 @@ func (e *env) seed() {
 	e.target = api.Target(tg)
 	f := func(v float64) *float64 { return &v }
 	for _, s := range []store.Site{{Code: "ams", Name: "Amsterdam", Lat: f(52.37), Lon: f(4.9)}, {Code: "fra", Name: "Frankfurt", Lat: f(50.1), Lon: f(8.68)}} {
-		s.TargetID = tg.ID
-		if err := e.db.PutSite(ctx, s); err != nil {
+		if err := e.db.PutSite(ctx, tg.ID, s); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -60,30 +60,11 @@ type Tokens interface {
 	RevokeToken(ctx context.Context, id int64) error
 }
 
-// Target is one anycast service (wire shape of store.Target).
-type Target struct {
-	ID            int            `json:"id"`
-	Name          string         `json:"name"`
-	Description   string         `json:"description"`
-	Addr4         string         `json:"addr4,omitempty"`
-	Addr6         string         `json:"addr6,omitempty"`
-	IntervalSec   int            `json:"interval_sec"`
-	Specs         []measure.Spec `json:"specs"`
-	IdentityOrder []string       `json:"identity_order"`
-	Enabled       bool           `json:"enabled"`
-	CreatedAt     time.Time      `json:"created_at"`
-	UpdatedAt     time.Time      `json:"updated_at"`
-}
+// Target is one anycast service.
+type Target = catchment.Target
 
-// Site is one location announcing a target (wire shape of store.Site).
-type Site struct {
-	Code     string   `json:"code"`
-	Name     string   `json:"name"`
-	Lat      *float64 `json:"lat"`
-	Lon      *float64 `json:"lon"`
-	Unicast4 string   `json:"unicast4,omitempty"`
-	Unicast6 string   `json:"unicast6,omitempty"`
-}
+// Site is one location announcing a target.
+type Site = catchment.Site
 
 // ProbeFilter selects probes. Zero fields do not filter. Status is applied
 // by the store from ConnectedSince and AbandonedBefore.
@@ -134,21 +115,9 @@ type CatchmentQuery struct {
 	Historical bool
 }
 
-// CatchmentRow is one probe's catchment state with its probe metadata.
-type CatchmentRow struct {
-	Probe      string
-	AF         int
-	State      catchment.State
-	Site       string
-	Identity   string
-	RTT        *float64
-	ObservedAt time.Time
-	Since      time.Time
-	Lat, Lon   *float64 // unblurred
-	Country    string
-	Continent  string
-	ASN        *int64
-}
+// CatchmentRow is one probe's catchment state with its probe metadata
+// (coordinates unblurred).
+type CatchmentRow = catchment.Track
 
 // LatencyQuery asks for per-(probe, site) RTT aggregates of one kind over
 // [From, To).
@@ -160,17 +129,7 @@ type LatencyQuery struct {
 }
 
 // LatencyRow aggregates one probe's results towards one site over a range.
-type LatencyRow struct {
-	Probe     string
-	Site      string // "" when unidentified
-	Country   string
-	Continent string
-	ASN       *int64
-	Samples   int      // results with an RTT
-	RTT       *float64 // mean RTT over the range, ms
-	Loss      *float64 // mean loss fraction
-	MinRTT    *float64
-}
+type LatencyRow = catchment.SiteLatency
 
 // ChangeQuery selects catchment changes of a target in [From, To).
 type ChangeQuery struct {

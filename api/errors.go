@@ -7,46 +7,27 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+
+	"github.com/anycatch/anycatch/measure"
 )
 
-// Error codes. Each maps to exactly one HTTP status in [codeStatus].
+// Error codes, the collector's and the API's: each maps to exactly one
+// HTTP status in the one table, [measure.ErrorStatus].
 const (
-	CodeInvalid      = "invalid"
-	CodeUnauthorized = "unauthorized"
-	CodeForbidden    = "forbidden"
-	CodeNotFound     = "not_found"
-	CodeConflict     = "conflict"
-	CodeRateLimited  = "rate_limited"
-	CodeUnavailable  = "unavailable"
-	CodeInternal     = "internal"
+	CodeInvalid      = measure.CodeInvalid
+	CodeUnauthorized = measure.CodeUnauthorized
+	CodeForbidden    = measure.CodeForbidden
+	CodeNotFound     = measure.CodeNotFound
+	CodeConflict     = measure.CodeConflict
+	CodeRateLimited  = measure.CodeRateLimited
+	CodeUnavailable  = measure.CodeUnavailable
+	CodeInternal     = measure.CodeInternal
 )
-
-// codeStatus is the one table from error code to HTTP status.
-var codeStatus = map[string]int{
-	CodeInvalid:      http.StatusBadRequest,
-	CodeUnauthorized: http.StatusUnauthorized,
-	CodeForbidden:    http.StatusForbidden,
-	CodeNotFound:     http.StatusNotFound,
-	CodeConflict:     http.StatusConflict,
-	CodeRateLimited:  http.StatusTooManyRequests,
-	CodeUnavailable:  http.StatusServiceUnavailable,
-	CodeInternal:     http.StatusInternalServerError,
-}
 
 // Error is an API error: a code from the table, a message safe to show a
-// client, and for invalid input the parameter at fault.
-type Error struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Param   string `json:"param,omitempty"`
-}
-
-func (e *Error) Error() string {
-	if e.Param != "" {
-		return fmt.Sprintf("%s: %s (%s)", e.Code, e.Message, e.Param)
-	}
-	return e.Code + ": " + e.Message
-}
+// client, and for invalid input the parameter at fault (the error shape
+// the collector shares).
+type Error = measure.Error
 
 // Sentinel errors a [Store] returns; anything else is internal.
 var (
@@ -75,11 +56,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Error("api internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		e = &Error{Code: CodeInternal, Message: "internal error"}
 	}
-	status, ok := codeStatus[e.Code]
-	if !ok {
-		status = http.StatusInternalServerError
-	}
-	writeJSON(w, status, errorBody{Error: e})
+	writeJSON(w, e.Status(), errorBody{Error: e})
 }
 
 // writeJSON answers status with v. v is encoded before anything is

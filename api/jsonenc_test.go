@@ -17,17 +17,7 @@ import (
 // TestProbeJSONMatchesEncodingJSON keeps the hand-written catchment JSON
 // identical to what encoding/json writes for the same types.
 func TestProbeJSONMatchesEncodingJSON(t *testing.T) {
-	f := func(v float64) *float64 { return &v }
-	asn := int64(64500)
-	at := time.Date(2026, 11, 21, 5, 0, 0, 123456789, time.UTC)
-	probes := []CatchmentProbe{
-		{Probe: "p-1", AF: 4, State: catchment.StateSite, Site: "ams", Identity: "ams1.k", RTT: f(12.5), ObservedAt: at, Since: at.Add(-time.Hour),
-			Lat: f(52.4), Lon: f(4.9), Country: "NL", Continent: "EU", ASN: &asn},
-		{Probe: "atlas:1234", AF: 6, State: catchment.StateUnreachable, ObservedAt: at, Since: at.In(time.FixedZone("x", 3600))},
-		{Probe: "p-3", State: catchment.StateUnidentified, Identity: "we\"ird\\ <host>&\u2028\x01ü", RTT: f(1e-7), Lat: f(-0.1), Lon: f(-179.9)},
-		{Probe: "p-4", RTT: f(1e21), Lat: f(0), Lon: f(123456789.125), ASN: new(int64)},
-		{Probe: "p-5", RTT: f(0.000001), Lat: f(-33.9), Lon: f(151.2)},
-	}
+	probes := jsonProbes()
 	for i := range probes {
 		want, err := json.Marshal(&probes[i])
 		if err != nil {
@@ -44,19 +34,19 @@ func TestProbeJSONMatchesEncodingJSON(t *testing.T) {
 		t.Errorf("NaN: got %s, want null", got)
 	}
 
-	af := 4
-	rep := CatchmentReport{Target: "k-root", At: at, WindowSec: 900, AF: &af, Group: "country", Sites: []Site{{Code: "ams", Lat: f(52.3)}},
-		Probes: probes, Total: catchment.Group{Key: "all", Probes: 5, Sites: []catchment.SiteShare{{Site: "ams", Probes: 1, Share: 0.2}}},
-		Groups: []catchment.Group{{Key: "NL", Probes: 1, Sites: []catchment.SiteShare{}}}}
-	var got, want bytes.Buffer
-	if err := writeCatchmentReport(&got, &rep, storedProbes(probes)); err != nil {
-		t.Fatal(err)
-	}
+	var want bytes.Buffer
 	enc := json.NewEncoder(&want)
 	enc.SetEscapeHTML(false)
-	_ = enc.Encode(rep)
-	if got.String() != want.String() {
-		t.Errorf("report:\ngot  %s\nwant %s", got.String(), want.String())
+	for i, rep := range jsonCatchmentReports() {
+		var got bytes.Buffer
+		if err := writeCatchmentReport(&got, &rep, storedProbes(rep.Probes)); err != nil {
+			t.Fatal(err)
+		}
+		want.Reset()
+		_ = enc.Encode(rep)
+		if got.String() != want.String() {
+			t.Errorf("report %d:\ngot  %s\nwant %s", i, got.String(), want.String())
+		}
 	}
 
 	fc := featureCollection{Type: "FeatureCollection", Features: []geoFeature{}}
@@ -80,6 +70,42 @@ func TestProbeJSONMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
+// jsonAt is the time of the JSON encoder fixtures.
+var jsonAt = time.Date(2026, 11, 21, 5, 0, 0, 123456789, time.UTC)
+
+// jsonProbes are the probe fixtures of the hand-written catchment JSON;
+// together they set every field (TestJSONFixturesCoverEveryField).
+func jsonProbes() []CatchmentProbe {
+	f := func(v float64) *float64 { return &v }
+	asn := int64(64500)
+	at := jsonAt
+	return []CatchmentProbe{
+		{Probe: "p-1", AF: 4, State: catchment.StateSite, Site: "ams", Identity: "ams1.k", RTT: f(12.5), ObservedAt: at, Since: at.Add(-time.Hour),
+			Lat: f(52.4), Lon: f(4.9), Country: "NL", Continent: "EU", ASN: &asn},
+		{Probe: "atlas:1234", AF: 6, State: catchment.StateUnreachable, ObservedAt: at, Since: at.In(time.FixedZone("x", 3600))},
+		{Probe: "p-3", State: catchment.StateUnidentified, Identity: "we\"ird\\ <host>&\u2028\x01ü", RTT: f(1e-7), Lat: f(-0.1), Lon: f(-179.9)},
+		{Probe: "p-4", RTT: f(1e21), Lat: f(0), Lon: f(123456789.125), ASN: new(int64)},
+		{Probe: "p-5", RTT: f(0.000001), Lat: f(-33.9), Lon: f(151.2)},
+	}
+}
+
+// jsonCatchmentReports are catchment report fixtures with jsonProbes;
+// together they set every field.
+func jsonCatchmentReports() []CatchmentReport {
+	f := func(v float64) *float64 { return &v }
+	af := 4
+	rep := CatchmentReport{Target: "k-root", At: jsonAt, WindowSec: 900, AF: &af, Group: "country",
+		Sites:  []Site{{Code: "ams", Name: "Amsterdam", Lat: f(52.3), Lon: f(4.8), Unicast4: "198.18.1.1", Unicast6: "2001:db8:1::1"}},
+		Probes: jsonProbes(), Total: catchment.Group{Key: "all", Probes: 5, Sites: []catchment.SiteShare{{Site: "ams", Probes: 1, Share: 0.2}}},
+		Groups: []catchment.Group{{Key: "NL", Probes: 1, Sites: []catchment.SiteShare{}}}}
+	// full has every aggregate field set.
+	_, _, groups := jsonAggregates()
+	full := rep
+	full.AF, full.Total, full.Groups = nil, groups[1], groups
+	full.Total.Unreachable = 1
+	return []CatchmentReport{rep, full}
+}
+
 // storedProbes returns probes as the store's rows they are published from
 // (with a blur that leaves positions as they are).
 func storedProbes(probes []CatchmentProbe) *publishedProbes {
@@ -92,15 +118,7 @@ func storedProbes(probes []CatchmentProbe) *publishedProbes {
 }
 
 func TestLatencyJSONMatchesEncodingJSON(t *testing.T) {
-	f := func(v float64) *float64 { return &v }
-	af := 6
-	rep := LatencyReport{Target: "k-root", From: time.Date(2026, 11, 20, 5, 0, 0, 0, time.UTC), To: time.Date(2026, 11, 21, 5, 0, 0, 0, time.UTC),
-		Kind: "identity", AF: &af, Group: "asn", Total: catchment.LatencyStats{Key: "all", Probes: 3, Count: 2, P50: f(12.25)},
-		Sites: []catchment.LatencyStats{}, Groups: []catchment.LatencyStats{{Key: "AS1", Probes: 1}},
-		Inflated: []catchment.Inflated{{Probe: "p-1", Group: "AS1", Site: "fra", RTT: 40.5, Baseline: 10, BaselineSource: "region",
-			BaselineSite: "ams", BaselineProbe: "p-\"2", ExtraMS: 30.5, Ratio: 4.05}, {Probe: "p-3", RTT: 1e-7, Ratio: 1e22}},
-		ByGroupSite: []GroupSiteLatency{{Group: "AS1", Site: "ams", Probes: 1, P50: f(10), Inflated: true}}}
-	for _, r := range []LatencyReport{rep, {Target: "empty"}} {
+	for _, r := range jsonLatencyReports() {
 		var got, want bytes.Buffer
 		if err := writeLatencyReport(&got, &r); err != nil {
 			t.Fatal(err)
@@ -114,28 +132,30 @@ func TestLatencyJSONMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
+// jsonLatencyReports are latency report fixtures; together they set
+// every field.
+func jsonLatencyReports() []LatencyReport {
+	f := func(v float64) *float64 { return &v }
+	af := 6
+	rep := LatencyReport{Target: "k-root", From: time.Date(2026, 11, 20, 5, 0, 0, 0, time.UTC), To: time.Date(2026, 11, 21, 5, 0, 0, 0, time.UTC),
+		Kind: "identity", AF: &af, Group: "asn", Total: catchment.LatencyStats{Key: "all", Probes: 3, Count: 2, P50: f(12.25)},
+		Sites: []catchment.LatencyStats{}, Groups: []catchment.LatencyStats{{Key: "AS1", Probes: 1}},
+		Inflated: []catchment.Inflated{{Probe: "p-1", Group: "AS1", Site: "fra", RTT: 40.5, Baseline: 10, BaselineSource: "region",
+			BaselineSite: "ams", BaselineProbe: "p-\"2", ExtraMS: 30.5, Ratio: 4.05}, {Probe: "p-3", RTT: 1e-7, Ratio: 1e22}},
+		ByGroupSite: []GroupSiteLatency{{Group: "AS1", Site: "ams", Probes: 1, P50: f(10), Inflated: true}}}
+	// full has every aggregate field set.
+	stats, cells, _ := jsonAggregates()
+	full := rep
+	full.AF, full.Total, full.Sites, full.Groups, full.ByGroupSite = nil, stats[1], stats, stats[1:], cells
+	return []LatencyReport{rep, full, {Target: "empty"}}
+}
+
 // TestAggregateJSONMatchesEncodingJSON keeps the hand-written encoders of
 // report aggregates identical to encoding/json (HTML escaping off), which
 // fails a whole value with a NaN or an infinity in it: the writers then
 // leave the value to encoding/json, which writes null.
 func TestAggregateJSONMatchesEncodingJSON(t *testing.T) {
-	f := func(v float64) *float64 { return &v }
-	stats := []catchment.LatencyStats{
-		{Key: "all"},
-		{Key: "AS64500", Probes: 3, Loss: 1.0 / 3, Count: 2, Min: f(1e-7), P50: f(12.5), P90: f(12.5), P99: f(1e21), Max: f(math.Copysign(0, -1))},
-		{Key: "we\"ird <ü>", Probes: 1, Count: 1, P50: f(3)},
-	}
-	cells := []GroupSiteLatency{
-		{Group: "NL", Site: "ams", Probes: 2, Count: 2, Min: f(1), P50: f(1.5), P90: f(1.9), P99: f(1.99), Max: f(2), InflatedProbes: 1, Inflated: true},
-		{Group: "asia\x00pacific", Site: "?", Probes: 1, Loss: 1},
-		{Group: "x", Site: "unreachable", Probes: 1, Count: 1, Min: f(7), P50: f(7), P90: f(7), P99: f(7), Max: f(7)},
-	}
-	groups := []catchment.Group{
-		{Key: "all"},
-		{Key: "NL", Probes: 3, Sites: []catchment.SiteShare{{Site: "ams", Probes: 2, Share: 2.0 / 3, MedianRTT: f(4.25)}, {Site: "<fra>", Probes: 1, Share: 1.0 / 3}},
-			Unidentified: 1, Unmapped: map[string]int{"b": 1, "": 2, "a\"<&>": 3, "ü": 4}},
-		{Key: "DE", Sites: []catchment.SiteShare{}, Unreachable: 2, Unmapped: map[string]int{}},
-	}
+	stats, cells, groups := jsonAggregates()
 	encode := func(v any) string {
 		var b bytes.Buffer
 		enc := json.NewEncoder(&b)
@@ -175,6 +195,29 @@ func TestAggregateJSONMatchesEncodingJSON(t *testing.T) {
 	}
 	check("nil stats", []catchment.LatencyStats(nil), func(js *jsonStream) { array(js, nil, latencyStatsFinite, appendLatencyStatsJSON) })
 	check("no cells", []GroupSiteLatency{}, func(js *jsonStream) { array(js, []GroupSiteLatency{}, groupSiteFinite, appendGroupSiteJSON) })
+}
+
+// jsonAggregates are report aggregate fixtures; together they set every
+// field.
+func jsonAggregates() (stats []catchment.LatencyStats, cells []GroupSiteLatency, groups []catchment.Group) {
+	f := func(v float64) *float64 { return &v }
+	stats = []catchment.LatencyStats{
+		{Key: "all"},
+		{Key: "AS64500", Probes: 3, Loss: 1.0 / 3, Count: 2, Min: f(1e-7), P50: f(12.5), P90: f(12.5), P99: f(1e21), Max: f(math.Copysign(0, -1))},
+		{Key: "we\"ird <ü>", Probes: 1, Count: 1, P50: f(3)},
+	}
+	cells = []GroupSiteLatency{
+		{Group: "NL", Site: "ams", Probes: 2, Count: 2, Min: f(1), P50: f(1.5), P90: f(1.9), P99: f(1.99), Max: f(2), InflatedProbes: 1, Inflated: true},
+		{Group: "asia\x00pacific", Site: "?", Probes: 1, Loss: 1},
+		{Group: "x", Site: "unreachable", Probes: 1, Count: 1, Min: f(7), P50: f(7), P90: f(7), P99: f(7), Max: f(7)},
+	}
+	groups = []catchment.Group{
+		{Key: "all"},
+		{Key: "NL", Probes: 3, Sites: []catchment.SiteShare{{Site: "ams", Probes: 2, Share: 2.0 / 3, MedianRTT: f(4.25)}, {Site: "<fra>", Probes: 1, Share: 1.0 / 3}},
+			Unidentified: 1, Unmapped: map[string]int{"b": 1, "": 2, "a\"<&>": 3, "ü": 4}},
+		{Key: "DE", Sites: []catchment.SiteShare{}, Unreachable: 2, Unmapped: map[string]int{}},
+	}
+	return stats, cells, groups
 }
 
 // TestJSONTime compares appendJSONTime with package time's RFC3339Nano

@@ -66,60 +66,47 @@ type targetInput struct {
 	Enabled       *bool       `json:"enabled"`
 }
 
+// apply sets the fields of in on t and validates the result
+// ([catchment.Target.Validate]: the same checks as the admin CLI).
 func (in targetInput) apply(t *Target) error {
 	if in.Name != nil {
-		if !targetNameRE.MatchString(*in.Name) {
-			return invalid("name", "target names are 1-63 characters of a-z, 0-9, '.', '_' and '-'")
-		}
 		t.Name = *in.Name
 	}
 	if in.Description != nil {
 		t.Description = *in.Description
 	}
 	if in.Addr4 != nil {
-		if *in.Addr4 != "" && !isAddr(*in.Addr4, 4) {
-			return invalid("addr4", "not an IPv4 address")
-		}
 		t.Addr4 = *in.Addr4
 	}
 	if in.Addr6 != nil {
-		if *in.Addr6 != "" && !isAddr(*in.Addr6, 6) {
-			return invalid("addr6", "not an IPv6 address")
-		}
 		t.Addr6 = *in.Addr6
 	}
 	if in.IntervalSec != nil {
-		if *in.IntervalSec < 10 || *in.IntervalSec > 86400 {
-			return invalid("interval_sec", "want 10 to 86400 seconds")
-		}
 		t.IntervalSec = *in.IntervalSec
 	}
 	if in.Specs != nil {
 		t.Specs = t.Specs[:0]
 		for _, sp := range *in.Specs {
-			if !sp.Kind.Valid() {
-				return invalid("specs", "unknown measurement kind %q", sp.Kind)
-			}
 			t.Specs = append(t.Specs, sp.Spec())
 		}
 	}
 	if in.IdentityOrder != nil {
-		for _, src := range *in.IdentityOrder {
-			switch src {
-			case catchment.SourceHostnameBind, catchment.SourceIDServer, catchment.SourceNSID:
-			default:
-				return invalid("identity_order", "unknown identity source %q", src)
-			}
-		}
 		t.IdentityOrder = *in.IdentityOrder
 	}
 	if in.Enabled != nil {
 		t.Enabled = *in.Enabled
 	}
-	if t.Addr4 == "" && t.Addr6 == "" {
-		return invalid("addr4", "a target needs addr4 or addr6")
+	return invalidField(t.Validate())
+}
+
+// invalidField turns a validation error of package catchment into the
+// API's invalid error naming the field.
+func invalidField(err error) error {
+	var ie *catchment.InvalidError
+	if errors.As(err, &ie) {
+		return invalid(ie.Field, "%s", ie.Reason)
 	}
-	return nil
+	return err
 }
 
 func (s *Server) createTarget(w http.ResponseWriter, r *http.Request) {
@@ -222,23 +209,15 @@ func (s *Server) putSite(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	switch {
-	case site.Code != "" && site.Code != code:
-		err = invalid("code", "body code %q differs from the path", site.Code)
-	case site.Lat != nil && (*site.Lat < -90 || *site.Lat > 90):
-		err = invalid("lat", "want -90 to 90")
-	case site.Lon != nil && (*site.Lon < -180 || *site.Lon > 180):
-		err = invalid("lon", "want -180 to 180")
-	case site.Unicast4 != "" && !isAddr(site.Unicast4, 4):
-		err = invalid("unicast4", "not an IPv4 address")
-	case site.Unicast6 != "" && !isAddr(site.Unicast6, 6):
-		err = invalid("unicast6", "not an IPv6 address")
-	}
-	if err != nil {
-		s.writeError(w, r, err)
+	if site.Code != "" && site.Code != code {
+		s.writeError(w, r, invalid("code", "body code %q differs from the path", site.Code))
 		return
 	}
 	site.Code = code
+	if err := site.Validate(); err != nil {
+		s.writeError(w, r, invalidField(err))
+		return
+	}
 	if err := s.store.PutSite(r.Context(), t.ID, site); err != nil {
 		s.writeError(w, r, err)
 		return
@@ -296,7 +275,7 @@ func (s *Server) replaceRules(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Compiling them is the validation: the same code maps identities.
-	if _, err := catchment.NewIdentifier(t.IdentityOrder, in.Data); err != nil {
+	if err := catchment.ValidateRules(t.IdentityOrder, in.Data); err != nil {
 		s.writeError(w, r, invalid("data", "%v", err))
 		return
 	}

@@ -41,10 +41,10 @@ func (c *Collector) authed(limit int64, h http.HandlerFunc) http.Handler {
 		if err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
-				writeError(w, http.StatusRequestEntityTooLarge, "too_large", "request body larger than the limit")
+				writeError(w, measure.CodeTooLarge, "request body larger than the limit")
 				return
 			}
-			writeError(w, http.StatusBadRequest, "invalid", "read body: "+err.Error())
+			writeError(w, measure.CodeInvalid, "read body: "+err.Error())
 			return
 		}
 		key, err := c.keys.get(r.Context(), c.store, id, c.cfg.Now())
@@ -54,13 +54,13 @@ func (c *Collector) authed(limit int64, h http.HandlerFunc) http.Handler {
 			return
 		case err != nil:
 			c.log.Error("probe key lookup", "err", err)
-			writeRetry(w, http.StatusServiceUnavailable, c.cfg.RetryAfter, "unavailable", "probe database unavailable; retry later")
+			writeRetry(w, c.cfg.RetryAfter, measure.CodeUnavailable, "probe database unavailable; retry later")
 			return
 		}
 		if err := c.verifier.Verify(key.PublicKey, r.Method, measure.RequestTarget(r.URL), r.Header, body, c.cfg.Now()); err != nil {
 			if errors.Is(err, measure.ErrReplayCacheFull) {
 				c.log.Warn("probe auth: replay cache full", "probe", id)
-				writeRetry(w, http.StatusServiceUnavailable, c.cfg.RetryAfter, "unavailable", err.Error())
+				writeRetry(w, c.cfg.RetryAfter, measure.CodeUnavailable, err.Error())
 				return
 			}
 			// Same message for unknown probes and bad signatures, except
@@ -75,7 +75,7 @@ func (c *Collector) authed(limit int64, h http.HandlerFunc) http.Handler {
 		}
 		if key.Disabled {
 			c.metrics.authFailures.WithLabelValues("disabled").Inc()
-			writeError(w, http.StatusForbidden, "forbidden", "probe is disabled")
+			writeError(w, measure.CodeForbidden, "probe is disabled")
 			return
 		}
 		ctx := context.WithValue(r.Context(), probeKey, id)
@@ -87,7 +87,7 @@ func (c *Collector) authed(limit int64, h http.HandlerFunc) http.Handler {
 func (c *Collector) authFail(w http.ResponseWriter, r *http.Request, msg string) {
 	c.metrics.authFailures.WithLabelValues("signature").Inc()
 	c.log.Debug("probe auth failed", "path", r.URL.Path, "remote", r.RemoteAddr, "reason", msg)
-	writeError(w, http.StatusUnauthorized, "unauthorized", msg)
+	writeError(w, measure.CodeUnauthorized, msg)
 }
 
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {

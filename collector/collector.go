@@ -223,7 +223,7 @@ func (c *Collector) Handler() http.Handler {
 	mux.Handle("POST "+measure.PathResults, c.authed(c.cfg.MaxBody, c.handleResults))
 	mux.Handle("GET "+measure.PathLive, c.authed(1<<10, c.handleLive))
 	mux.HandleFunc("/probe/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", "no such probe endpoint")
+		writeError(w, measure.CodeNotFound, "no such probe endpoint")
 	})
 	return mux
 }

@@ -128,7 +128,7 @@ func (c *Collector) enrollLimited(w http.ResponseWriter, r *http.Request, src ne
 			if w.Header().Get("Retry-After") == "" {
 				w.Header().Set("Retry-After", "60")
 			}
-			writeError(w, http.StatusTooManyRequests, "rate_limited", "too many enrollment attempts from this address; retry later")
+			writeError(w, measure.CodeRateLimited, "too many enrollment attempts from this address; retry later")
 			return true
 		}
 	}
@@ -147,28 +147,28 @@ func (c *Collector) handleEnroll(w http.ResponseWriter, r *http.Request) {
 	}
 	body, err := readBody(w, r, 16<<10)
 	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, "too_large", "enrollment request larger than 16 KiB")
+		writeError(w, measure.CodeTooLarge, "enrollment request larger than 16 KiB")
 		return
 	}
 	var req measure.EnrollRequest
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid", "enrollment request: "+err.Error())
+		writeError(w, measure.CodeInvalid, "enrollment request: "+err.Error())
 		return
 	}
 	switch {
 	case req.Token == "" || len(req.Token) > 256:
-		writeError(w, http.StatusBadRequest, "invalid", "token: missing")
+		writeError(w, measure.CodeInvalid, "token: missing")
 		return
 	case len(req.PublicKey) != ed25519.PublicKeySize:
-		writeError(w, http.StatusBadRequest, "invalid", fmt.Sprintf("public_key: %d bytes, want %d (ed25519)", len(req.PublicKey), ed25519.PublicKeySize))
+		writeError(w, measure.CodeInvalid, fmt.Sprintf("public_key: %d bytes, want %d (ed25519)", len(req.PublicKey), ed25519.PublicKeySize))
 		return
 	case len(req.Version) > 100:
-		writeError(w, http.StatusBadRequest, "invalid", "version: longer than 100 bytes")
+		writeError(w, measure.CodeInvalid, "version: longer than 100 bytes")
 		return
 	case req.Location != nil && !validLocation(req.Location):
-		writeError(w, http.StatusBadRequest, "invalid", "location: lat/lon out of range")
+		writeError(w, measure.CodeInvalid, "location: lat/lon out of range")
 		return
 	}
 	e := Enrollment{
@@ -188,17 +188,17 @@ func (c *Collector) handleEnroll(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrTokenInvalid):
 		c.metrics.enrollments.WithLabelValues("bad_token").Inc()
 		c.log.Info("enrollment refused", "src", src, "err", err)
-		writeError(w, http.StatusUnauthorized, "unauthorized", errEnrollToken)
+		writeError(w, measure.CodeUnauthorized, errEnrollToken)
 		return
 	case errors.Is(err, ErrProbeLimit):
 		c.metrics.enrollments.WithLabelValues("limit").Inc()
 		c.log.Info("enrollment refused by probe limit", "src", src, "err", err)
-		writeError(w, http.StatusForbidden, "forbidden", err.Error())
+		writeError(w, measure.CodeForbidden, err.Error())
 		return
 	case err != nil:
 		c.metrics.enrollments.WithLabelValues("error").Inc()
 		c.log.Error("enroll", "err", err)
-		writeRetry(w, http.StatusServiceUnavailable, c.cfg.RetryAfter, "unavailable", "could not enroll now; retry later")
+		writeRetry(w, c.cfg.RetryAfter, measure.CodeUnavailable, "could not enroll now; retry later")
 		return
 	}
 	c.keys.forget(e.ProbeID)
@@ -214,21 +214,21 @@ func validLocation(l *measure.Location) bool {
 func (c *Collector) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 	var hb measure.Heartbeat
 	if err := json.Unmarshal(bodyFrom(r.Context()), &hb); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid", "heartbeat: "+err.Error())
+		writeError(w, measure.CodeInvalid, "heartbeat: "+err.Error())
 		return
 	}
 	switch {
 	case len(hb.Version) > 100:
-		writeError(w, http.StatusBadRequest, "invalid", "version: longer than 100 bytes")
+		writeError(w, measure.CodeInvalid, "version: longer than 100 bytes")
 		return
 	case hb.Location != nil && !validLocation(hb.Location):
-		writeError(w, http.StatusBadRequest, "invalid", "location: lat/lon out of range")
+		writeError(w, measure.CodeInvalid, "location: lat/lon out of range")
 		return
 	case hb.SpoolDepth < 0 || hb.Dropped < 0:
-		writeError(w, http.StatusBadRequest, "invalid", "spool_depth/dropped: negative")
+		writeError(w, measure.CodeInvalid, "spool_depth/dropped: negative")
 		return
 	case len(hb.Capabilities.PingMode) > 16 || len(hb.Capabilities.TraceMode) > 16:
-		writeError(w, http.StatusBadRequest, "invalid", "capabilities: mode names too long")
+		writeError(w, measure.CodeInvalid, "capabilities: mode names too long")
 		return
 	}
 	src := clientAddr(r, c.cfg.TrustedProxies)
@@ -236,7 +236,7 @@ func (c *Collector) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 	c.noteGeo(u.ProbeID, u.Geo)
 	if err := c.store.Heartbeat(r.Context(), u); err != nil {
 		c.log.Error("heartbeat", "probe", u.ProbeID, "err", err)
-		writeRetry(w, http.StatusServiceUnavailable, c.cfg.RetryAfter, "unavailable", "could not record heartbeat; retry later")
+		writeRetry(w, c.cfg.RetryAfter, measure.CodeUnavailable, "could not record heartbeat; retry later")
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)

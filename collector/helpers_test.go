@@ -138,9 +138,9 @@ func (f *fakeStore) count() int {
 // testTarget is k-root-like: identity + ping on v4 and v6.
 func testTarget() collector.Target {
 	return collector.Target{
-		ID: 1, Name: "k-root", Addr4: "198.18.53.53", Addr6: "2001:db8:53::53", IntervalSec: 300,
-		Specs:         []measure.Spec{{Kind: measure.KindIdentity}, {Kind: measure.KindPing}},
-		IdentityOrder: []string{"hostname_bind", "id_server", "nsid"},
+		Target: catchment.Target{ID: 1, Name: "k-root", Addr4: "198.18.53.53", Addr6: "2001:db8:53::53", IntervalSec: 300,
+			Specs:         []measure.Spec{{Kind: measure.KindIdentity}, {Kind: measure.KindPing}},
+			IdentityOrder: []string{"hostname_bind", "id_server", "nsid"}},
 		Rules: []catchment.Rule{
 			{Source: "hostname_bind", Match: "regex", Pattern: `^ns\d+\.(?P<site>[a-z]{3})\.k\.example$`},
 			{Source: "nsid", Match: "exact", Pattern: "k-fra-1", Site: "fra"},

@@ -36,7 +36,7 @@ func (c *Collector) overloaded() bool {
 func (c *Collector) handleResults(w http.ResponseWriter, r *http.Request) {
 	if c.overloaded() {
 		c.metrics.uploads.WithLabelValues("overloaded").Inc()
-		writeRetry(w, http.StatusTooManyRequests, c.cfg.RetryAfter, "overloaded", "collector overloaded; retry later")
+		writeRetry(w, c.cfg.RetryAfter, measure.CodeOverloaded, "collector overloaded; retry later")
 		return
 	}
 	gz := false
@@ -45,7 +45,7 @@ func (c *Collector) handleResults(w http.ResponseWriter, r *http.Request) {
 	case "gzip", "x-gzip":
 		gz = true
 	default:
-		writeError(w, http.StatusUnsupportedMediaType, "invalid", "content-encoding "+shorten(enc)+" not supported (use gzip or none)")
+		writeErrorStatus(w, http.StatusUnsupportedMediaType, "invalid", "content-encoding "+shorten(enc)+" not supported (use gzip or none)")
 		return
 	}
 	now := c.cfg.Now()
@@ -55,18 +55,18 @@ func (c *Collector) handleResults(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, ErrUploadTooLarge):
 		c.metrics.uploads.WithLabelValues("invalid").Inc()
-		writeError(w, http.StatusRequestEntityTooLarge, "too_large", err.Error()+"; split the upload")
+		writeError(w, measure.CodeTooLarge, err.Error()+"; split the upload")
 		return
 	case err != nil:
 		c.metrics.uploads.WithLabelValues("invalid").Inc()
-		writeError(w, http.StatusBadRequest, "invalid", err.Error())
+		writeError(w, measure.CodeInvalid, err.Error())
 		return
 	}
 	p, err := c.currentPlan(r.Context())
 	if err != nil {
 		c.log.Error("results: load targets", "err", err)
 		c.metrics.uploads.WithLabelValues("unavailable").Inc()
-		writeRetry(w, http.StatusServiceUnavailable, c.cfg.RetryAfter, "unavailable", "targets unavailable; retry later")
+		writeRetry(w, c.cfg.RetryAfter, measure.CodeUnavailable, "targets unavailable; retry later")
 		return
 	}
 	probe := probeFrom(r.Context())
@@ -146,14 +146,14 @@ func (c *Collector) failUpload(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, errOverloaded):
 		c.metrics.uploads.WithLabelValues("overloaded").Inc()
-		writeRetry(w, http.StatusTooManyRequests, c.cfg.RetryAfter, "overloaded", "collector overloaded; nothing stored, retry later")
+		writeRetry(w, c.cfg.RetryAfter, measure.CodeOverloaded, "collector overloaded; nothing stored, retry later")
 	case errors.Is(err, context.Canceled):
 		// The client went away; nobody reads the answer.
 		c.metrics.uploads.WithLabelValues("canceled").Inc()
-		writeRetry(w, http.StatusServiceUnavailable, c.cfg.RetryAfter, "unavailable", "request canceled")
+		writeRetry(w, c.cfg.RetryAfter, measure.CodeUnavailable, "request canceled")
 	default:
 		c.metrics.uploads.WithLabelValues("unavailable").Inc()
-		writeRetry(w, http.StatusServiceUnavailable, c.cfg.RetryAfter, "unavailable", "result store unavailable; nothing stored, retry later")
+		writeRetry(w, c.cfg.RetryAfter, measure.CodeUnavailable, "result store unavailable; nothing stored, retry later")
 	}
 }
 

@@ -165,7 +165,7 @@ func (c *Collector) Nudge(probes, msms []string, reason string) []string {
 // upgrade useless.
 func (c *Collector) handleLive(w http.ResponseWriter, r *http.Request) {
 	if c.cfg.LiveDisabled {
-		writeError(w, http.StatusNotFound, "not_found", "live channel disabled on this collector; poll the schedule")
+		writeError(w, measure.CodeNotFound, "live channel disabled on this collector; poll the schedule")
 		return
 	}
 	probe := probeFrom(r.Context())

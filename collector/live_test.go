@@ -3,6 +3,7 @@ package collector_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/anycatch/anycatch/catchment"
 	"log/slog"
 	"net"
 	"net/http"
@@ -99,8 +100,8 @@ func waitLive(t *testing.T, a *agent.Agent, state string, connects int64, limit 
 }
 
 func secondTarget() collector.Target {
-	return collector.Target{ID: 2, Name: "new", Addr4: "198.18.9.9", IntervalSec: 3600,
-		Specs: []measure.Spec{{Kind: measure.KindPing}}, IdentityOrder: []string{"nsid"}}
+	return collector.Target{Target: catchment.Target{ID: 2, Name: "new", Addr4: "198.18.9.9", IntervalSec: 3600,
+		Specs: []measure.Spec{{Kind: measure.KindPing}}, IdentityOrder: []string{"nsid"}}}
 }
 
 // TestLivePushesScheduleChange: a target added while a probe is connected

@@ -3,6 +3,7 @@ package collector_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/anycatch/anycatch/catchment"
 	"net/http"
 	"strings"
 	"testing"
@@ -143,8 +144,8 @@ func TestOnDemandSilentProbeTimesOut(t *testing.T) {
 func TestOnDemandSpecialRangeRefused(t *testing.T) {
 	e := newEnv(t, nil)
 	e.store.mu.Lock()
-	e.store.targets = append(e.store.targets, collector.Target{ID: 3, Name: "private", Addr4: "10.1.2.3", IntervalSec: 300,
-		Specs: []measure.Spec{{Kind: measure.KindPing}}, IdentityOrder: []string{"nsid"}})
+	e.store.targets = append(e.store.targets, collector.Target{Target: catchment.Target{ID: 3, Name: "private", Addr4: "10.1.2.3", IntervalSec: 300,
+		Specs: []measure.Spec{{Kind: measure.KindPing}}, IdentityOrder: []string{"nsid"}}})
 	e.store.mu.Unlock()
 	if err := e.c.Reload(context.Background()); err != nil {
 		t.Fatal(err)

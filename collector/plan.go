@@ -57,6 +57,12 @@ func buildPlan(ts []Target, prev *plan) (*plan, []error) {
 	p := &plan{targets: make(map[int]*plannedTarget, len(ts)), byID: make(map[string]*plannedMsm)}
 	var errs []error
 	for _, t := range ts {
+		// Targets are validated when written (API, admin CLI); one that is
+		// not valid now (changed in SQL by hand) is still measured as far
+		// as it can be, and the error is logged.
+		if err := t.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("target %s: %w", t.Name, err))
+		}
 		pt := &plannedTarget{Target: t, rulesHash: hashRules(t.IdentityOrder, t.Rules)}
 		if prev != nil {
 			if old := prev.targets[t.ID]; old != nil && old.rulesHash == pt.rulesHash {
@@ -140,13 +146,13 @@ func (p *plan) scheduleFor(probe string, refresh int) (measure.Schedule, string)
 
 func (c *Collector) handleSchedule(w http.ResponseWriter, r *http.Request) {
 	if c.overloaded() {
-		writeRetry(w, http.StatusTooManyRequests, c.cfg.RetryAfter, "overloaded", "collector overloaded; retry later")
+		writeRetry(w, c.cfg.RetryAfter, measure.CodeOverloaded, "collector overloaded; retry later")
 		return
 	}
 	p, err := c.currentPlan(r.Context())
 	if err != nil {
 		c.log.Error("schedule", "err", err)
-		writeRetry(w, http.StatusServiceUnavailable, c.cfg.RetryAfter, "unavailable", "targets unavailable; retry later")
+		writeRetry(w, c.cfg.RetryAfter, measure.CodeUnavailable, "targets unavailable; retry later")
 		return
 	}
 	s, etag := p.scheduleFor(probeFrom(r.Context()), c.cfg.ScheduleRefresh)

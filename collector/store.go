@@ -62,15 +62,11 @@ var (
 	ErrRowData = errors.New("database refused a value")
 )
 
-// Target is one enabled target as the collector sees it.
+// Target is one enabled target with its site rules in order, as the
+// collector sees it.
 type Target struct {
-	ID            int
-	Name          string
-	Addr4, Addr6  string // "" when the target has no address of that family
-	IntervalSec   int
-	Specs         []measure.Spec
-	IdentityOrder []string
-	Rules         []catchment.Rule // site rules in order
+	catchment.Target
+	Rules []catchment.Rule
 }
 
 // Row is one validated result ready to store.

@@ -19,6 +19,18 @@
 // configured delays imply; Lab.Withdraw and Lab.Restore move catchments;
 // Lab.Down (or Down by name, after a crash) removes everything.
 //
+// An end-to-end test brings a lab up, runs something in a client, moves
+// the catchment and reads the ground truth (TestLab and the e2e tests do
+// exactly this; they run as root):
+//
+//	l, err := lab.Up(ctx, lab.DefaultTopology(), lab.Options{Name: name})
+//	...
+//	defer l.Down(ctx)
+//	collector, err := l.ForwardCollector(ctx, 8080) // host 127.0.0.1:8080 for probes in clients
+//	out, err := l.Exec(ctx, l.Clients()[0].Name, "dig", "+short", "@"+l.AnycastV4().String(), "hostname.bind", "CH", "TXT")
+//	err = l.Withdraw(ctx, "ams")
+//	truth, err := l.Truth(ctx) // truth.Clients[i].V4.Site, .ExpectedRTT
+//
 // Namespaces are "<instance>-<node>", so labs with different instance
 // names run side by side. Everything needs root; see docs/lab.md.
 //

@@ -37,12 +37,12 @@ func TestListenTargetChanges(t *testing.T) {
 	}
 	wait("initial (re)connect call")
 
-	tg := &Target{Name: "notify", Addr4: "192.0.2.53", IntervalSec: 60, Enabled: true}
+	tg := &Target{Name: "notify", Addr4: "198.51.100.53", IntervalSec: 60, Enabled: true}
 	if err := db.CreateTarget(ctx, tg); err != nil {
 		t.Fatal(err)
 	}
 	wait("create target")
-	if err := db.PutSite(ctx, Site{TargetID: tg.ID, Code: "ams", Name: "Amsterdam"}); err != nil {
+	if err := db.PutSite(ctx, tg.ID, Site{Code: "ams", Name: "Amsterdam"}); err != nil {
 		t.Fatal(err)
 	}
 	wait("put site")
@@ -73,7 +73,7 @@ func TestListenTargetChanges(t *testing.T) {
 func TestRecordBurst(t *testing.T) {
 	db := openDB(t)
 	ctx := context.Background()
-	tg := &Target{Name: "burst", Addr4: "192.0.2.53", IntervalSec: 60, Enabled: true}
+	tg := &Target{Name: "burst", Addr4: "198.51.100.53", IntervalSec: 60, Enabled: true}
 	if err := db.CreateTarget(ctx, tg); err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,8 @@ import (
 )
 
 // Query types of the read API. Their fields mirror the api package's
-// types one for one so the adapter in api/pgstore converts them directly.
+// types one for one so the adapter in api/pgstore converts them directly;
+// the rows the reports aggregate are package catchment's, shared.
 
 // ProbeFilter selects probes; zero fields do not filter.
 type ProbeFilter struct {
@@ -48,21 +49,9 @@ type CatchmentQuery struct {
 	Historical bool
 }
 
-// CatchmentRow is one track's catchment state with probe metadata.
-type CatchmentRow struct {
-	Probe      string
-	AF         int
-	State      catchment.State
-	Site       string
-	Identity   string
-	RTT        *float64
-	ObservedAt time.Time
-	Since      time.Time
-	Lat, Lon   *float64
-	Country    string
-	Continent  string
-	ASN        *int64
-}
+// CatchmentRow is one track's catchment state with probe metadata
+// (the one definition is [catchment.Track]).
+type CatchmentRow = catchment.Track
 
 // LatencyQuery asks for per-(probe, site) aggregates of one kind.
 type LatencyQuery struct {
@@ -72,18 +61,9 @@ type LatencyQuery struct {
 	Kind     measure.Kind
 }
 
-// LatencyRow aggregates one probe's results towards one site.
-type LatencyRow struct {
-	Probe     string
-	Site      string
-	Country   string
-	Continent string
-	ASN       *int64
-	Samples   int
-	RTT       *float64
-	Loss      *float64
-	MinRTT    *float64
-}
+// LatencyRow aggregates one probe's results towards one site (the one
+// definition is [catchment.SiteLatency]).
+type LatencyRow = catchment.SiteLatency
 
 // ChangeQuery selects catchment changes in [From, To) after a keyset
 // position; FlapMin is used by ChangeCounts.

@@ -136,8 +136,8 @@ func TestTargetsSitesRules(t *testing.T) {
 		{"get missing", func() error { _, err := db.GetTarget(ctx, "nope"); return err }(), ErrNotFound},
 		{"update missing", db.UpdateTarget(ctx, &Target{ID: 9999, Name: "z", Addr4: "198.51.100.1", IntervalSec: 60}), ErrNotFound},
 		{"delete missing", db.DeleteTarget(ctx, 9999), ErrNotFound},
-		{"site of missing target", db.PutSite(ctx, Site{TargetID: 9999, Code: "ams"}), ErrNotFound},
-		{"bad site code", db.PutSite(ctx, Site{TargetID: tg.ID, Code: "AMS!"}), ErrInvalid},
+		{"site of missing target", db.PutSite(ctx, 9999, Site{Code: "ams"}), ErrNotFound},
+		{"bad site code", db.PutSite(ctx, tg.ID, Site{Code: "AMS!"}), ErrInvalid},
 		{"delete missing site", db.DeleteSite(ctx, tg.ID, "nope"), ErrNotFound},
 		{"rules of missing target", db.ReplaceRules(ctx, 9999, nil), ErrNotFound},
 		{"bad rule source", db.ReplaceRules(ctx, tg.ID, []catchment.Rule{{Source: "bogus", Match: "exact", Pattern: "x"}}), ErrInvalid},
@@ -157,16 +157,16 @@ func TestTargetsSitesRules(t *testing.T) {
 	}
 
 	sites := []Site{
-		{TargetID: tg.ID, Code: "ams", Name: "Amsterdam", Lat: fp(52.37), Lon: fp(4.9), Unicast4: "198.51.100.10"},
-		{TargetID: tg.ID, Code: "lhr", Name: "London"},
+		{Code: "ams", Name: "Amsterdam", Lat: fp(52.37), Lon: fp(4.9), Unicast4: "198.51.100.10"},
+		{Code: "lhr", Name: "London"},
 	}
 	for _, s := range sites {
-		if err := db.PutSite(ctx, s); err != nil {
+		if err := db.PutSite(ctx, tg.ID, s); err != nil {
 			t.Fatalf("PutSite: %v", err)
 		}
 	}
 	sites[1].Name = "London Heathrow"
-	if err := db.PutSite(ctx, sites[1]); err != nil {
+	if err := db.PutSite(ctx, tg.ID, sites[1]); err != nil {
 		t.Fatalf("PutSite replace: %v", err)
 	}
 	gotSites, err := db.ListSites(ctx, tg.ID)

@@ -176,10 +176,10 @@ func (db *DB) ListTargets(ctx context.Context) ([]Target, error) {
 	return out, nil
 }
 
-// PutSite creates or replaces the site (s.TargetID, s.Code). It returns
+// PutSite creates or replaces the site (targetID, s.Code). It returns
 // ErrNotFound when the target does not exist and ErrInvalid for a bad code
 // or address.
-func (db *DB) PutSite(ctx context.Context, s Site) error {
+func (db *DB) PutSite(ctx context.Context, targetID int, s Site) error {
 	parse := func(v string) (*netip.Addr, error) {
 		if v == "" {
 			return nil, nil
@@ -203,7 +203,7 @@ func (db *DB) PutSite(ctx context.Context, s Site) error {
 		VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (target_id, code) DO UPDATE SET name = EXCLUDED.name, lat = EXCLUDED.lat,
 			lon = EXCLUDED.lon, unicast4 = EXCLUDED.unicast4, unicast6 = EXCLUDED.unicast6`,
-		s.TargetID, s.Code, s.Name, s.Lat, s.Lon, u4, u6)
+		targetID, s.Code, s.Name, s.Lat, s.Lon, u4, u6)
 	if err != nil {
 		return fmt.Errorf("put site %q: %w", s.Code, classify(err))
 	}
@@ -226,7 +226,7 @@ func (db *DB) DeleteSite(ctx context.Context, targetID int, code string) error {
 // error, for an unknown target).
 func (db *DB) ListSites(ctx context.Context, targetID int) ([]Site, error) {
 	rows, err := db.pool.Query(ctx, `
-		SELECT target_id, code, name, lat, lon, host(unicast4), host(unicast6)
+		SELECT code, name, lat, lon, host(unicast4), host(unicast6)
 		FROM sites WHERE target_id = $1 ORDER BY code`, targetID)
 	if err != nil {
 		return nil, fmt.Errorf("list sites: %w", err)
@@ -236,7 +236,7 @@ func (db *DB) ListSites(ctx context.Context, targetID int) ([]Site, error) {
 	for rows.Next() {
 		var s Site
 		var u4, u6 *string
-		if err := rows.Scan(&s.TargetID, &s.Code, &s.Name, &s.Lat, &s.Lon, &u4, &u6); err != nil {
+		if err := rows.Scan(&s.Code, &s.Name, &s.Lat, &s.Lon, &u4, &u6); err != nil {
 			return nil, fmt.Errorf("list sites: %w", err)
 		}
 		if u4 != nil {

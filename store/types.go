@@ -1,8 +1,6 @@
 package store
 
 import (
-	"time"
-
 	"github.com/anycatch/anycatch/catchment"
 	"github.com/anycatch/anycatch/measure"
 )
@@ -19,28 +17,10 @@ type ResultRow struct {
 	Identity string
 }
 
-// Target is one anycast service and what to measure on it.
-type Target struct {
-	ID            int            `json:"id"`
-	Name          string         `json:"name"`
-	Description   string         `json:"description"`
-	Addr4         string         `json:"addr4,omitempty"`
-	Addr6         string         `json:"addr6,omitempty"`
-	IntervalSec   int            `json:"interval_sec"`
-	Specs         []measure.Spec `json:"specs"`
-	IdentityOrder []string       `json:"identity_order"` // of "hostname_bind", "id_server", "nsid"
-	Enabled       bool           `json:"enabled"`
-	CreatedAt     time.Time      `json:"created_at"`
-	UpdatedAt     time.Time      `json:"updated_at"`
-}
+// Target is one anycast service (the one definition is
+// [catchment.Target], validated there).
+type Target = catchment.Target
 
-// Site is one location announcing a target's anycast prefix.
-type Site struct {
-	TargetID int      `json:"-"`
-	Code     string   `json:"code"`
-	Name     string   `json:"name"`
-	Lat      *float64 `json:"lat,omitempty"`
-	Lon      *float64 `json:"lon,omitempty"`
-	Unicast4 string   `json:"unicast4,omitempty"`
-	Unicast6 string   `json:"unicast6,omitempty"`
-}
+// Site is one location announcing a target's anycast prefix
+// ([catchment.Site]).
+type Site = catchment.Site

@@ -101,7 +101,7 @@ func newWorld(t testing.TB, n, rounds int) *world {
 	var rules []catchment.Rule
 	for _, s := range sites {
 		lat, lon := s.lat, s.lon
-		if err := db.PutSite(ctx, store.Site{TargetID: tg.ID, Code: s.code, Name: s.name, Lat: &lat, Lon: &lon,
+		if err := db.PutSite(ctx, tg.ID, store.Site{Code: s.code, Name: s.name, Lat: &lat, Lon: &lon,
 			Unicast4: fmt.Sprintf("198.18.%d.1", 10+len(rules))}); err != nil {
 			t.Fatal(err)
 		}

@@ -39,19 +39,12 @@ func apiErr(err error) error {
 	return err
 }
 
-func fromTarget(t store.Target) api.Target { return api.Target(t) }
-func toTarget(t api.Target) store.Target   { return store.Target(t) }
-
 func (s Store) ListTargets(ctx context.Context) ([]api.Target, error) {
 	ts, err := s.DB.ListTargets(ctx)
 	if err != nil {
 		return nil, apiErr(err)
 	}
-	out := make([]api.Target, len(ts))
-	for i, t := range ts {
-		out[i] = fromTarget(t)
-	}
-	return out, nil
+	return ts, nil
 }
 
 func (s Store) GetTarget(ctx context.Context, name string) (api.Target, error) {
@@ -59,23 +52,21 @@ func (s Store) GetTarget(ctx context.Context, name string) (api.Target, error) {
 	if err != nil {
 		return api.Target{}, apiErr(err)
 	}
-	return fromTarget(*t), nil
+	return *t, nil
 }
 
 func (s Store) CreateTarget(ctx context.Context, t api.Target) (api.Target, error) {
-	st := toTarget(t)
-	if err := s.DB.CreateTarget(ctx, &st); err != nil {
+	if err := s.DB.CreateTarget(ctx, &t); err != nil {
 		return api.Target{}, apiErr(err)
 	}
-	return fromTarget(st), nil
+	return t, nil
 }
 
 func (s Store) UpdateTarget(ctx context.Context, t api.Target) (api.Target, error) {
-	st := toTarget(t)
-	if err := s.DB.UpdateTarget(ctx, &st); err != nil {
+	if err := s.DB.UpdateTarget(ctx, &t); err != nil {
 		return api.Target{}, apiErr(err)
 	}
-	return fromTarget(st), nil
+	return t, nil
 }
 
 func (s Store) DeleteTarget(ctx context.Context, id int) error {
@@ -84,19 +75,11 @@ func (s Store) DeleteTarget(ctx context.Context, id int) error {
 
 func (s Store) ListSites(ctx context.Context, targetID int) ([]api.Site, error) {
 	ss, err := s.DB.ListSites(ctx, targetID)
-	if err != nil {
-		return nil, apiErr(err)
-	}
-	out := make([]api.Site, len(ss))
-	for i, x := range ss {
-		out[i] = api.Site{Code: x.Code, Name: x.Name, Lat: x.Lat, Lon: x.Lon, Unicast4: x.Unicast4, Unicast6: x.Unicast6}
-	}
-	return out, nil
+	return ss, apiErr(err)
 }
 
 func (s Store) PutSite(ctx context.Context, targetID int, x api.Site) error {
-	return apiErr(s.DB.PutSite(ctx, store.Site{TargetID: targetID, Code: x.Code, Name: x.Name, Lat: x.Lat, Lon: x.Lon,
-		Unicast4: x.Unicast4, Unicast6: x.Unicast6}))
+	return apiErr(s.DB.PutSite(ctx, targetID, x))
 }
 
 func (s Store) DeleteSite(ctx context.Context, targetID int, code string) error {
@@ -134,11 +117,7 @@ func (s Store) Catchment(ctx context.Context, q api.CatchmentQuery) ([]api.Catch
 	if err != nil {
 		return nil, apiErr(err)
 	}
-	out := make([]api.CatchmentRow, len(rs))
-	for i, r := range rs {
-		out[i] = api.CatchmentRow(r)
-	}
-	return out, nil
+	return rs, nil // the same type: catchment's
 }
 
 func (s Store) Latency(ctx context.Context, q api.LatencyQuery) ([]api.LatencyRow, error) {
@@ -146,11 +125,7 @@ func (s Store) Latency(ctx context.Context, q api.LatencyQuery) ([]api.LatencyRo
 	if err != nil {
 		return nil, apiErr(err)
 	}
-	out := make([]api.LatencyRow, len(rs))
-	for i, r := range rs {
-		out[i] = api.LatencyRow(r)
-	}
-	return out, nil
+	return rs, nil // the same type: catchment's
 }
 
 func (s Store) Changes(ctx context.Context, q api.ChangeQuery) ([]api.ChangeRow, error) {
@@ -207,9 +182,7 @@ func (s Store) Unmapped(ctx context.Context, targetID int) ([]api.UnmappedIdenti
 }
 
 func (s Store) StreamResults(ctx context.Context, q api.ResultQuery, fn func(*measure.Result) error) error {
-	sq := store.ResultQuery{TargetID: q.TargetID, Probe: q.Probe, Kind: q.Kind, From: q.From, To: q.To,
-		AfterTS: q.AfterTS, AfterID: q.AfterID, Limit: q.Limit}
-	return apiErr(s.DB.StreamResults(ctx, sq, fn))
+	return apiErr(s.DB.StreamResults(ctx, store.ResultQuery(q), fn))
 }
 
 func (s Store) KeyByPrefix(ctx context.Context, prefix string) (api.APIKey, error) {

@@ -9,37 +9,8 @@ import (
 	"testing"
 )
 
-// forbidden are packages the probe binary must never link: it runs on
-// volunteers' small machines and carries only measuring code.
-var forbidden = []string{
-	"github.com/jackc/pgx",
-	"github.com/go-chi/chi",
-	"github.com/oschwald/geoip2-golang",
-	"github.com/oschwald/maxminddb-golang",
-	"github.com/anycatch/anycatch/web",
-	"github.com/anycatch/anycatch/store",
-	"github.com/anycatch/anycatch/api",
-	"github.com/anycatch/anycatch/collector",
-}
-
-func TestDeps(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs go list")
-	}
-	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list -deps: %v\n%s", err, out)
-	}
-	deps := strings.Fields(string(out))
-	for _, dep := range deps {
-		for _, bad := range forbidden {
-			if dep == bad || strings.HasPrefix(dep, bad+"/") || strings.HasPrefix(dep, bad+"/v") {
-				t.Errorf("anycatch-probe links %s (forbidden: %s)", dep, bad)
-			}
-		}
-	}
-	t.Logf("%d packages linked", len(deps))
-}
+// What the probe binary may link is checked with the rest of the module's
+// dependency rules in internal/archtest.
 
 // TestStaticBinary builds the probe the way releases do and checks it is
 // statically linked (no ELF interpreter), logging its size.

@@ -180,6 +180,12 @@ func cmdTarget(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			fromService(&t, svc, set)
 			rules = svc.Rules
 		}
+		if err := t.Validate(); err != nil {
+			return fmt.Errorf("target create: %w", err)
+		}
+		if err := catchment.ValidateRules(t.IdentityOrder, rules); err != nil {
+			return fmt.Errorf("target create: rules: %w", err)
+		}
 		if err := db.CreateTarget(ctx, &t); err != nil {
 			return fmt.Errorf("target create: %w", err)
 		}
@@ -226,6 +232,9 @@ func cmdTarget(ctx context.Context, args []string, stdout, stderr io.Writer) err
 				return fmt.Errorf("target update: %w", err)
 			}
 		}
+		if err := t.Validate(); err != nil {
+			return fmt.Errorf("target update: %w", err)
+		}
 		if err := db.UpdateTarget(ctx, t); err != nil {
 			return fmt.Errorf("target update: %w", err)
 		}
@@ -261,7 +270,7 @@ func cmdSite(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	switch c.action {
 	case "create", "update":
-		s := store.Site{TargetID: t.ID, Code: c.arg(1), Name: *name, Unicast4: *u4, Unicast6: *u6}
+		s := store.Site{Code: c.arg(1), Name: *name, Unicast4: *u4, Unicast6: *u6}
 		set := map[string]bool{}
 		c.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		if set["lat"] != set["lon"] {
@@ -270,7 +279,10 @@ func cmdSite(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if set["lat"] {
 			s.Lat, s.Lon = lat, lon
 		}
-		return db.PutSite(ctx, s)
+		if err := s.Validate(); err != nil {
+			return fmt.Errorf("site %s: %w", c.action, err)
+		}
+		return db.PutSite(ctx, t.ID, s)
 	case "list":
 		ss, err := db.ListSites(ctx, t.ID)
 		if err != nil {
@@ -323,7 +335,7 @@ func cmdRule(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	switch c.action {
 	case "create":
 		rules = append(rules, r)
-		if _, err := catchment.NewIdentifier(t.IdentityOrder, rules); err != nil {
+		if err := catchment.ValidateRules(t.IdentityOrder, rules); err != nil {
 			return fmt.Errorf("rule create: %w", err)
 		}
 		return db.ReplaceRules(ctx, t.ID, rules)

@@ -54,3 +54,57 @@ func TestTargetCreateFromService(t *testing.T) {
 		t.Errorf("--service no-such: err = %v, want the list of services", err)
 	}
 }
+
+// TestAdminValidates: the admin CLI checks targets and sites with the
+// same Validate as the API, so a bad value gets the API's words instead of
+// a database CHECK violation, and nothing is written.
+func TestAdminValidates(t *testing.T) {
+	url := pgtest.NewURL(t)
+	ctx := context.Background()
+	run1 := func(args ...string) error {
+		var out, errb bytes.Buffer
+		return run(ctx, append(args[:2:2], append([]string{"--database-url", url}, args[2:]...)...), &out, &errb)
+	}
+	if err := run1("target", "create", "--name", "k-root", "--addr4", "198.51.100.53"); err != nil {
+		t.Fatalf("valid target: %v", err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"interval below 10 s", []string{"target", "create", "--name", "a", "--addr4", "198.51.100.53", "--interval", "5"},
+			"target create: interval_sec: want 10 to 86400 seconds"},
+		{"bad name", []string{"target", "create", "--name", "K Root", "--addr4", "198.51.100.53"},
+			"target create: name: target names are 1-63 characters"},
+		{"v6 address as addr4", []string{"target", "create", "--name", "b", "--addr4", "2001:db8::53"},
+			"target create: addr4: not an IPv4 address"},
+		{"no address", []string{"target", "create", "--name", "c"}, "target create: addr4: a target needs addr4 or addr6"},
+		{"update to a bad interval", []string{"target", "update", "k-root", "--interval", "100000"},
+			"target update: interval_sec: want 10 to 86400 seconds"},
+		{"bad site code", []string{"site", "create", "k-root", "AMS!"}, "site create: code: site codes are 1-32 characters"},
+		{"latitude out of range", []string{"site", "create", "k-root", "ams", "--lat", "91", "--lon", "4"}, "site create: lat: want -90 to 90"},
+		{"v4 unicast as unicast6", []string{"site", "update", "k-root", "ams", "--unicast6", "198.51.100.1"},
+			"site update: unicast6: not an IPv6 address"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := run1(tc.args...)
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Errorf("got %v, want an error starting %q", err, tc.want)
+			}
+		})
+	}
+	db, err := store.Open(ctx, url, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ts, err := db.ListTargets(ctx)
+	if err != nil || len(ts) != 1 || ts[0].IntervalSec != 300 {
+		t.Fatalf("targets after refused changes: %+v, %v; want k-root alone, unchanged", ts, err)
+	}
+	if ss, err := db.ListSites(ctx, ts[0].ID); err != nil || len(ss) != 0 {
+		t.Fatalf("sites after refused changes: %+v, %v; want none", ss, err)
+	}
+}

@@ -29,8 +29,7 @@ func (a Adapter) EnabledTargets(ctx context.Context) ([]collector.Target, error)
 	}
 	out := make([]collector.Target, len(ts))
 	for i, t := range ts {
-		out[i] = collector.Target{ID: t.ID, Name: t.Name, Addr4: t.Addr4, Addr6: t.Addr6, IntervalSec: t.IntervalSec,
-			Specs: t.Specs, IdentityOrder: t.IdentityOrder, Rules: t.Rules}
+		out[i] = collector.Target(t)
 	}
 	return out, nil
 }

@@ -14,6 +14,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -86,6 +87,31 @@ func Start(tb testing.TB, cfg Config) netip.AddrPort {
 // queries.
 func StartServer(tb testing.TB, cfg Config) *Server {
 	tb.Helper()
+	s, err := newServer(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	stop, err := s.serve()
+	if err != nil {
+		tb.Skipf("dnstest: %v", err)
+	}
+	tb.Cleanup(stop)
+	return s
+}
+
+// Listen runs a server for cfg outside a test (a runnable Example); the
+// caller must call stop, which waits for the server's goroutines.
+func Listen(cfg Config) (s *Server, stop func(), err error) {
+	if s, err = newServer(cfg); err != nil {
+		return nil, nil, err
+	}
+	if stop, err = s.serve(); err != nil {
+		return nil, nil, err
+	}
+	return s, stop, nil
+}
+
+func newServer(cfg Config) (*Server, error) {
 	if cfg.Hostname == "" {
 		cfg.Hostname = DefaultHostname
 	}
@@ -99,18 +125,22 @@ func StartServer(tb testing.TB, cfg Config) *Server {
 	for _, r := range cfg.Records {
 		rr, err := mdns.NewRR(r)
 		if err != nil || rr == nil {
-			tb.Fatalf("dnstest: bad record %q: %v", r, err)
+			return nil, fmt.Errorf("dnstest: bad record %q: %v", r, err)
 		}
 		s.records = append(s.records, rr)
 	}
+	return s, nil
+}
 
+// serve starts the UDP and TCP servers; stop shuts them down and waits.
+func (s *Server) serve() (stop func(), err error) {
 	host := "127.0.0.1"
-	if cfg.IPv6 {
+	if s.cfg.IPv6 {
 		host = "::1"
 	}
 	pc, ln, err := listenPair(host)
 	if err != nil {
-		tb.Skipf("dnstest: cannot listen on %s: %v", host, err)
+		return nil, fmt.Errorf("cannot listen on %s: %w", host, err)
 	}
 	s.Addr = pc.LocalAddr().(*net.UDPAddr).AddrPort()
 
@@ -130,7 +160,7 @@ func StartServer(tb testing.TB, cfg Config) *Server {
 		}()
 	}
 	started.Wait()
-	tb.Cleanup(func() {
+	return func() {
 		close(s.done)
 		for _, srv := range servers {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -138,8 +168,7 @@ func StartServer(tb testing.TB, cfg Config) *Server {
 			cancel()
 		}
 		served.Wait()
-	})
-	return s
+	}, nil
 }
 
 // Queries returns how many queries arrived, in total and per transport.

@@ -10,6 +10,8 @@ import (
 	"github.com/anycatch/anycatch/probe/ping"
 )
 
+// Ping a loopback address three times. Loss and timeouts are in the
+// result; the error means no socket could be opened at all.
 func Example() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -18,5 +20,6 @@ func Example() {
 		fmt.Println("cannot ping:", err) // no socket at all; loss would be in res
 		return
 	}
-	fmt.Printf("%s: %d/%d received\n", res.Mode, res.Received, res.Sent)
+	fmt.Printf("%d/%d received, median RTT known: %v\n", res.Received, res.Sent, res.Median != nil)
+	// Output: 3/3 received, median RTT known: true
 }
