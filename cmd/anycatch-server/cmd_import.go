@@ -11,6 +11,7 @@ import (
 
 	"github.com/anycatch/anycatch/atlas/importer"
 	"github.com/anycatch/anycatch/geo"
+	"github.com/anycatch/anycatch/internal/cliflag"
 	"github.com/anycatch/anycatch/store"
 )
 
@@ -63,14 +64,15 @@ cannot be opened or yields no result at all, the database fails, or
 --strict meets a bad record. See docs/atlas.md.`)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	files, err := cliflag.Parse(fs, args)
+	if err != nil {
 		return err
 	}
 	if *target == "" {
 		fs.Usage()
 		return errors.New("import atlas: --target is required")
 	}
-	if fs.NArg() == 0 {
+	if len(files) == 0 {
 		fs.Usage()
 		return errors.New("import atlas: no files")
 	}
@@ -115,7 +117,7 @@ cannot be opened or yields no result at all, the database fails, or
 	if *progress {
 		opts.Progress = stderr
 	}
-	return importFiles(ctx, opts, fs.Args(), stdout)
+	return importFiles(ctx, opts, files, stdout)
 }
 
 // importFiles imports each file in turn and prints one summary per file

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/anycatch/anycatch/internal/cliflag"
 	"io"
 	"log/slog"
 	"net"
@@ -118,7 +119,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer, onListen func(n
 		fmt.Fprintln(stderr, "\nflags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	pos, err := cliflag.Parse(fs, args)
+	if err != nil {
 		return err
 	}
 	if err := flagsFromEnv(fs, os.Getenv); err != nil {
@@ -127,8 +129,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer, onListen func(n
 	if cfg.anonRate == 0 {
 		cfg.anonRate = 600
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	if err := cliflag.Exactly("serve", pos, 0, ""); err != nil {
+		return err
 	}
 	roles, err := parseRoles(cfg.roles)
 	if err != nil {
