@@ -82,7 +82,7 @@ func (n *num) UnmarshalJSON(b []byte) error {
 	}
 	v, err := strconv.ParseFloat(s, 64)
 	if err != nil || math.IsInf(v, 0) || math.IsNaN(v) {
-		return fmt.Errorf("not a number: %.40s", b)
+		return fmt.Errorf("not a number (%.40s)", b)
 	}
 	n.v, n.ok = v, true
 	return nil
@@ -171,7 +171,7 @@ func ParseResult(data []byte) ([]Parsed, error) {
 	var raw rawResult
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&raw); err != nil {
-		return nil, fmt.Errorf("decode: %w", err)
+		return nil, decodeError(data, err)
 	}
 	if !raw.PrbID.ok || !raw.MsmID.ok || !raw.Timestamp.ok {
 		return nil, errors.New("missing prb_id, msm_id or timestamp")
