@@ -134,21 +134,9 @@ type CatchmentQuery struct {
 	Historical bool
 }
 
-// CatchmentRow is one probe's catchment state with its probe metadata.
-type CatchmentRow struct {
-	Probe      string
-	AF         int
-	State      catchment.State
-	Site       string
-	Identity   string
-	RTT        *float64
-	ObservedAt time.Time
-	Since      time.Time
-	Lat, Lon   *float64 // unblurred
-	Country    string
-	Continent  string
-	ASN        *int64
-}
+// CatchmentRow is one probe's catchment state with its probe metadata
+// (coordinates unblurred).
+type CatchmentRow = catchment.Track
 
 // LatencyQuery asks for per-(probe, site) RTT aggregates of one kind over
 // [From, To).
@@ -160,17 +148,7 @@ type LatencyQuery struct {
 }
 
 // LatencyRow aggregates one probe's results towards one site over a range.
-type LatencyRow struct {
-	Probe     string
-	Site      string // "" when unidentified
-	Country   string
-	Continent string
-	ASN       *int64
-	Samples   int      // results with an RTT
-	RTT       *float64 // mean RTT over the range, ms
-	Loss      *float64 // mean loss fraction
-	MinRTT    *float64
-}
+type LatencyRow = catchment.SiteLatency
 
 // ChangeQuery selects catchment changes of a target in [From, To).
 type ChangeQuery struct {

@@ -129,3 +129,24 @@ func Advance(prev *Latest, o Observation) (next Latest, change *Change) {
 	}
 	return next, c
 }
+
+// Fold applies observations (in time order) to the tracks' latest states
+// and returns the new latest state of every track observed, and the change
+// events, in order. prev holds the stored state of tracks that have one.
+func Fold(prev map[Key]Latest, obs []Observation) (latest map[Key]Latest, changes []Change) {
+	latest = make(map[Key]Latest, len(prev))
+	for _, o := range obs {
+		var p *Latest
+		if l, ok := latest[o.Key]; ok {
+			p = &l
+		} else if l, ok := prev[o.Key]; ok {
+			p = &l
+		}
+		next, c := Advance(p, o)
+		latest[o.Key] = next
+		if c != nil {
+			changes = append(changes, *c)
+		}
+	}
+	return latest, changes
+}

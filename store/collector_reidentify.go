@@ -102,7 +102,7 @@ func (db *DB) Reidentify(ctx context.Context, target int, since time.Time, idf *
 		if _, err := tx.Exec(ctx, `DELETE FROM catchment_changes WHERE target_id = $1`, target); err != nil {
 			return err
 		}
-		latest, changes := Fold(nil, obs)
+		latest, changes := catchment.Fold(nil, obs)
 		st.Changes = len(changes)
 		if err := upsertLatest(ctx, tx, latest); err != nil {
 			return err

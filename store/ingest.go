@@ -403,27 +403,6 @@ func observations(rows []ResultRow, inserted []bool) []catchment.Observation {
 	return obs
 }
 
-// Fold applies observations (in time order) to the tracks' latest states
-// and returns the new latest state of every track observed, and the change
-// events, in order. prev holds the stored state of tracks that have one.
-func Fold(prev map[catchment.Key]catchment.Latest, obs []catchment.Observation) (latest map[catchment.Key]catchment.Latest, changes []catchment.Change) {
-	latest = make(map[catchment.Key]catchment.Latest, len(prev))
-	for _, o := range obs {
-		var p *catchment.Latest
-		if l, ok := latest[o.Key]; ok {
-			p = &l
-		} else if l, ok := prev[o.Key]; ok {
-			p = &l
-		}
-		next, c := catchment.Advance(p, o)
-		latest[o.Key] = next
-		if c != nil {
-			changes = append(changes, *c)
-		}
-	}
-	return latest, changes
-}
-
 func advanceCatchment(ctx context.Context, tx pgx.Tx, rows []ResultRow, inserted []bool) error {
 	obs := observations(rows, inserted)
 	if len(obs) == 0 {
@@ -447,7 +426,7 @@ func advanceCatchment(ctx context.Context, tx pgx.Tx, rows []ResultRow, inserted
 	if err != nil {
 		return err
 	}
-	latest, changes := Fold(prev, obs)
+	latest, changes := catchment.Fold(prev, obs)
 	if err := upsertLatest(ctx, tx, latest); err != nil {
 		return err
 	}

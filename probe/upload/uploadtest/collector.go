@@ -11,6 +11,7 @@ import (
 	"compress/gzip"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -63,16 +64,69 @@ type failure struct {
 
 // New starts a fake collector on 127.0.0.1, closed when t ends.
 func New(t testing.TB) *Collector {
-	c := &Collector{
+	c := newCollector()
+	c.srv = httptest.NewServer(http.HandlerFunc(c.serve))
+	c.URL = c.srv.URL
+	t.Cleanup(c.srv.Close)
+	return c
+}
+
+// NewInMemory returns a fake collector without a listener: it answers
+// only the requests of [Collector.Client], in the caller's goroutine. A
+// test in a testing/synctest bubble needs this: a goroutine blocked on a
+// socket (a server's accept loop, a client's idle connection) is not
+// durably blocked, so the bubble's fake clock would never advance.
+func NewInMemory(t testing.TB) *Collector {
+	c := newCollector()
+	c.URL = "http://collector.invalid" // never dialled
+	return c
+}
+
+func newCollector() *Collector {
+	return &Collector{
 		Token:     "enroll-me",
 		probes:    map[string]ed25519.PublicKey{},
 		delivered: map[measure.UUID]int{},
 		wire:      map[measure.UUID]int{},
 	}
-	c.srv = httptest.NewServer(http.HandlerFunc(c.serve))
-	c.URL = c.srv.URL
-	t.Cleanup(c.srv.Close)
-	return c
+}
+
+// Client returns an HTTP client whose requests c serves in memory,
+// whatever their URL: no connection is made. A collector that is down
+// (see SetDown) fails requests with an error, as a dropped connection
+// does.
+func (c *Collector) Client() *http.Client {
+	return &http.Client{Transport: memTransport{c}}
+}
+
+// memTransport serves requests with a Collector's handler directly.
+type memTransport struct{ c *Collector }
+
+func (m memTransport) RoundTrip(r *http.Request) (res *http.Response, err error) {
+	if r.Body != nil {
+		defer r.Body.Close() // as a RoundTripper must
+	}
+	if err := r.Context().Err(); err != nil {
+		return nil, err
+	}
+	in := r.Clone(r.Context())
+	if in.Body == nil {
+		in.Body = http.NoBody
+	}
+	in.RequestURI = r.URL.RequestURI()
+	defer func() {
+		if p := recover(); p != nil {
+			if p != http.ErrAbortHandler {
+				panic(p)
+			}
+			res, err = nil, errors.New("uploadtest: connection closed by the collector")
+		}
+	}()
+	rec := httptest.NewRecorder()
+	m.c.serve(rec, in)
+	res = rec.Result()
+	res.Request = r
+	return res, nil
 }
 
 // SetSchedule sets the schedule served to every probe; its Version is the
