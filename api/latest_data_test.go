@@ -12,7 +12,8 @@ import (
 
 // TestLatestDataAtAfterImport: after importing history only, the catchment
 // "now" is empty; the report says when the newest data is, and asking at
-// that time shows every probe of the measurement.
+// that time shows every probe of the measurement, those with only socket
+// errors or timeouts as unreachable (RIPE Atlas msm 29083406: 96 probes).
 func TestLatestDataAtAfterImport(t *testing.T) {
 	e := newEnv(t, api.Config{})
 	e.importAtlas("quad9", "quad9", filepath.Join(fixtures.AtlasDir(t), "msm-29083406-chaos-id-server.json"))
@@ -41,7 +42,14 @@ func TestLatestDataAtAfterImport(t *testing.T) {
 		t.Fatalf("catchment at %s: %d %v %s", at, r.status, err, r.body)
 	}
 	t.Logf("at %s: %d probes, %d unreachable", at, then.Total.Probes, then.Total.Unreachable)
-	if then.Total.Probes == 0 {
-		t.Errorf("catchment at latest_data_at is empty")
+	// Every probe of the measurement is there (96): the two whose only
+	// results were socket errors were missing before; they are unreachable.
+	if then.Total.Probes != 96 || then.Total.Unreachable != 2 {
+		t.Errorf("catchment at %s: %d probes, %d unreachable; want all 96, 2 unreachable", at, then.Total.Probes, then.Total.Unreachable)
+	}
+	for _, p := range then.Probes {
+		if (p.Probe == "atlas:1001373" || p.Probe == "atlas:1001286") && p.State != "unreachable" {
+			t.Errorf("%s: state %q, want unreachable (socket errors only)", p.Probe, p.State)
+		}
 	}
 }
