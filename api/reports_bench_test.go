@@ -168,6 +168,9 @@ func refInflation(entries []catchment.Entry, opt catchment.InflationOptions) []c
 		b, src := unicast[e.Probe], "unicast"
 		if _, ok := unicast[e.Probe]; !ok {
 			b, src = region[k], "region"
+			if k == catchment.Unknown { // no region: no baseline across the world
+				b = best{}
+			}
 		}
 		extra := *e.RTT - b.rtt
 		if b.rtt <= 0 || extra <= opt.MinExtraMS || *e.RTT/b.rtt <= opt.MinRatio {
@@ -279,7 +282,7 @@ func refGroupSiteMatrix(perSite []catchment.Entry, g catchment.Grouping, opt cat
 	for i := range out {
 		c := &out[i]
 		b, ok := best[c.Group]
-		if !ok || c.P50 == nil || b <= 0 || c.Site == "unreachable" || strings.HasPrefix(c.Site, "?") {
+		if !ok || c.P50 == nil || b <= 0 || c.Site == "unreachable" || strings.HasPrefix(c.Site, "?") || c.Group == catchment.Unknown {
 			continue
 		}
 		c.Inflated = *c.P50-b > extra && *c.P50/b > ratio
