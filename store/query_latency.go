@@ -33,11 +33,11 @@ func (db *DB) Latency(ctx context.Context, q LatencyQuery) ([]LatencyRow, error)
 		if err := readBlocks(ctx, tx, q.TargetID, kinds, fromH, toH, nil, agg.visit); err != nil {
 			return err
 		}
-		if err := agg.readTail(ctx, tx, q.TargetID, kinds, fromH, toH); err != nil {
-			return err
-		}
 		dir, err := db.probeDirectory(ctx, tx)
 		if err != nil {
+			return err
+		}
+		if err := agg.readTail(ctx, tx, q.TargetID, kinds, fromH, toH, dir.byID); err != nil {
 			return err
 		}
 		out, err = agg.rows(dir.byNum)
@@ -71,6 +71,9 @@ type latencyAgg struct {
 	votes      map[uint64]uint64 // num<<16 | site → answered identity/dns results
 	local      []uint16
 	siteBuf    []string
+	// rolledUp is, per kind, the newest result time (unix s) the blocks
+	// read hold: the rollup's watermark, from which readTail reads on.
+	rolledUp map[string]int64
 }
 
 func (a *latencyAgg) global(site string) (uint16, error) {
@@ -105,9 +108,15 @@ func (a *latencyAgg) visit(kind string, ref blockRef, data []byte) error {
 		a.local = append(a.local, id)
 	}
 	var e blockEntry
+	last := a.rolledUp[kind]
 	for r.next(&e) {
+		last = max(last, e.Last)
 		a.add(own, a.local[e.Site], &e)
 	}
+	if a.rolledUp == nil {
+		a.rolledUp = map[string]int64{}
+	}
+	a.rolledUp[kind] = last
 	return r.err
 }
 
@@ -154,37 +163,47 @@ func (a *latencyAgg) add(own bool, site uint16, e *blockEntry) {
 const tailLookback = 3 * time.Hour
 
 // readTail adds the results of [fromH, toH) that no rollup has summed
-// yet: those newer than the newest result in results_hourly of the kind
-// (the rollup's watermark), at most tailLookback old. Without it a report
-// misses up to one rollup interval (5 minutes) of results, and a fresh
-// deployment shows nothing until the first rollup. It reads only the
-// tail, through the results primary key (target_id, ts, id), and groups
-// it as the rollup does.
-func (a *latencyAgg) readTail(ctx context.Context, tx pgx.Tx, targetID int, kinds []string, fromH, toH int64) error {
-	rows, err := tx.Query(ctx, `WITH wm AS (
-			SELECT k.kind, coalesce((SELECT max(h.last_ts) FROM results_hourly h
-				WHERE h.target_id = $1 AND h.kind = k.kind AND h.hour >= date_trunc('hour', now() - $5::interval)),
-				now() - $5::interval) AS since
-			FROM unnest($2::text[]) AS k(kind)
-		)
-		SELECT r.kind, p.num, r.af, coalesce(r.site, ''), count(*), count(r.rtt_ms), coalesce(sum(r.rtt_ms), 0),
+// yet: those after the newest result the blocks hold (the rollup's
+// watermark, a second after it: block times are whole seconds), at most
+// tailLookback old. Without it a report misses up to one rollup interval
+// (5 minutes) of results, and a fresh deployment shows nothing until the
+// first rollup. It reads only the tail, through the results primary key
+// (target_id, ts, id), and groups it as the rollup does. A result
+// uploaded late, older than the watermark, waits for the next rollup.
+func (a *latencyAgg) readTail(ctx context.Context, tx pgx.Tx, targetID int, kinds []string, fromH, toH int64, probes map[string]*probeInfo) error {
+	floor := time.Now().Add(-tailLookback).Unix()
+	since := make([]time.Time, len(kinds))
+	for i, k := range kinds {
+		s := floor
+		if last, ok := a.rolledUp[k]; ok {
+			s = max(s, last+1)
+		}
+		since[i] = time.Unix(s, 0).UTC()
+	}
+	// Probe numbers come from the directory in Go: joining probes in SQL
+	// made even an empty tail cost a scan of the probes table.
+	rows, err := tx.Query(ctx, `SELECT r.kind, r.probe_id, r.af, coalesce(r.site, ''), count(*), count(r.rtt_ms), coalesce(sum(r.rtt_ms), 0),
 			coalesce(min(r.rtt_ms), 0), coalesce(sum(r.loss), 0), count(r.loss)
-		FROM wm JOIN results r ON r.target_id = $1 AND r.kind = wm.kind AND r.ts > wm.since AND r.ts >= $3 AND r.ts < $4
-		JOIN probes p ON p.id = r.probe_id
-		GROUP BY 1, 2, 3, 4`, targetID, kinds, hourTime(fromH), hourTime(toH), fmt.Sprintf("%d seconds", int(tailLookback/time.Second)))
+		FROM unnest($2::text[], $5::timestamptz[]) AS w(kind, since)
+		JOIN results r ON r.target_id = $1 AND r.kind = w.kind AND r.ts >= w.since AND r.ts >= $3 AND r.ts < $4
+		GROUP BY 1, 2, 3, 4`, targetID, kinds, hourTime(fromH), hourTime(toH), since)
 	if err != nil {
 		return fmt.Errorf("latency tail: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var kind, site string
-		var num int64
+		var kind, probe, site string
 		var af int16
 		var results, answered, lossN int64
 		var rttSum, rttMin, lossSum float64
-		if err := rows.Scan(&kind, &num, &af, &site, &results, &answered, &rttSum, &rttMin, &lossSum, &lossN); err != nil {
+		if err := rows.Scan(&kind, &probe, &af, &site, &results, &answered, &rttSum, &rttMin, &lossSum, &lossN); err != nil {
 			return fmt.Errorf("latency tail: %w", err)
 		}
+		p := probes[probe]
+		if p == nil {
+			continue // deleted since
+		}
+		num := p.num
 		id, err := a.global(site)
 		if err != nil {
 			return err
