@@ -39,6 +39,10 @@ type CatchmentReport struct {
 	Probes    []CatchmentProbe  `json:"probes"`
 	Total     catchment.Group   `json:"total"`
 	Groups    []catchment.Group `json:"groups"`
+	// LatestDataAt is when the target's newest result is from (absent
+	// when it has none): a report "now" of a target holding only imported
+	// history is empty, and this says which at= shows its data.
+	LatestDataAt *time.Time `json:"latest_data_at,omitempty"`
 }
 
 // catchmentParams reads at, window and af for a target.
@@ -124,8 +128,13 @@ func (s *Server) getCatchment(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	latest, err := s.latestDataAt(r.Context(), t.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	rep := CatchmentReport{Target: t.Name, At: cq.At, WindowSec: int(cq.Window / time.Second), Group: string(g.By),
-		Sites: nonNil(sites), Total: total, Groups: groups}
+		Sites: nonNil(sites), Total: total, Groups: groups, LatestDataAt: latest}
 	if cq.AF != 0 {
 		rep.AF = &cq.AF
 	}
@@ -161,6 +170,10 @@ func writeCatchmentReport(w io.Writer, rep *CatchmentReport, probes *publishedPr
 	object(js, &rep.Total, groupFinite, appendGroupJSON)
 	js.raw(`,"groups":`)
 	array(js, rep.Groups, groupFinite, appendGroupJSON)
+	if rep.LatestDataAt != nil {
+		js.raw(`,"latest_data_at":`)
+		js.value(rep.LatestDataAt)
+	}
 	js.raw("}\n")
 	return js.flush()
 }

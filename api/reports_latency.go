@@ -46,7 +46,8 @@ func (s *Server) getLatency(w http.ResponseWriter, r *http.Request) {
 	} else if lq.To.Sub(lq.From) > 366*24*time.Hour {
 		q.fail("from", "range is longer than 366 days")
 	}
-	lq.Kind = measure.Kind(q.enum("kind", "identity", "identity", "dns", "ping", "trace"))
+	kindGiven := q.str("kind") != ""
+	lq.Kind = measure.Kind(q.enum("kind", string(defaultLatencyKind(t)), "identity", "dns", "ping", "trace"))
 	g := q.grouping(s.cfg.Regions)
 	opt := catchment.InflationOptions{Grouping: g, MinExtraMS: q.float("inflation_ms", 0), MinRatio: q.float("inflation_ratio", 0)}
 	format := q.format("csv")
@@ -55,10 +56,23 @@ func (s *Server) getLatency(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rows, err := s.store.Latency(r.Context(), lq)
+	if err == nil && len(rows) == 0 && !kindGiven {
+		// A target may hold the other kind that identifies sites (RIPE
+		// Atlas imports are dns, anycatch's own probes measure identity):
+		// default to the one it has rather than answer empty.
+		other := lq
+		other.Kind = map[measure.Kind]measure.Kind{measure.KindIdentity: measure.KindDNS, measure.KindDNS: measure.KindIdentity}[lq.Kind]
+		var more []LatencyRow
+		if more, err = s.store.Latency(r.Context(), other); err == nil && len(more) > 0 {
+			rows, lq = more, other
+		}
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	// Which kind the report is of, also for CSV (whose columns cannot say).
+	w.Header().Set("X-Anycatch-Kind", string(lq.Kind))
 	rep := latencyReport(rows, opt, format == "csv")
 	rep.Target, rep.From, rep.To, rep.Kind = t.Name, lq.From, lq.To, lq.Kind
 	if lq.AF != 0 {
@@ -73,6 +87,19 @@ func (s *Server) getLatency(w http.ResponseWriter, r *http.Request) {
 	if err := writeLatencyReport(w, &rep); err != nil {
 		s.log.Debug("api latency write", "err", err)
 	}
+}
+
+// defaultLatencyKind is the kind a latency report uses when the request
+// names none: the target's own site-identifying measurement (identity or
+// dns, as its specs say), identity when it has neither (imported targets
+// have no specs; getLatency then falls back to dns when identity is empty).
+func defaultLatencyKind(t Target) measure.Kind {
+	for _, sp := range t.Specs {
+		if sp.Kind == measure.KindIdentity || sp.Kind == measure.KindDNS {
+			return sp.Kind
+		}
+	}
+	return measure.KindIdentity
 }
 
 // latencyReport computes a latency report's statistics from the store's

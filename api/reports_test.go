@@ -307,11 +307,12 @@ func TestResults(t *testing.T) {
 		}
 	})
 	t.Run("atlas", func(t *testing.T) {
-		var page struct{ Data []map[string]any }
+		// A bare array, as Atlas serves it; the cursor is a header.
+		var page []map[string]any
 		r := e.do("GET", "/api/v1/results?format=atlas&target=k-root&limit=2&from="+from, e.read, "")
 		r.decode(t, &page)
-		if len(page.Data) != 2 || page.Data[0]["type"] != "dns" || page.Data[0]["fw"] != float64(5000) {
-			t.Errorf("atlas: %s", r.body)
+		if len(page) != 2 || page[0]["type"] != "dns" || page[0]["fw"] != float64(5000) || r.header.Get("X-Next-Cursor") == "" {
+			t.Errorf("atlas: %s (cursor %q)", r.body, r.header.Get("X-Next-Cursor"))
 		}
 	})
 }

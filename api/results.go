@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/anycatch/anycatch/atlas"
@@ -17,7 +18,8 @@ type resultCursor struct {
 }
 
 // resultsPage is a page of results; Data holds wire-format results (or
-// Atlas-shaped ones for format=atlas) exactly as stored.
+// Atlas-shaped ones for format=atlas, served as the bare array) exactly as
+// stored.
 type resultsPage struct {
 	Data       []json.RawMessage `json:"data"`
 	NextCursor string            `json:"next_cursor,omitempty"`
@@ -71,7 +73,11 @@ func (s *Server) listResults(w http.ResponseWriter, r *http.Request) {
 	}
 	rq.TargetID = t.ID
 	if format == "ndjson" {
-		s.streamResults(w, r, rq)
+		s.streamResults(w, r, rq, false)
+		return
+	}
+	if format == "atlas" && strings.Contains(r.Header.Get("Accept"), formatTypes["ndjson"]) {
+		s.streamResults(w, r, rq, true)
 		return
 	}
 	rq.Limit = limit + 1
@@ -100,20 +106,39 @@ func (s *Server) listResults(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if format == "atlas" {
+		// A plain JSON array, as Atlas serves and as Atlas tools and our
+		// importer read; the next page's cursor is a header.
+		if page.NextCursor != "" {
+			w.Header().Set("X-Next-Cursor", page.NextCursor)
+		}
+		writeJSON(w, http.StatusOK, page.Data)
+		return
+	}
 	writeJSON(w, http.StatusOK, page)
 }
 
 // streamResults writes every result of the range after the cursor as
 // NDJSON, flushing as it goes; memory stays constant however large the
 // range. An error after the first line can only end the stream early.
-func (s *Server) streamResults(w http.ResponseWriter, r *http.Request, rq ResultQuery) {
+// With atlas set each line is the Atlas-shaped result (format=atlas with
+// Accept: application/x-ndjson), which the Atlas importer reads back.
+func (s *Server) streamResults(w http.ResponseWriter, r *http.Request, rq ResultQuery, atlasShape bool) {
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	flusher, _ := w.(http.Flusher)
 	n := 0
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	err := s.store.StreamResults(r.Context(), rq, func(res *measure.Result) error {
-		if err := enc.Encode(res); err != nil {
+		if atlasShape {
+			p, err := atlas.FromResult(res, "")
+			if err != nil {
+				return fmt.Errorf("encode result %s: %w", res.ID, err)
+			}
+			if _, err := w.Write(append(p, '\n')); err != nil {
+				return err
+			}
+		} else if err := enc.Encode(res); err != nil {
 			return err
 		}
 		if n++; n%1000 == 0 && flusher != nil {

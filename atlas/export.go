@@ -108,7 +108,7 @@ func FromResult(r *measure.Result, probeID string) ([]byte, error) {
 		Anycatch: ExportMeta{V: r.V, ID: r.ID, Probe: probeID, Measurement: r.Measurement, Target: r.Target, Kind: r.Kind, Error: r.Error},
 	}
 	if r.Error != "" {
-		e.Error = map[string]any{"socket": r.Error}
+		e.Error = errorObject(r.Error)
 	}
 	var err error
 	switch {
@@ -133,6 +133,37 @@ func FromResult(r *measure.Result, probeID string) ([]byte, error) {
 		return nil, err
 	}
 	return json.Marshal(e)
+}
+
+// errorObject is the Atlas "error" object for a result's error text: the
+// inverse of the importer's atlasError, which turns {"socket": "X"} into
+// "socket: X". Text of that shape goes back to its keys (wrapping it in
+// "socket" again gave "socket: socket: X" after each round trip); any
+// other text is a socket error.
+func errorObject(msg string) map[string]any {
+	obj := map[string]any{}
+	for _, part := range strings.Split(msg, "; ") {
+		k, v, ok := strings.Cut(part, ": ")
+		if !ok || !isErrorKey(k) || obj[k] != nil {
+			return map[string]any{"socket": msg}
+		}
+		obj[k] = v
+	}
+	return obj
+}
+
+// isErrorKey reports whether k looks like an Atlas error key (socket,
+// getaddrinfo, sendto …): a lower-case word.
+func isErrorKey(k string) bool {
+	if k == "" || k == "timeout" {
+		return false
+	}
+	for _, c := range k {
+		if (c < 'a' || c > 'z') && c != '_' {
+			return false
+		}
+	}
+	return true
 }
 
 // atlasNumber returns N for "atlas:N", else 0.
@@ -169,7 +200,7 @@ func exportExchange(ex *measure.DNSExchange) (res json.RawMessage, errObj map[st
 		if ex.Error == "timeout" {
 			return nil, map[string]any{"timeout": 0}, nil
 		}
-		return nil, map[string]any{"socket": ex.Error}, nil
+		return nil, errorObject(ex.Error), nil
 	}
 	d := exportDNS{RT: ex.RTT, Size: len(ex.Raw)}
 	if len(ex.Raw) > 0 {

@@ -27,6 +27,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/anycatch/anycatch/measure"
 )
 
@@ -80,7 +82,7 @@ func (n *num) UnmarshalJSON(b []byte) error {
 	}
 	v, err := strconv.ParseFloat(s, 64)
 	if err != nil || math.IsInf(v, 0) || math.IsNaN(v) {
-		return fmt.Errorf("not a number: %.40s", b)
+		return fmt.Errorf("not a number (%.40s)", b)
 	}
 	n.v, n.ok = v, true
 	return nil
@@ -120,6 +122,9 @@ type rawResult struct {
 	Result    json.RawMessage `json:"result"`
 	Resultset []rawSub        `json:"resultset"`
 	Qbuf      string          `json:"qbuf"`
+	// Anycatch is the block anycatch's own export adds (see [ExportMeta]);
+	// nil in files from Atlas.
+	Anycatch *rawMeta `json:"anycatch"`
 	// ping summary
 	Sent num `json:"sent"`
 	Rcvd num `json:"rcvd"`
@@ -128,6 +133,20 @@ type rawResult struct {
 	Avg  num `json:"avg"`
 	Max  num `json:"max"`
 	TTL  num `json:"ttl"`
+}
+
+// rawMeta is what the importer takes back from an anycatch export's
+// "anycatch" block, so that export -> import -> export gives the same
+// bytes: the result id (Atlas resultset elements were exported as results
+// of their own, which would otherwise get a new id), the error text as
+// stored, and whether a resultset was one result with several exchanges.
+// Probe and measurement stay those of prb_id and msm_id: imports live in
+// the "atlas:" namespace.
+type rawMeta struct {
+	V     int          `json:"v"`
+	ID    measure.UUID `json:"id"`
+	Kind  measure.Kind `json:"kind"`
+	Error string       `json:"error"`
 }
 
 // rawSub is one element of a dns "resultset".
@@ -152,7 +171,7 @@ func ParseResult(data []byte) ([]Parsed, error) {
 	var raw rawResult
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&raw); err != nil {
-		return nil, fmt.Errorf("decode: %w", err)
+		return nil, decodeError(data, err)
 	}
 	if !raw.PrbID.ok || !raw.MsmID.ok || !raw.Timestamp.ok {
 		return nil, errors.New("missing prb_id, msm_id or timestamp")
@@ -192,6 +211,86 @@ func ParseResult(data []byte) ([]Parsed, error) {
 		r.ID = resultID(r.Time, meta.MsmID, meta.ProbeID, meta.Timestamp, sub)
 		return r, nil
 	}
+	out, err := parseBody(&raw, meta, base)
+	if err != nil || raw.Anycatch == nil || raw.Anycatch.V < 1 {
+		return out, err
+	}
+	return applyOwnMeta(out, &raw)
+}
+
+// applyOwnMeta takes back what an anycatch export's own block says about
+// the result (see rawMeta). A block that does not fit the Atlas fields
+// (an id whose time is not the result's) is an error: the file was
+// edited or is not ours.
+func applyOwnMeta(out []Parsed, raw *rawResult) ([]Parsed, error) {
+	m := raw.Anycatch
+	if len(out) == 0 {
+		return out, nil
+	}
+	r := out[0].Result
+	if len(out) > 1 && len(out) == len(raw.Resultset) {
+		// FromResult writes a result with several exchanges as a
+		// resultset; it was one result. An element whose exchange failed
+		// without a reply was parsed as "could not measure": it is an
+		// exchange error here.
+		d := &measure.DNSResult{Server: joinHostPort(r.Dst, "53")}
+		for i, p := range out {
+			switch {
+			case p.Result.DNS != nil:
+				d.Exchanges = append(d.Exchanges, p.Result.DNS.Exchanges...)
+				d.Identity = mergeIdentity(d.Identity, p.Result.DNS.Identity)
+			case p.Result.Error != "":
+				ex := measure.DNSExchange{Proto: strings.ToLower(raw.Resultset[i].Proto), Error: p.Result.Error}
+				if q := decodeQuestion(raw.Resultset[i].Qbuf); q != nil {
+					ex.QName, ex.QClass, ex.QType = q.Name, dns.ClassToString[q.Qclass], dns.TypeToString[q.Qtype]
+				}
+				d.Exchanges = append(d.Exchanges, ex)
+			default:
+				return nil, fmt.Errorf("anycatch: resultset[%d] has neither a dns result nor an error", i)
+			}
+		}
+		r.DNS, r.Error = d, ""
+		out = out[:1]
+		out[0].Meta.Sub = -1
+	}
+	if !m.ID.IsZero() {
+		if m.ID.Version() != 7 || m.ID.Time().Unix() != r.Time.Unix() {
+			return nil, fmt.Errorf("anycatch: id %s does not match timestamp %d", m.ID, r.Time.Unix())
+		}
+		r.ID = m.ID
+	}
+	if m.Kind == measure.KindIdentity && r.Kind == measure.KindDNS {
+		r.Kind = m.Kind
+	}
+	if r.Error != "" && m.Error != "" {
+		r.Error = truncate(m.Error, 1024)
+	}
+	return out, nil
+}
+
+// mergeIdentity fills a's empty identity strings from b.
+func mergeIdentity(a, b *measure.Identity) *measure.Identity {
+	if a == nil {
+		return b
+	}
+	if b == nil {
+		return a
+	}
+	m := *a
+	if m.HostnameBind == "" {
+		m.HostnameBind = b.HostnameBind
+	}
+	if m.IDServer == "" {
+		m.IDServer = b.IDServer
+	}
+	if m.NSID == "" {
+		m.NSID = b.NSID
+	}
+	return &m
+}
+
+// parseBody converts the type-specific part of raw.
+func parseBody(raw *rawResult, meta Meta, base func(kind measure.Kind, ts float64, dst string, af num, src string, sub int) (*measure.Result, error)) ([]Parsed, error) {
 	dst := firstAddr(raw.DstAddr, raw.DstName, raw.Addr)
 	switch raw.Type {
 	case "dns":
@@ -232,7 +331,7 @@ func ParseResult(data []byte) ([]Parsed, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := fillPing(r, &raw); err != nil {
+		if err := fillPing(r, raw); err != nil {
 			return nil, err
 		}
 		return []Parsed{{r, meta}}, nil
@@ -241,7 +340,7 @@ func ParseResult(data []byte) ([]Parsed, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := fillTrace(r, &raw); err != nil {
+		if err := fillTrace(r, raw); err != nil {
 			return nil, err
 		}
 		return []Parsed{{r, meta}}, nil
@@ -323,6 +422,9 @@ func atlasError(raw json.RawMessage) (timeout bool, msg string) {
 	return false, strings.Join(parts, "; ")
 }
 
+// isNull reports whether a JSON value is absent or null.
+func isNull(raw json.RawMessage) bool { return len(raw) == 0 || string(raw) == "null" }
+
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
@@ -350,6 +452,9 @@ func fillPing(r *measure.Result, raw *rawResult) error {
 	}
 	if _, msg := atlasError(raw.Error); msg != "" {
 		r.Error = truncate(msg, 1024)
+		if isNull(raw.Result) && !raw.Sent.ok {
+			return nil // could not measure at all: no ping payload
+		}
 	}
 	var replies []rawPingReply
 	if len(raw.Result) > 0 && string(raw.Result) != "null" {
@@ -423,6 +528,9 @@ func fillTrace(r *measure.Result, raw *rawResult) error {
 	}
 	if _, msg := atlasError(raw.Error); msg != "" {
 		r.Error = truncate(msg, 1024)
+		if isNull(raw.Result) {
+			return nil // could not measure at all: no traceroute payload
+		}
 	}
 	var hops []rawHop
 	if len(raw.Result) > 0 && string(raw.Result) != "null" {

@@ -126,9 +126,22 @@ func (r *Reader) firstByte() (byte, error) {
 	}
 }
 
+// ErrTruncated marks input that ends in the middle of a JSON array (an
+// interrupted download): what came before it was read.
+var ErrTruncated = errors.New("truncated")
+
+// isEOF reports whether err means the input ended where more was due.
+func isEOF(err error) bool {
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+}
+
 func (r *Reader) fillArray() {
 	if !r.dec.More() {
 		if _, err := r.dec.Token(); err != nil {
+			if isEOF(err) {
+				r.err = fmt.Errorf("%w: the array ends after element %d without its closing ']'", ErrTruncated, r.elem)
+				return
+			}
 			r.err = fmt.Errorf("after element %d: %w", r.elem, err)
 			return
 		}
@@ -138,6 +151,10 @@ func (r *Reader) fillArray() {
 	r.elem++
 	var raw json.RawMessage
 	if err := r.dec.Decode(&raw); err != nil {
+		if isEOF(err) {
+			r.err = fmt.Errorf("%w: the input ends inside element %d (reading stopped here)", ErrTruncated, r.elem)
+			return
+		}
 		r.err = fmt.Errorf("element %d: %w (reading stopped here)", r.elem, err)
 		return
 	}

@@ -173,6 +173,9 @@ func refInflation(entries []Entry, opt InflationOptions) []Inflated {
 		b, src := unicast[e.Probe], "unicast"
 		if _, ok := unicast[e.Probe]; !ok {
 			b, src = region[k], "region"
+			if k == Unknown { // no region: no baseline across the world
+				b = best{}
+			}
 		}
 		extra := *e.RTT - b.rtt
 		if b.rtt <= 0 || extra <= opt.MinExtraMS || *e.RTT/b.rtt <= opt.MinRatio {

@@ -252,10 +252,31 @@ func ObservationFromResult(targetID int, r *measure.Result, idf *Identifier) (Ob
 		return o, nil
 	}
 	o.State, o.Site, o.Identity = idf.Identify(r.DNS.Identity)
+	if o.State == StateUnidentified && o.Identity == "" {
+		o.Identity = NoIdentityReason(r.DNS)
+	}
 	if rtt, ok := r.RTT(); ok {
 		o.RTT = &rtt
 	}
 	return o, nil
+}
+
+// NoIdentityReason says why an answered dns result carries no identity,
+// as the identity of an unidentified observation: "(REFUSED)",
+// "(SERVFAIL)", "(NOTIMP)" or another rcode in brackets when the server
+// said no, "(no TXT)" when it answered NOERROR without an identity. One
+// empty identity for all of them hid whether a site refuses CHAOS queries
+// or a resolver in the path answers instead. The brackets cannot come from
+// a reply's identity text as rules see it: rules match the reply, never
+// this marker.
+func NoIdentityReason(d *measure.DNSResult) string {
+	for i := range d.Exchanges {
+		ex := &d.Exchanges[i]
+		if ex.Error == "" && ex.Rcode != "" && ex.Rcode != "NOERROR" {
+			return "(" + ex.Rcode + ")"
+		}
+	}
+	return "(no TXT)"
 }
 
 func answered(d *measure.DNSResult) bool {

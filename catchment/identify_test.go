@@ -133,7 +133,7 @@ func TestObservationFromResult(t *testing.T) {
 		wantErr   bool
 	}{
 		{"identified", res(answer(16.1, &measure.Identity{IDServer: "res300.vie.rrdns.pch.net"}), ""), StateSite, "vie", "res300.vie.rrdns.pch.net", 16.1, false},
-		{"servfail answer is unidentified", res(answer(12, nil), ""), StateUnidentified, "", "", 12, false},
+		{"answer without identity is unidentified, saying why", res(answer(12, nil), ""), StateUnidentified, "", "(no TXT)", 12, false},
 		{"unmapped", res(answer(12, &measure.Identity{IDServer: "zzz.example"}), ""), StateUnidentified, "", "zzz.example", 12, false},
 		{"timeout", res(&measure.DNSResult{Exchanges: []measure.DNSExchange{{QName: "id.server.", Error: "timeout"}}}, ""), StateUnreachable, "", "", 0, false},
 		{"could not measure", res(nil, "socket: connect failed"), StateUnreachable, "", "", 0, false},

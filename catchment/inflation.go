@@ -54,7 +54,8 @@ type Inflated struct {
 // Inflation lists probes (with a site and an RTT) whose anycast RTT exceeds
 // their baseline by both MinExtraMS and MinRatio. The baseline is the
 // probe's best RTT to any site's unicast address when measured, else the
-// best anycast RTT of any probe in the same group to any site. Sorted by
+// best anycast RTT of any probe in the same group to any site; the group
+// [Unknown] has no such baseline. Sorted by
 // extra ms, largest first, then probe.
 func Inflation(entries []Entry, opt InflationOptions) []Inflated {
 	g := opt.Grouping
@@ -107,11 +108,19 @@ func InflationByID(entries []Entry, ids []int32, keys []string, opt InflationOpt
 			*b = best{*e.RTT, e.Site, e.Probe, true}
 		}
 	}
+	// Probes whose group is unknown (no GeoIP, no declared place) share no
+	// region: their best RTT would be a baseline across the whole world
+	// (a probe in South America flagged against one in Europe), so they
+	// get no region baseline.
+	unknown := int32(slices.Index(keys, Unknown))
 	baseline := func(i int) (best, string) {
 		if unicast != nil {
 			if b, ok := unicast[entries[i].Probe]; ok {
 				return b, "unicast"
 			}
+		}
+		if ids[i] == unknown {
+			return best{}, "region"
 		}
 		return region[ids[i]], "region"
 	}

@@ -142,7 +142,9 @@ func groupSiteMatrix(cells *siteCells, stats []LatencyStats, opt InflationOption
 	for k, c := range cells.order {
 		cell := &out[k]
 		g := cells.group[c]
-		if !seen[g] || cell.P50 == nil || best[g] <= 0 || !placeAnswers(cell.Site) {
+		// "unknown" is no region: comparing sites across it would compare
+		// probes from anywhere in the world.
+		if !seen[g] || cell.P50 == nil || best[g] <= 0 || !placeAnswers(cell.Site) || cells.groups[g] == Unknown {
 			continue
 		}
 		cell.Inflated = *cell.P50-best[g] > extra && *cell.P50/best[g] > ratio

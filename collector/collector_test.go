@@ -158,7 +158,7 @@ func TestClassify(t *testing.T) {
 		{"hostname.bind regex", identityResult("m", "198.18.53.53", 4, measure.Identity{HostnameBind: "ns3.lhr.k.example"}), catchment.StateSite, "lhr", "ns3.lhr.k.example"},
 		{"nsid only", identityResult("m", "198.18.53.53", 4, measure.Identity{NSID: "k-fra-1"}), catchment.StateSite, "fra", "k-fra-1"},
 		{"no rule matches", identityResult("m", "198.18.53.53", 4, measure.Identity{HostnameBind: "mystery-7"}), catchment.StateUnidentified, "", "mystery-7"},
-		{"answer without identity", identityResult("m", "198.18.53.53", 4, measure.Identity{}), catchment.StateUnidentified, "", ""},
+		{"answer without identity", identityResult("m", "198.18.53.53", 4, measure.Identity{}), catchment.StateUnidentified, "", "(no TXT)"},
 		{"timeout", unreach, catchment.StateUnreachable, "", ""},
 		{"probe error", probeErr, catchment.StateUnreachable, "", ""},
 	}

@@ -179,7 +179,7 @@ func (c *Collector) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		Capabilities: req.Capabilities,
 		Location:     req.Location,
 		Src:          src,
-		Geo:          c.cfg.Geo.Lookup(src),
+		Geo:          withDeclaredCountry(c.cfg.Geo.Lookup(src), req.Location),
 		Limits:       c.cfg.Limits,
 		Now:          c.cfg.Now().UTC(),
 	}
@@ -232,7 +232,7 @@ func (c *Collector) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	src := clientAddr(r, c.cfg.TrustedProxies)
-	u := HeartbeatUpdate{ProbeID: probeFrom(r.Context()), Heartbeat: hb, Src: src, Geo: c.cfg.Geo.Lookup(src), Now: c.cfg.Now().UTC()}
+	u := HeartbeatUpdate{ProbeID: probeFrom(r.Context()), Heartbeat: hb, Src: src, Geo: withDeclaredCountry(c.cfg.Geo.Lookup(src), hb.Location), Now: c.cfg.Now().UTC()}
 	c.noteGeo(u.ProbeID, u.Geo)
 	if err := c.store.Heartbeat(r.Context(), u); err != nil {
 		c.log.Error("heartbeat", "probe", u.ProbeID, "err", err)

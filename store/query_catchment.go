@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -104,9 +106,10 @@ func (db *DB) Unmapped(ctx context.Context, targetID int) ([]UnmappedIdentity, e
 
 // seenAcc is one track's liveness in a historical catchment's window.
 type seenAcc struct {
-	answered uint64
-	rttSum   float64
-	last     int64
+	answered    uint64
+	rttSum      float64
+	first, last int64
+	matched     bool // a change of the track was found
 }
 
 // catchmentAt is Catchment at an earlier time: each track's latest change
@@ -144,13 +147,14 @@ func (db *DB) catchmentAt(ctx context.Context, q CatchmentQuery) ([]CatchmentRow
 				if len(accs) == cap(accs) {
 					accs = make([]seenAcc, 0, 2*cap(accs))
 				}
-				accs = append(accs, seenAcc{last: -1 << 62})
+				accs = append(accs, seenAcc{first: 1 << 62, last: -1 << 62})
 				a = &accs[len(accs)-1]
 				seen[k] = a
 			}
 			a.answered += uint64(e.Answered)
 			a.rttSum += e.RTTSum
 			a.last = max(a.last, min(e.Last, atS))
+			a.first = min(a.first, max(e.First, fromS))
 		}
 		return r.err
 	}
@@ -165,8 +169,10 @@ func (db *DB) catchmentAt(ctx context.Context, q CatchmentQuery) ([]CatchmentRow
 	out := make([]CatchmentRow, 0, n)
 	var since []time.Time
 	var pend []*probeInfo
+	var dir *probeDir
 	err := db.readTx(ctx, "catchment", func(tx pgx.Tx) error {
-		dir, err := db.probeDirectory(ctx, tx)
+		var err error
+		dir, err = db.probeDirectory(ctx, tx)
 		if err != nil {
 			return err
 		}
@@ -219,6 +225,7 @@ func (db *DB) catchmentAt(ctx context.Context, q CatchmentQuery) ([]CatchmentRow
 		if s == nil {
 			continue // not observed in the window
 		}
+		s.matched = true
 		if s.answered == 0 {
 			c.State = catchment.StateUnreachable
 		} else {
@@ -232,6 +239,32 @@ func (db *DB) catchmentAt(ctx context.Context, q CatchmentQuery) ([]CatchmentRow
 		kept = append(kept, c)
 	}
 	out = kept
+	// A track whose every result so far was a timeout or a socket error
+	// has no change event (an unreachable observation names no site), yet
+	// it was observed: it is unreachable, as the latency report and the
+	// current catchment count it.
+	added := false
+	for k, s := range seen {
+		if s.matched || s.answered > 0 {
+			continue
+		}
+		p := dir.byNum[uint32(k>>8)]
+		if p == nil {
+			continue // deleted since
+		}
+		first, last := time.Unix(s.first, 0).UTC(), time.Unix(s.last, 0).UTC()
+		out = append(out, CatchmentRow{Probe: p.id, AF: int(k & 0xff), State: catchment.StateUnreachable,
+			Lat: p.lat, Lon: p.lon, Country: p.country, Continent: p.continent, ASN: p.asn, Since: first, ObservedAt: last})
+		added = true
+	}
+	if added {
+		slices.SortFunc(out, func(a, b CatchmentRow) int {
+			if c := strings.Compare(a.Probe, b.Probe); c != 0 {
+				return c
+			}
+			return a.AF - b.AF
+		})
+	}
 	db.hints.set(hint, len(out))
 	return out, nil
 }

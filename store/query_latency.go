@@ -37,6 +37,9 @@ func (db *DB) Latency(ctx context.Context, q LatencyQuery) ([]LatencyRow, error)
 		if err != nil {
 			return err
 		}
+		if err := agg.readTail(ctx, tx, q.TargetID, kinds, fromH, toH, dir.byID); err != nil {
+			return err
+		}
 		out, err = agg.rows(dir.byNum)
 		return err
 	})
@@ -68,6 +71,9 @@ type latencyAgg struct {
 	votes      map[uint64]uint64 // num<<16 | site → answered identity/dns results
 	local      []uint16
 	siteBuf    []string
+	// rolledUp is, per kind, the newest result time (unix s) the blocks
+	// read hold: the rollup's watermark, from which readTail reads on.
+	rolledUp map[string]int64
 }
 
 func (a *latencyAgg) global(site string) (uint16, error) {
@@ -102,42 +108,114 @@ func (a *latencyAgg) visit(kind string, ref blockRef, data []byte) error {
 		a.local = append(a.local, id)
 	}
 	var e blockEntry
+	last := a.rolledUp[kind]
 	for r.next(&e) {
-		if a.af != 0 && e.AF != a.af {
-			continue
-		}
-		site := a.local[e.Site]
-		if !own {
-			if a.sites[site] != "" {
-				a.votes[uint64(e.Num)<<16|uint64(site)] += uint64(e.Answered)
-			}
-			continue
-		}
-		if int(e.Num) >= len(a.head) {
-			a.head = slices.Grow(a.head, int(e.Num)+1-len(a.head)+len(a.head)/4)[:int(e.Num)+1]
-		}
-		var acc *latAcc
-		for i := a.head[e.Num]; i != 0; i = a.accs[i-1].next {
-			if c := &a.accs[i-1]; !a.identified || c.site == site {
-				acc = c
-				break
-			}
-		}
-		if acc == nil {
-			a.accs = append(a.accs, latAcc{num: e.Num, site: site, next: a.head[e.Num]})
-			a.head[e.Num] = int32(len(a.accs))
-			acc = &a.accs[len(a.accs)-1]
-		}
-		if e.Answered > 0 && (!acc.hasMin || e.RTTMin < acc.rttMin) {
-			acc.rttMin, acc.hasMin = e.RTTMin, true
-		}
-		acc.results += uint64(e.Results)
-		acc.answered += uint64(e.Answered)
-		acc.rttSum += e.RTTSum
-		acc.lossSum += float64(e.LossSum)
-		acc.lost += uint64(e.LossN)
+		last = max(last, e.Last)
+		a.add(own, a.local[e.Site], &e)
 	}
+	if a.rolledUp == nil {
+		a.rolledUp = map[string]int64{}
+	}
+	a.rolledUp[kind] = last
 	return r.err
+}
+
+// add sums one rollup entry (of the report's kind when own, else an
+// identity/dns vote) whose site is the global site id site.
+func (a *latencyAgg) add(own bool, site uint16, e *blockEntry) {
+	if a.af != 0 && e.AF != a.af {
+		return
+	}
+	if !own {
+		if a.sites[site] != "" {
+			a.votes[uint64(e.Num)<<16|uint64(site)] += uint64(e.Answered)
+		}
+		return
+	}
+	if int(e.Num) >= len(a.head) {
+		a.head = slices.Grow(a.head, int(e.Num)+1-len(a.head)+len(a.head)/4)[:int(e.Num)+1]
+	}
+	var acc *latAcc
+	for i := a.head[e.Num]; i != 0; i = a.accs[i-1].next {
+		if c := &a.accs[i-1]; !a.identified || c.site == site {
+			acc = c
+			break
+		}
+	}
+	if acc == nil {
+		a.accs = append(a.accs, latAcc{num: e.Num, site: site, next: a.head[e.Num]})
+		a.head[e.Num] = int32(len(a.accs))
+		acc = &a.accs[len(a.accs)-1]
+	}
+	if e.Answered > 0 && (!acc.hasMin || e.RTTMin < acc.rttMin) {
+		acc.rttMin, acc.hasMin = e.RTTMin, true
+	}
+	acc.results += uint64(e.Results)
+	acc.answered += uint64(e.Answered)
+	acc.rttSum += e.RTTSum
+	acc.lossSum += float64(e.LossSum)
+	acc.lost += uint64(e.LossN)
+}
+
+// tailLookback bounds how far back readTail looks for results no rollup
+// has summed yet: the rollup job rebuilds this much every run (see
+// cmd/anycatch-server mount_api.go), so anything older is in the blocks.
+const tailLookback = 3 * time.Hour
+
+// readTail adds the results of [fromH, toH) that no rollup has summed
+// yet: those after the newest result the blocks hold (the rollup's
+// watermark, a second after it: block times are whole seconds), at most
+// tailLookback old. Without it a report misses up to one rollup interval
+// (5 minutes) of results, and a fresh deployment shows nothing until the
+// first rollup. It reads only the tail, through the results primary key
+// (target_id, ts, id), and groups it as the rollup does. A result
+// uploaded late, older than the watermark, waits for the next rollup.
+func (a *latencyAgg) readTail(ctx context.Context, tx pgx.Tx, targetID int, kinds []string, fromH, toH int64, probes map[string]*probeInfo) error {
+	floor := time.Now().Add(-tailLookback).Unix()
+	since := make([]time.Time, len(kinds))
+	for i, k := range kinds {
+		s := floor
+		if last, ok := a.rolledUp[k]; ok {
+			s = max(s, last+1)
+		}
+		since[i] = time.Unix(s, 0).UTC()
+	}
+	// Probe numbers come from the directory in Go: joining probes in SQL
+	// made even an empty tail cost a scan of the probes table.
+	rows, err := tx.Query(ctx, `SELECT r.kind, r.probe_id, r.af, coalesce(r.site, ''), count(*), count(r.rtt_ms), coalesce(sum(r.rtt_ms), 0),
+			coalesce(min(r.rtt_ms), 0), coalesce(sum(r.loss), 0), count(r.loss)
+		FROM unnest($2::text[], $5::timestamptz[]) AS w(kind, since)
+		JOIN results r ON r.target_id = $1 AND r.kind = w.kind AND r.ts >= w.since AND r.ts >= $3 AND r.ts < $4
+		GROUP BY 1, 2, 3, 4`, targetID, kinds, hourTime(fromH), hourTime(toH), since)
+	if err != nil {
+		return fmt.Errorf("latency tail: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var kind, probe, site string
+		var af int16
+		var results, answered, lossN int64
+		var rttSum, rttMin, lossSum float64
+		if err := rows.Scan(&kind, &probe, &af, &site, &results, &answered, &rttSum, &rttMin, &lossSum, &lossN); err != nil {
+			return fmt.Errorf("latency tail: %w", err)
+		}
+		p := probes[probe]
+		if p == nil {
+			continue // deleted since
+		}
+		num := p.num
+		id, err := a.global(site)
+		if err != nil {
+			return err
+		}
+		e := blockEntry{Num: uint32(num), AF: uint8(af), Results: uint32(results), Answered: uint32(answered),
+			RTTSum: rttSum, RTTMin: float32(rttMin), LossSum: float32(lossSum), LossN: uint32(lossN)}
+		a.add(kind == a.kind, id, &e)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("latency tail: %w", err)
+	}
+	return nil
 }
 
 // rows turns the sums into report rows in probe number order, sites in

@@ -73,6 +73,11 @@ type Options struct {
 	// Strict makes the first bad record fatal: the import stops before
 	// storing the batch it was in (earlier batches stay committed).
 	Strict bool
+	// Partial accepts a file that cannot be read to its end (a truncated
+	// download, broken array syntax): the results before the break are
+	// stored either way, and without Partial the import then fails with
+	// ErrIncomplete so that a cut-off file is never taken for a whole one.
+	Partial bool
 	// Errors receives one line per bad record. Nil discards them (they are
 	// still counted in Stats).
 	Errors io.Writer
@@ -195,6 +200,10 @@ func Import(ctx context.Context, opts Options, name string, r io.Reader, size in
 	im := newImport(opts, name, size)
 	err := im.run(ctx, r)
 	im.st.Elapsed = im.now().Sub(im.start)
+	if err == nil && im.st.Fatal != nil && !opts.Partial {
+		err = fmt.Errorf("import %s: %w: %w (the %s before it are stored; accept partial files with --partial)",
+			name, ErrIncomplete, im.st.Fatal, plural(im.st.New, "new result", "new results"))
+	}
 	return im.st, err
 }
 
@@ -238,6 +247,11 @@ func newImport(opts Options, name string, size int64) *importer {
 	im.newDays = map[time.Time]bool{}
 	return im
 }
+
+// ErrIncomplete wraps the error of a file whose reading stopped before
+// its end (Stats.Fatal) when Options.Partial is not set. The results read
+// before the break are stored.
+var ErrIncomplete = errors.New("file read only in part")
 
 // ErrUnreadable wraps the errors of a file that could not be opened or
 // decompressed at all (nothing of it was read).

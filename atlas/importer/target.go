@@ -107,7 +107,7 @@ func PrepareTarget(ctx context.Context, ts TargetStore, o TargetOptions) (Prepar
 		if len(rules) == 0 {
 			p.Notes = append(p.Notes, fmt.Sprintf("target %q has no site rules: dns identities are stored unmapped (pass --site-rules)", t.Name))
 		} else {
-			p.Notes = append(p.Notes, fmt.Sprintf("site rules: the %d rules of target %q", len(rules), t.Name))
+			p.Notes = append(p.Notes, fmt.Sprintf("site rules: the %s of target %q", plural(len(rules), "rule", "rules"), t.Name))
 		}
 		return p, nil
 	}
@@ -116,9 +116,9 @@ func PrepareTarget(ctx context.Context, ts TargetStore, o TargetOptions) (Prepar
 		if err := ts.ReplaceRules(ctx, t.ID, svc.Rules); err != nil {
 			return p, fmt.Errorf("store rules for target %q: %w", t.Name, err)
 		}
-		p.Notes = append(p.Notes, fmt.Sprintf("site rules: service %q (%d rules), now also stored for target %q", svc.Name, len(svc.Rules), t.Name))
+		p.Notes = append(p.Notes, fmt.Sprintf("site rules: service %q (%s), now also stored for target %q", svc.Name, plural(len(svc.Rules), "rule", "rules"), t.Name))
 	} else {
-		p.Notes = append(p.Notes, fmt.Sprintf("site rules: service %q for this import; target %q keeps its own %d rules", svc.Name, t.Name, len(rules)))
+		p.Notes = append(p.Notes, fmt.Sprintf("site rules: service %q for this import; target %q keeps its own %s", svc.Name, t.Name, plural(len(rules), "rule", "rules")))
 	}
 	return p, nil
 }
@@ -186,4 +186,12 @@ func joinAddrs(t *store.Target) string {
 		}
 	}
 	return strings.Join(a, ", ")
+}
+
+// plural is "1 rule" or "3 rules".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"github.com/anycatch/anycatch/catchment/rulesets"
+	"github.com/anycatch/anycatch/internal/cliflag"
 	"io"
 	"net"
 	"net/netip"
@@ -53,22 +54,14 @@ func (o *oneshot) usage(w io.Writer) {
 func (o *oneshot) parse(args []string, stdout, stderr io.Writer) (pos []string, code int) {
 	o.fs.SetOutput(io.Discard)
 	o.fs.Usage = func() {}
-	for {
-		err := o.fs.Parse(args)
-		if errors.Is(err, flag.ErrHelp) {
-			o.usage(stdout)
-			return nil, exitOK
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "anycatch-probe %s: %v\nRun \"anycatch-probe %s --help\" for usage.\n", o.name, err, o.name)
-			return nil, exitUsage
-		}
-		args = o.fs.Args()
-		if len(args) == 0 {
-			break
-		}
-		pos = append(pos, args[0]) // each round consumes at least one argument
-		args = args[1:]
+	pos, err := cliflag.Parse(o.fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		o.usage(stdout)
+		return nil, exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "anycatch-probe %s: %v\nRun \"anycatch-probe %s --help\" for usage.\n", o.name, err, o.name)
+		return nil, exitUsage
 	}
 	if o.v4 && o.v6 {
 		return nil, o.usageError(stderr, "-4 and -6 are mutually exclusive")

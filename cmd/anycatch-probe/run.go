@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/anycatch/anycatch/internal/cliflag"
 	"io"
 	"log/slog"
 	"net"
@@ -112,11 +113,14 @@ Flags:
 		fs.PrintDefaults()
 		fmt.Fprintf(stdout, "\nExample:\n  anycatch-probe run --collector https://collector.example.net --enroll-token TOKEN\n")
 	}
-	if err := fs.Parse(args); err != nil { // Parse itself calls fs.Usage for -h
+	// Flags after a stray argument are parsed too, so the refusal below
+	// names the argument instead of a later flag being silently ignored.
+	pos, err := cliflag.Parse(fs, args) // Parse itself calls fs.Usage for -h
+	if err != nil {
 		return s, err
 	}
-	if fs.NArg() > 0 {
-		return s, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	if len(pos) > 0 {
+		return s, fmt.Errorf("unexpected arguments: %q (run takes only flags)", pos)
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/anycatch/anycatch/internal/cliflag"
 	"io"
 	"os"
 	"sort"
@@ -30,11 +31,16 @@ func runStatusCmd(_ context.Context, args []string, stdout, stderr io.Writer) in
 		fs.SetOutput(stdout)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	pos, err := cliflag.Parse(fs, args)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) { // Parse already printed fs.Usage
 			return exitOK
 		}
 		fmt.Fprintf(stderr, "anycatch-probe status: %v\n", err)
+		return exitUsage
+	}
+	if len(pos) > 0 {
+		fmt.Fprintf(stderr, "anycatch-probe status: unexpected argument %q (status takes only flags)\n", pos[0])
 		return exitUsage
 	}
 	set := false

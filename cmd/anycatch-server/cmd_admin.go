@@ -17,6 +17,7 @@ import (
 	"github.com/anycatch/anycatch/api"
 	"github.com/anycatch/anycatch/api/pgstore"
 	"github.com/anycatch/anycatch/catchment"
+	"github.com/anycatch/anycatch/internal/cliflag"
 	"github.com/anycatch/anycatch/store"
 )
 
@@ -63,16 +64,11 @@ func contains(list []string, s string) bool {
 // open parses args (after the action) and opens the database; positional
 // arguments must number want.
 func (c *adminCmd) open(ctx context.Context, args []string, want int) (*database, error) {
-	for rest := args; ; {
-		if err := c.fs.Parse(rest); err != nil {
-			return nil, err
-		}
-		rest = c.fs.Args()
-		if len(rest) == 0 {
-			break
-		}
-		c.args, rest = append(c.args, rest[0]), rest[1:]
+	pos, err := cliflag.Parse(c.fs, args)
+	if err != nil {
+		return nil, err
 	}
+	c.args = pos
 	if len(c.args) != want {
 		return nil, fmt.Errorf("%s: want %d argument(s), got %d", c.fs.Name(), want, len(c.args))
 	}

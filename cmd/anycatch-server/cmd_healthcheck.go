@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/anycatch/anycatch/internal/cliflag"
 	"io"
 	"net/http"
 	"time"
@@ -20,7 +21,11 @@ func cmdHealthcheck(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintln(stderr, "usage: anycatch-server healthcheck [--url URL]\n\nExits 0 when the server and its database are healthy, 1 otherwise.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	pos, err := cliflag.Parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := cliflag.Exactly("healthcheck", pos, 0, ""); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/anycatch/anycatch/atlas/importer"
 	"github.com/anycatch/anycatch/geo"
+	"github.com/anycatch/anycatch/internal/cliflag"
 	"github.com/anycatch/anycatch/store"
 )
 
@@ -49,6 +50,7 @@ func importAtlas(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		asnDB    = fs.String("geoip-asn", "", "GeoIP2/GeoLite2/DB-IP ASN database")
 		batch    = fs.Int("batch", importer.DefaultBatchSize, "results per database transaction")
 		strict   = fs.Bool("strict", false, "stop at the first bad record (non-zero exit)")
+		partial  = fs.Bool("partial", false, "accept a file that ends early (truncated download, broken array): exit 0 with what was read")
 		progress = fs.Bool("progress", true, "report progress on stderr every second")
 	)
 	fs.Usage = func() {
@@ -59,18 +61,20 @@ gzip recognised; "-" is stdin) as results of the target, from external
 probes "atlas:<prb_id>" (measurement "atlas:<msm_id>"). Importing a file
 again stores nothing new. Bad records are reported with their line or
 element number and skipped; the exit status is non-zero only when a file
-cannot be opened or yields no result at all, the database fails, or
---strict meets a bad record. See docs/atlas.md.`)
+cannot be opened, ends early (truncated; unless --partial) or yields no
+result at all, the database fails, or --strict meets a bad record. See
+docs/atlas.md.`)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	files, err := cliflag.Parse(fs, args)
+	if err != nil {
 		return err
 	}
 	if *target == "" {
 		fs.Usage()
 		return errors.New("import atlas: --target is required")
 	}
-	if fs.NArg() == 0 {
+	if len(files) == 0 {
 		fs.Usage()
 		return errors.New("import atlas: no files")
 	}
@@ -110,12 +114,12 @@ cannot be opened or yields no result at all, the database fails, or
 	}
 	opts := importer.Options{
 		Store: db.DB, Target: *prep.Target, Identifier: prep.Identifier, Locate: resolver.Lookup,
-		BatchSize: *batch, Strict: *strict, Errors: stderr,
+		BatchSize: *batch, Strict: *strict, Partial: *partial, Errors: stderr,
 	}
 	if *progress {
 		opts.Progress = stderr
 	}
-	return importFiles(ctx, opts, fs.Args(), stdout)
+	return importFiles(ctx, opts, files, stdout)
 }
 
 // importFiles imports each file in turn and prints one summary per file
@@ -137,7 +141,7 @@ func importFiles(ctx context.Context, opts importer.Options, files []string, std
 		total.Bad += st.Bad
 		total.NewProbes += st.NewProbes
 		if err != nil {
-			if errors.Is(err, importer.ErrUnreadable) {
+			if errors.Is(err, importer.ErrUnreadable) || errors.Is(err, importer.ErrIncomplete) {
 				failed = append(failed, fmt.Sprintf("%s: %v", f, err))
 				continue
 			}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/anycatch/anycatch/catchment"
+	"github.com/anycatch/anycatch/internal/cliflag"
 	"github.com/anycatch/anycatch/store"
 )
 
@@ -24,10 +25,11 @@ func cmdReidentify(ctx context.Context, args []string, stdout, stderr io.Writer)
 	dbf.register(fs)
 	name := fs.String("target", "", "target name (required)")
 	sinceS := fs.String("since", "", "re-identify results from this RFC 3339 time or this long ago (e.g. 72h); default all")
-	if err := fs.Parse(args); err != nil {
+	pos, err := cliflag.Parse(fs, args)
+	if err != nil {
 		return err
 	}
-	if *name == "" || fs.NArg() != 0 {
+	if *name == "" || len(pos) != 0 {
 		return errors.New("reidentify: --target is required and takes no arguments")
 	}
 	var since time.Time

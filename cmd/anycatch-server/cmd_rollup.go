@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/anycatch/anycatch/internal/cliflag"
 	"github.com/anycatch/anycatch/store"
 )
 
@@ -38,10 +39,11 @@ rollups as they stand.`)
 	sinceS := fs.String("since", "", "start: an RFC 3339 time or a duration ago (e.g. 72h); required")
 	untilS := fs.String("until", "", "end: an RFC 3339 time or a duration ago; default now")
 	blocksOnly := fs.Bool("blocks-only", false, "rebuild only the rollup blocks, from the hourly rollups")
-	if err := fs.Parse(args); err != nil {
+	pos, err := cliflag.Parse(fs, args)
+	if err != nil {
 		return err
 	}
-	if *sinceS == "" || fs.NArg() != 0 {
+	if *sinceS == "" || len(pos) != 0 {
 		return errors.New("rollup: --since is required and takes no arguments")
 	}
 	now := time.Now()

@@ -17,6 +17,7 @@ import (
 
 	"github.com/anycatch/anycatch/api"
 	"github.com/anycatch/anycatch/api/pgstore"
+	"github.com/anycatch/anycatch/internal/cliflag"
 	"github.com/anycatch/anycatch/store"
 )
 
@@ -27,7 +28,7 @@ import (
 func cmdSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("seed", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var dbf dbFlags
+	dbf := dbFlags{create: true} // seed fills a new database: a development tool, not an admin command
 	dbf.register(fs)
 	var o store.SeedOptions
 	fs.IntVar(&o.Probes, "probes", 10000, "probes to create")
@@ -38,11 +39,12 @@ func cmdSeed(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	skip := fs.Bool("skip-seed", false, "do not seed; only benchmark an already seeded database")
 	bench := fs.Int("bench", 0, "after seeding, run each benchmark query this many times and print p50/p95/max")
 	cpuProfile := fs.String("bench-cpuprofile", "", "write a CPU profile of the API handler benchmarks to this file (go tool pprof)")
-	if err := fs.Parse(args); err != nil {
+	pos, err := cliflag.Parse(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 0 {
-		return fmt.Errorf("seed: unexpected argument %q", fs.Arg(0))
+	if err := cliflag.Exactly("seed", pos, 0, ""); err != nil {
+		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	db, err := openDatabase(ctx, dbf, store.Options{StatementTimeout: -1}, log)

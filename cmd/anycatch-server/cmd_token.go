@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/anycatch/anycatch/internal/cliflag"
 	"io"
 	"log/slog"
 	"strconv"
@@ -39,7 +40,17 @@ func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	name := fs.String("name", "", "free-text label (create)")
 	uses := fs.Int("uses", 1, "enrollments allowed; 0 = unlimited (create)")
 	expires := fs.Duration("expires", 24*time.Hour, "lifetime; 0 = never (create)")
-	if err := fs.Parse(args[1:]); err != nil {
+	pos, err := cliflag.Parse(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	// Check the arguments before opening the database: never act on a
+	// command line that is not fully understood.
+	want, what := 0, ""
+	if args[0] == "revoke" {
+		want, what = 1, "one token ID"
+	}
+	if err := cliflag.Exactly("token "+args[0], pos, want, what); err != nil {
 		return err
 	}
 	d, err := openDatabase(ctx, dbf, store.Options{}, slog.New(slog.DiscardHandler))
@@ -51,9 +62,6 @@ func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	tokens := collector.Tokens{Store: pgstore.New(db)}
 	switch args[0] {
 	case "create":
-		if fs.NArg() != 0 {
-			return fmt.Errorf("token create: unexpected argument %q", fs.Arg(0))
-		}
 		t, secret, err := tokens.Create(ctx, collector.TokenOptions{Name: *name, MaxUses: *uses, TTL: *expires})
 		if err != nil {
 			return err
@@ -68,12 +76,9 @@ func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		writeTokens(stdout, ts, time.Now())
 		return nil
 	case "revoke":
-		if fs.NArg() != 1 {
-			return errors.New("token revoke: want exactly one token ID")
-		}
-		id, err := strconv.ParseInt(fs.Arg(0), 10, 64)
+		id, err := strconv.ParseInt(pos[0], 10, 64)
 		if err != nil {
-			return fmt.Errorf("token revoke: bad ID %q", fs.Arg(0))
+			return fmt.Errorf("token revoke: bad ID %q", pos[0])
 		}
 		if err := tokens.Revoke(ctx, id); err != nil {
 			return err

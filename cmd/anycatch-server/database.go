@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/anycatch/anycatch/internal/cliflag"
 	"github.com/anycatch/anycatch/internal/pgcluster"
 	"github.com/anycatch/anycatch/store"
 )
@@ -24,6 +25,11 @@ type dbFlags struct {
 	// exit. Every other subcommand attaches to a cluster a running server
 	// already has up, and starts (then stops) one only when none runs.
 	own bool
+	// create lets the command initialise a new private cluster when the
+	// data dir has none (serve, migrate, seed). Admin commands never do:
+	// a mistyped or ignored --data-dir must not leave a fresh cluster in
+	// /var/lib/anycatch and then fail with "target does not exist".
+	create bool
 }
 
 func (f *dbFlags) register(fs *flag.FlagSet) {
@@ -74,6 +80,12 @@ func openDatabase(ctx context.Context, f dbFlags, opts store.Options, log *slog.
 	if f.dataDir == "" {
 		return nil, errors.New("no database: set --database-url, $DATABASE_URL or --data-dir")
 	}
+	pgDir := filepath.Join(f.dataDir, "postgres")
+	if !f.own && !f.create {
+		if _, err := os.Stat(filepath.Join(pgDir, "PG_VERSION")); err != nil {
+			return nil, fmt.Errorf("no database in data dir %s (no PostgreSQL cluster in %s): pass the --data-dir the server uses or --database-url, or create it with 'anycatch-server migrate --data-dir %s'", f.dataDir, pgDir, f.dataDir)
+		}
+	}
 	// Traversable by the postgres user when we run as root (it owns only
 	// the postgres directory below).
 	if err := os.MkdirAll(f.dataDir, 0o711); err != nil {
@@ -86,7 +98,7 @@ func openDatabase(ctx context.Context, f dbFlags, opts store.Options, log *slog.
 			return nil, err
 		}
 	}
-	c, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: filepath.Join(f.dataDir, "postgres"), Logger: log, Attach: !f.own})
+	c, err := pgcluster.Start(ctx, pgcluster.Options{DataDir: pgDir, Logger: log, Attach: !f.own})
 	if err != nil {
 		closeLock(lock)
 		return nil, fmt.Errorf("embedded database: %w", err)
@@ -146,7 +158,7 @@ func (d *database) close() error {
 func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var dbf dbFlags
+	dbf := dbFlags{create: true}
 	dbf.register(fs)
 	var lf logFlags
 	lf.register(fs)
@@ -155,11 +167,12 @@ func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintln(stderr, "\nApplies every pending schema migration (safe to run concurrently) and prints the version.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	pos, err := cliflag.Parse(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("migrate: unexpected argument %q", fs.Arg(0))
+	if err := cliflag.Exactly("migrate", pos, 0, ""); err != nil {
+		return err
 	}
 	log, err := lf.logger(stderr)
 	if err != nil {

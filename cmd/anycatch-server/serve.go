@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/anycatch/anycatch/internal/cliflag"
 	"io"
 	"log/slog"
 	"net"
@@ -91,9 +92,39 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 func serve(ctx context.Context, args []string, stderr io.Writer, onListen func(net.Addr)) error {
+	cfg := serveConfig{onListen: onListen}
+	fs := serveFlags(&cfg, stderr)
+	pos, err := cliflag.Parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := flagsFromEnv(fs, os.Getenv); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	if cfg.anonRate == 0 {
+		cfg.anonRate = 600
+	}
+	if err := cliflag.Exactly("serve", pos, 0, ""); err != nil {
+		return err
+	}
+	roles, err := parseRoles(cfg.roles)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log, err := cfg.log.logger(stderr)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Debug("garbage collector", "gogc", tuneGC())
+	return runServer(ctx, cfg, roles, log)
+}
+
+// serveFlags is serve's flag set writing into cfg. docs/server-flags.md is
+// generated from it (TestServeFlagsDoc), so the documented defaults are
+// the code's.
+func serveFlags(cfg *serveConfig, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfg := serveConfig{onListen: onListen}
 	cfg.db.register(fs)
 	cfg.log.register(fs)
 	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:8080", "HTTP listen address")
@@ -126,28 +157,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, onListen func(n
 		fmt.Fprintln(stderr, "\nflags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := flagsFromEnv(fs, os.Getenv); err != nil {
-		return fmt.Errorf("serve: %w", err)
-	}
-	if cfg.anonRate == 0 {
-		cfg.anonRate = 600
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
-	}
-	roles, err := parseRoles(cfg.roles)
-	if err != nil {
-		return fmt.Errorf("serve: %w", err)
-	}
-	log, err := cfg.log.logger(stderr)
-	if err != nil {
-		return fmt.Errorf("serve: %w", err)
-	}
-	log.Debug("garbage collector", "gogc", tuneGC())
-	return runServer(ctx, cfg, roles, log)
+	return fs
 }
 
 func parseRoles(s string) ([]string, error) {

@@ -7,6 +7,7 @@ import { quadtree } from 'd3-quadtree';
 import { feature } from 'topojson-client';
 import world from 'world-atlas/countries-110m.json';
 import { ISO_NUMERIC } from './iso.js';
+import { latestFallback } from './latest.js';
 import * as api from './api.js';
 import { h, s, fmt, siteColors, OTHER_COLOR, chip, spinner, emptyState, errorState } from './util.js';
 
@@ -35,9 +36,10 @@ export async function mapPage(root, ctx) {
   // The change list only feeds the time control: fetch it alongside the
   // catchment but draw the map without waiting for it.
   const changesP = loadChangeTimes(target).catch(() => null);
-  let cat;
+  let cat, note = null;
   try {
     cat = await api.get(`/targets/${api.enc(target)}/catchment`, { at });
+    if (!at) ({ cat, note } = await latestFallback(cat, (q) => api.get(`/targets/${api.enc(target)}/catchment`, q)));
   } catch (e) {
     if (!ctx.stale()) root.replaceChildren(errorState(e, () => mapPage(root, ctx)));
     return;
@@ -48,7 +50,7 @@ export async function mapPage(root, ctx) {
   // Time control. Each step is a catchment "epoch": the moment just before
   // a burst of moves (see loadChangeTimes), so stepping back from now shows
   // each earlier catchment in turn; the last position is now.
-  const atMs = at ? Date.parse(at) : null;
+  const atMs = at ? Date.parse(at) : note ? Date.parse(cat.at) : null;
   const timebarFor = (epochs) => {
     const idx = atMs == null ? -1 : epochs.findIndex((e) => e.at >= atMs);
     const cur = idx < 0 ? epochs.length : idx;
@@ -92,7 +94,7 @@ export async function mapPage(root, ctx) {
 
   const legend = legendCard(cat, total, colors);
   const layout = h('div.map-layout',
-    h('div.card.map-card', timebar, mapWrap, tooltip, foot),
+    h('div.card.map-card', note, timebar, mapWrap, tooltip, foot),
     h('div.stack', legend, detail));
   root.replaceChildren(layout);
 

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/anycatch/anycatch/internal/pgtest"
+	"github.com/anycatch/anycatch/store"
+)
+
+// TestAdminCommandsCreateNoCluster: the issue's command line ignored a
+// trailing --data-dir, created a PostgreSQL cluster in the default data
+// dir, then failed. Flags after positionals are now read, and an admin
+// command given a data dir without a cluster refuses instead of creating
+// one.
+func TestAdminCommandsCreateNoCluster(t *testing.T) {
+	ctx := context.Background()
+	file := filepath.Join(t.TempDir(), "x.json")
+	if err := os.WriteFile(file, []byte("[]"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"import", "atlas", "--target", "quad9", file, "--database-url=", "--data-dir", "DIR", "--strict"},
+		{"import", "atlas", file, "--target", "quad9", "--database-url=", "--data-dir", "DIR"},
+		{"target", "list", "--database-url=", "--data-dir", "DIR"},
+		{"site", "list", "quad9", "--database-url=", "--data-dir", "DIR"},
+		{"rule", "list", "--database-url=", "quad9", "--data-dir", "DIR"},
+		{"key", "list", "--database-url=", "--data-dir", "DIR"},
+		{"token", "list", "--database-url=", "--data-dir", "DIR"},
+		{"reidentify", "--target", "quad9", "--database-url=", "--data-dir", "DIR"},
+		{"rollup", "--since", "1h", "--database-url=", "--data-dir", "DIR"},
+	} {
+		t.Run(strings.Join(args[:2], " "), func(t *testing.T) {
+			dir := t.TempDir()
+			for i, a := range args {
+				if a == "DIR" {
+					args[i] = dir
+				}
+			}
+			var out, errb bytes.Buffer
+			err := run(ctx, args, &out, &errb)
+			if err == nil || !strings.Contains(err.Error(), "no database in data dir "+dir) {
+				t.Fatalf("run %q: err = %v, want no database in data dir %s", args, err, dir)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "postgres")); !os.IsNotExist(err) {
+				t.Errorf("run %q created %s/postgres (stat err %v)", args, dir, err)
+			}
+		})
+	}
+}
+
+// TestRefusesHalfParsedCommandLine: a stray positional argument is named
+// in the error before anything opens the database (the data dir given
+// after it stays untouched, and the default one is not used).
+func TestRefusesHalfParsedCommandLine(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"token", "create", "extra", "--data-dir", "DIR"}, `token create: unexpected argument "extra"`},
+		{[]string{"token", "revoke", "--data-dir", "DIR"}, "token revoke: want one token ID, got 0"},
+		{[]string{"target", "list", "extra", "--data-dir", "DIR"}, "target list: want 0 argument(s), got 1"},
+		{[]string{"migrate", "extra", "--data-dir", "DIR"}, `migrate: unexpected argument "extra"`},
+		{[]string{"serve", "extra", "--data-dir", "DIR"}, `serve: unexpected argument "extra"`},
+		{[]string{"seed", "extra", "--data-dir", "DIR"}, `seed: unexpected argument "extra"`},
+		{[]string{"healthcheck", "extra", "--url", "http://127.0.0.1:1/"}, `healthcheck: unexpected argument "extra"`},
+		{[]string{"rollup", "extra", "--since", "1h", "--data-dir", "DIR"}, "rollup: --since is required and takes no arguments"},
+		{[]string{"import", "atlas", "--target", "t", "f", "--no-such-flag", "--data-dir", "DIR"}, "flag provided but not defined: -no-such-flag"},
+	} {
+		t.Run(strings.Join(tc.args[:2], " "), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "data")
+			args := append([]string(nil), tc.args...)
+			for i, a := range args {
+				if a == "DIR" {
+					args[i] = dir
+				}
+			}
+			var out, errb bytes.Buffer
+			err := run(ctx, args, &out, &errb)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("run %q: err = %v, want %q", args, err, tc.want)
+			}
+			if _, err := os.Stat(dir); !os.IsNotExist(err) {
+				t.Errorf("run %q created the data dir %s", args, dir)
+			}
+		})
+	}
+}
+
+// TestFlagsAfterPositionals: the admin and import commands act on flags
+// given after their positional arguments.
+func TestFlagsAfterPositionals(t *testing.T) {
+	url := pgtest.NewURL(t)
+	ctx := context.Background()
+	var out, errb bytes.Buffer
+	mustRun := func(args ...string) string {
+		t.Helper()
+		out.Reset()
+		errb.Reset()
+		if err := run(ctx, args, &out, &errb); err != nil {
+			t.Fatalf("run %q: %v\n%s", args, err, errb.String())
+		}
+		return out.String()
+	}
+	mustRun("target", "create", "--name", "t1", "--addr4", "198.51.100.53", "--database-url", url)
+	mustRun("site", "create", "t1", "ams", "--name", "Amsterdam", "--database-url", url, "--lat", "52.3", "--lon", "4.9")
+	if got := mustRun("site", "list", "t1", "--database-url", url); !strings.Contains(got, "Amsterdam") {
+		t.Errorf("site list = %q, want the site created with flags after its positionals", got)
+	}
+	file := filepath.Join(t.TempDir(), "empty.json")
+	if err := os.WriteFile(file, []byte("[]"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Before the fix --strict after FILE was read as a second file name.
+	err := run(ctx, []string{"import", "atlas", "--target", "t1", file, "--database-url", url, "--strict", "--progress=false"}, &out, &errb)
+	if err == nil || strings.Contains(err.Error(), "--strict") {
+		t.Fatalf("import of an empty file: err = %v, want a failure about the file only", err)
+	}
+	db, err := store.Open(ctx, url, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.GetTarget(ctx, "t1"); err != nil {
+		t.Fatalf("get target: %v", err)
+	}
+}
