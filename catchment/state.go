@@ -30,6 +30,7 @@ type Observation struct {
 	State    State
 	Site     string   // set when State is StateSite
 	Identity string   // identity string the site was derived from, if any
+	Source   string   // the evidence source that named the site ("hostname_bind", "trace_hop", …), if any
 	RTT      *float64 // ms
 	ResultID measure.UUID
 }

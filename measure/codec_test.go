@@ -46,7 +46,7 @@ func codecResults() map[string]*Result {
 			HTTP: &HTTPResult{URL: "https://198.18.53.53/cdn-cgi/trace", Host: "one.one.one.one", Status: 200, Proto: "HTTP/1.1",
 				ConnectMS: 1.25, TLSMS: 3.5, FirstByteMS: 9, TotalMS: 9.5e-7,
 				Headers: []HTTPHeader{{Name: "cf-ray", Value: "8f1e2d3c4b5a6978-AMS"}, {Name: "server", Value: "<cloudflare & \"x\">"}},
-				Body: "fl=1\ncolo=AMS\n\u2028", BodyTruncated: true,
+				Body:    "fl=1\ncolo=AMS\n\u2028", BodyTruncated: true,
 				TLS: &TLSInfo{Version: "TLS 1.3", Subject: "CN=cloudflare-dns.com", SANs: []string{"one.one.one.one", "*.cloudflare-dns.com"}}}},
 		"http empty": {V: Version, ID: id, Measurement: "m", Kind: KindHTTP, Time: ts, Dst: "198.18.53.53", AF: 4,
 			HTTP: &HTTPResult{Headers: []HTTPHeader{}, TLS: &TLSInfo{SANs: []string{}}, Error: "timeout"}},
