@@ -81,6 +81,13 @@ type NTPResult struct {
 	Error       string  `json:"error,omitempty"` // "timeout", "malformed reply: …"
 }
 
+// Clone returns a copy of s that shares no slice with it.
+func (s *HTTPSpec) Clone() HTTPSpec {
+	c := *s
+	c.Headers = append([]string(nil), s.Headers...)
+	return c
+}
+
 // Header returns the value of the first kept header named name
 // (lowercase), and whether there was one.
 func (h *HTTPResult) Header(name string) (string, bool) {
