@@ -35,8 +35,8 @@ type Options struct {
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
 
-	Ping  ping.Options  // for ping
-	Trace trace.Options // for trace
+	Ping  ping.Options    // for ping
+	Trace trace.Options   // for trace
 	DNS   dns.Options     // for dns and identity
 	HTTP  httpget.Options // for http
 	NTP   ntp.Options     // for ntp
