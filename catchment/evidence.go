@@ -125,8 +125,11 @@ func LastHops(t *measure.TraceResult, dst string, n int) []string {
 type Match struct {
 	State    State  // StateSite or StateUnidentified
 	Site     string // set for StateSite
-	Identity string // the string the site came from; for no match, the strongest one offered
-	Source   string // the evidence source that named the site ("hostname_bind", "http_header:cf-ray", …); "" for no match
+	Identity string // the string the site came from; for no match, the strongest one a rule looks at
+	// Source is where Identity came from ("hostname_bind",
+	// "http_header:cf-ray", …): the source that named the site, or for no
+	// match the source of the unmapped identity; "" when there is none.
+	Source string
 }
 
 // IdentifyResult maps everything r offers to a site. Sources are tried in
@@ -137,11 +140,13 @@ type Match struct {
 func (idf *Identifier) IdentifyResult(r *measure.Result) Match {
 	var m Match
 	if r.DNS != nil && !r.DNS.Identity.Empty() {
-		st, site, ident, by := idf.identifyDNS(r.DNS.Identity)
+		st, site, ident, by, ok := idf.identifyDNS(r.DNS.Identity)
 		if st == StateSite {
 			return Match{State: st, Site: site, Identity: ident, Source: by.String()}
 		}
-		m.Identity = ident
+		if ok {
+			m.Identity, m.Source = ident, by.String()
+		}
 	}
 	ev := EvidenceOf(r)
 	for _, src := range idf.order {
@@ -161,7 +166,7 @@ func (idf *Identifier) IdentifyResult(r *measure.Result) Match {
 				// Only a value some rule looks at is worth surfacing as
 				// unmapped (not the Date header of every HTTP reply).
 				if m.Identity == "" {
-					m.Identity = clip(e.Value)
+					m.Identity, m.Source = clip(e.Value), e.Source
 				}
 				if s, ok := rl.match(e.Value); ok {
 					ident := e.Value

@@ -3,6 +3,7 @@ package catchment
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/anycatch/anycatch/measure"
 )
@@ -51,13 +52,13 @@ func TestIdentifyResult(t *testing.T) {
 		{"header beats body", httpRes(map[string]string{"x-site": "lhr"}, "colo=CDG\n"), "lhr", "http_header:x-site", "lhr"},
 		{"body when the header does not match", httpRes(map[string]string{"x-site": "LHR-1"}, "a=b\ncolo=CDG\n"), "cdg", "http_body", "colo=CDG"},
 		{"header without a rule is no identity", httpRes(map[string]string{"server": "nginx"}, ""), "", "", ""},
-		{"unmatched header surfaces its value", httpRes(map[string]string{"x-site": "LHR-1"}, ""), "", "", "LHR-1"},
+		{"unmatched header surfaces its value", httpRes(map[string]string{"x-site": "LHR-1"}, ""), "", "http_header:x-site", "LHR-1"},
 		{"http error reply", &measure.Result{Kind: measure.KindHTTP, HTTP: &measure.HTTPResult{Error: "timeout"}}, "", "", ""},
 		{"ntp refid", &measure.Result{Kind: measure.KindNTP, NTP: &measure.NTPResult{Stratum: 1, RefID: "GPS"}}, "ams", "ntp_refid", "GPS"},
 		{"ntp kiss is not a refid", &measure.Result{Kind: measure.KindNTP, NTP: &measure.NTPResult{RefID: "GPS", Kiss: "RATE"}}, "", "", ""},
 		{"trace last hop", trace("198.18.53.53", "10.0.0.1", "198.18.5.1", "198.18.53.53"), "gru", "trace_hop", "198.18.5.1"},
 		{"trace hop before a silent gap", trace("198.18.53.53", "198.18.5.1", "*", "10.9.9.9", "198.18.53.53"), "gru", "trace_hop", "198.18.5.1"},
-		{"trace hop too far back", trace("198.18.53.53", "198.18.5.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "198.18.53.53"), "", "", "10.0.0.4"},
+		{"trace hop too far back", trace("198.18.53.53", "198.18.5.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "198.18.53.53"), "", "trace_hop", "10.0.0.4"},
 		{"trace v6 exact address", trace("2001:db8:53::53", "2001:db8:5::1", "2001:db8:53::53"), "gru", "trace_hop", "2001:db8:5::1"},
 		{"dns identity beats everything", &measure.Result{Kind: measure.KindIdentity, DNS: &measure.DNSResult{
 			Identity: &measure.Identity{HostnameBind: "ams.lab"}}}, "ams", "hostname_bind", "ams.lab"},
@@ -138,5 +139,72 @@ func TestObservationFromResultBeyondDNS(t *testing.T) {
 	}
 	if _, err := ObservationFromResult(1, &measure.Result{Kind: measure.KindPing, Error: "no route"}, idf); err != ErrNotIdentity {
 		t.Errorf("failed ping: got %v, want ErrNotIdentity", err)
+	}
+}
+
+func TestAdvanceSourcePrecedence(t *testing.T) {
+	t0 := time.Date(2026, 12, 3, 6, 0, 0, 0, time.UTC)
+	key := Key{Target: 1, Probe: "p", AF: 4}
+	ob := func(sec int, st State, site, src string) Observation {
+		return Observation{Key: key, Time: t0.Add(time.Duration(sec) * time.Second), State: st, Site: site, Source: src}
+	}
+	type step struct {
+		o        Observation
+		wantSite string
+		wantSt   State
+		change   bool
+	}
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"an unmapped identity from a source as strong moves the track", []step{
+			{ob(0, StateSite, "ams", "hostname_bind"), "ams", StateSite, true},
+			{ob(10, StateUnidentified, "", "hostname_bind"), "", StateUnidentified, true},
+		}},
+		{"silent site: unidentified answers do not undo a trace hop", []step{
+			{ob(0, StateUnidentified, "", ""), "", StateUnidentified, true},
+			{ob(10, StateSite, "gru", "trace_hop"), "gru", StateSite, true},
+			{ob(20, StateUnidentified, "", ""), "gru", StateSite, false},
+			{ob(30, StateSite, "gru", "trace_hop"), "gru", StateSite, false},
+			{ob(40, StateUnidentified, "", ""), "gru", StateSite, false},
+		}},
+		{"weaker source naming another site is held", []step{
+			{ob(0, StateSite, "ams", "hostname_bind"), "ams", StateSite, true},
+			{ob(10, StateSite, "fra", "trace_hop"), "ams", StateSite, false},
+			{ob(20, StateSite, "ams", "http_header:x-site"), "ams", StateSite, false},
+		}},
+		{"weaker source wins once the stronger one is stale", []step{
+			{ob(0, StateSite, "ams", "hostname_bind"), "ams", StateSite, true},
+			{ob(10, StateSite, "gru", "trace_hop"), "ams", StateSite, false},
+			{ob(int(SourceHold/time.Second)+1, StateSite, "gru", "trace_hop"), "gru", StateSite, true},
+		}},
+		{"a stronger source moves the track at once", []step{
+			{ob(0, StateSite, "gru", "trace_hop"), "gru", StateSite, true},
+			{ob(10, StateSite, "ams", "http_header:x-site"), "ams", StateSite, true},
+		}},
+		{"equal sources move the track as before", []step{
+			{ob(0, StateSite, "ams", "hostname_bind"), "ams", StateSite, true},
+			{ob(10, StateSite, "fra", "nsid"), "fra", StateSite, true},
+		}},
+		{"unreachable still shows", []step{
+			{ob(0, StateSite, "ams", "hostname_bind"), "ams", StateSite, true},
+			{ob(10, StateUnreachable, "", ""), "ams", StateUnreachable, false},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var prev *Latest
+			for i, s := range tt.steps {
+				next, c := Advance(prev, s.o)
+				if next.Site != s.wantSite || next.State != s.wantSt || (c != nil) != s.change {
+					t.Fatalf("step %d: got (%s, %q, change %v), want (%s, %q, change %v)", i, next.State, next.Site, c != nil, s.wantSt, s.wantSite, s.change)
+				}
+				if !next.ObservedAt.Equal(s.o.Time) {
+					t.Fatalf("step %d: ObservedAt %s, want %s", i, next.ObservedAt, s.o.Time)
+				}
+				prev = &next
+			}
+		})
 	}
 }

@@ -259,14 +259,16 @@ func compileRule(r Rule) (compiledRule, error) {
 // treated as no match. Identify allocates only for a regex match (one
 // slice for the submatch indexes) and when a site needs lowercasing.
 func (idf *Identifier) Identify(id *measure.Identity) (state State, site, identity string) {
-	state, site, identity, _ = idf.identifyDNS(id)
+	state, site, identity, _, _ = idf.identifyDNS(id)
 	return state, site, identity
 }
 
-// identifyDNS is Identify, also returning the source that named the site.
-func (idf *Identifier) identifyDNS(id *measure.Identity) (state State, site, identity string, by source) {
+// identifyDNS is Identify, also returning the source of identity (the
+// one that named the site, or the unmapped one surfaced); ok is false when
+// there is no identity at all.
+func (idf *Identifier) identifyDNS(id *measure.Identity) (state State, site, identity string, by source, ok bool) {
 	if id == nil {
-		return StateUnidentified, "", "", 0
+		return StateUnidentified, "", "", 0, false
 	}
 	for _, src := range idf.order {
 		if src > srcNSID {
@@ -277,19 +279,19 @@ func (idf *Identifier) identifyDNS(id *measure.Identity) (state State, site, ide
 			continue
 		}
 		if identity == "" {
-			identity = v
+			identity, by, ok = v, src, true
 		}
 		for i := range idf.rules {
 			r := &idf.rules[i]
 			if r.src != src && r.src != srcAny {
 				continue
 			}
-			if s, ok := r.match(v); ok {
-				return StateSite, s, v, src
+			if s, matched := r.match(v); matched {
+				return StateSite, s, v, src, true
 			}
 		}
 	}
-	return StateUnidentified, "", identity, 0
+	return StateUnidentified, "", identity, by, ok
 }
 
 func (r *compiledRule) match(v string) (string, bool) {
@@ -362,6 +364,9 @@ func ObservationFromResult(targetID int, r *measure.Result, idf *Identifier) (Ob
 		if r.Error != "" || !answered(r) {
 			return o, nil
 		}
+		// For no match, Source says where the unmapped identity came
+		// from: an unmapped hostname.bind is as strong as a mapped one
+		// (see Advance), an answer with no identity at all is weakest.
 		m := idf.IdentifyResult(r)
 		o.State, o.Site, o.Identity, o.Source = m.State, m.Site, m.Identity, m.Source
 	case r.Error != "" && r.Kind != measure.KindPing && r.Kind != measure.KindTrace:

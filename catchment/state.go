@@ -1,6 +1,7 @@
 package catchment
 
 import (
+	"strings"
 	"time"
 
 	"github.com/anycatch/anycatch/measure"
@@ -45,6 +46,8 @@ type Latest struct {
 	ObservedAt time.Time // time of the newest observation
 	Since      time.Time // first observation of the current state/site
 	ResultID   measure.UUID
+	Source     string    // evidence source that named Site ("" when unknown or not a site)
+	SourceAt   time.Time // newest observation of Site by Source or a stronger source
 }
 
 // Change is one catchment change event: the track moved From -> To.
@@ -87,9 +90,25 @@ func place(state State, site, identity string) string {
 //     probe's spool) do not move the track back in time: next is prev
 //     unchanged and no change is emitted, so replaying a backlog cannot
 //     invent flaps.
+//
+// And one keeps evidence ranked: while a site named by a stronger source
+// (DNS identity over HTTP headers over … over trace hops, see
+// [SourceStrength]) is fresher than [SourceHold], a weaker observation
+// (or one naming no site) does not move the track; it only counts as seen.
+// Different kinds of measurement of one target thus cannot flap a track
+// between what each can see.
 func Advance(prev *Latest, o Observation) (next Latest, change *Change) {
 	if prev != nil && !o.Time.After(prev.ObservedAt) {
 		return *prev, nil
+	}
+	if prev != nil && prev.State == StateSite && prev.Source != "" && o.State != StateUnreachable &&
+		SourceStrength(o.Source) > SourceStrength(prev.Source) && o.Time.Sub(prev.SourceAt) < SourceHold {
+		next = *prev
+		next.ObservedAt = o.Time
+		if o.State == StateSite && o.Site == prev.Site {
+			next.RTT, next.ResultID = o.RTT, o.ResultID
+		}
+		return next, nil
 	}
 	if o.State == StateUnreachable {
 		if prev == nil {
@@ -114,6 +133,8 @@ func Advance(prev *Latest, o Observation) (next Latest, change *Change) {
 	}
 	if o.State != StateSite {
 		next.Site = ""
+	} else {
+		next.Source, next.SourceAt = o.Source, o.Time
 	}
 	prevPlace := ""
 	if prev != nil {
@@ -129,4 +150,34 @@ func Advance(prev *Latest, o Observation) (next Latest, change *Change) {
 		c.From = &p
 	}
 	return next, c
+}
+
+// SourceHold is how long a site named by a stronger source stands against
+// weaker evidence (see [Advance]): long enough to cover a few measurement
+// intervals of the stronger kind, short enough that a real move to a site
+// only weaker evidence can name shows within minutes.
+const SourceHold = 10 * time.Minute
+
+// SourceStrength ranks an evidence source across measurements: lower is
+// stronger. A server's own statement of identity beats an inference: DNS
+// identity strings (hostname_bind, id_server, nsid), then HTTP headers, the
+// HTTP body, the NTP reference id, a resolver's egress address, and last
+// the trace hops before the anycast address; no source at all is weakest.
+func SourceStrength(source string) int {
+	family, _, _ := strings.Cut(source, ":")
+	switch family {
+	case SourceHostnameBind, SourceIDServer, SourceNSID:
+		return 0
+	case SourceHTTPHeader:
+		return 1
+	case SourceHTTPBody:
+		return 2
+	case SourceNTPRefID:
+		return 3
+	case SourceEgressAddr:
+		return 4
+	case SourceTraceHop:
+		return 5
+	}
+	return 6
 }
