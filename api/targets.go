@@ -105,9 +105,7 @@ func (in targetInput) apply(t *Target) error {
 	}
 	if in.IdentityOrder != nil {
 		for _, src := range *in.IdentityOrder {
-			switch src {
-			case catchment.SourceHostnameBind, catchment.SourceIDServer, catchment.SourceNSID:
-			default:
+			if !catchment.ValidOrderSource(src) {
 				return invalid("identity_order", "unknown identity source %q", src)
 			}
 		}
