@@ -141,6 +141,7 @@ type CatchmentRow struct {
 	State      catchment.State
 	Site       string
 	Identity   string
+	Source     string // evidence that named Site ("hostname_bind", "trace_hop", …)
 	RTT        *float64
 	ObservedAt time.Time
 	Since      time.Time

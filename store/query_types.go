@@ -55,6 +55,7 @@ type CatchmentRow struct {
 	State      catchment.State
 	Site       string
 	Identity   string
+	Source     string // evidence that named Site (current state only; "" for history)
 	RTT        *float64
 	ObservedAt time.Time
 	Since      time.Time
