@@ -158,9 +158,15 @@ func TestAdvanceSourcePrecedence(t *testing.T) {
 		name  string
 		steps []step
 	}{
-		{"an unmapped identity from a source as strong moves the track", []step{
-			{ob(0, StateSite, "ams", "hostname_bind"), "ams", StateSite, true},
+		{"an unmapped identity from the same kind of source moves the track", []step{
+			{ob(0, StateSite, "ams", "nsid"), "ams", StateSite, true},
 			{ob(10, StateUnidentified, "", "hostname_bind"), "", StateUnidentified, true},
+		}},
+		{"an unmapped identity from another kind of source does not", []step{
+			{ob(0, StateSite, "gru", "trace_hop"), "gru", StateSite, true},
+			{ob(10, StateUnidentified, "", "ntp_refid"), "gru", StateSite, false},
+			{ob(20, StateUnidentified, "", "hostname_bind"), "gru", StateSite, false},
+			{ob(30, StateSite, "ams", "http_header:x-site"), "ams", StateSite, true},
 		}},
 		{"silent site: unidentified answers do not undo a trace hop", []step{
 			{ob(0, StateUnidentified, "", ""), "", StateUnidentified, true},

@@ -91,18 +91,22 @@ func place(state State, site, identity string) string {
 //     unchanged and no change is emitted, so replaying a backlog cannot
 //     invent flaps.
 //
-// And one keeps evidence ranked: while a site named by a stronger source
-// (DNS identity over HTTP headers over … over trace hops, see
-// [SourceStrength]) is fresher than [SourceHold], a weaker observation
-// (or one naming no site) does not move the track; it only counts as seen.
-// Different kinds of measurement of one target thus cannot flap a track
-// between what each can see.
+// And one keeps evidence ranked: while a site named by some source is
+// fresher than [SourceHold], a site named by a weaker source (DNS identity
+// over HTTP headers over … over trace hops, see [SourceStrength]) does not
+// move the track, and neither does an answer that names no site unless it
+// comes from the same kind of source (a server that used to answer "ams1"
+// and now answers an unmapped name has changed; an NTP reply without a
+// known refid says nothing against a trace hop). Such observations only
+// count as seen. Different kinds of measurement of one target thus cannot
+// flap a track between what each can see.
 func Advance(prev *Latest, o Observation) (next Latest, change *Change) {
 	if prev != nil && !o.Time.After(prev.ObservedAt) {
 		return *prev, nil
 	}
-	if prev != nil && prev.State == StateSite && prev.Source != "" && o.State != StateUnreachable &&
-		SourceStrength(o.Source) > SourceStrength(prev.Source) && o.Time.Sub(prev.SourceAt) < SourceHold {
+	if prev != nil && prev.State == StateSite && prev.Source != "" && o.Time.Sub(prev.SourceAt) < SourceHold &&
+		(o.State == StateSite && SourceStrength(o.Source) > SourceStrength(prev.Source) ||
+			o.State == StateUnidentified && sourceFamily(o.Source) != sourceFamily(prev.Source)) {
 		next = *prev
 		next.ObservedAt = o.Time
 		if o.State == StateSite && o.Site == prev.Site {
@@ -150,6 +154,17 @@ func Advance(prev *Latest, o Observation) (next Latest, change *Change) {
 		c.From = &p
 	}
 	return next, c
+}
+
+// sourceFamily groups sources that speak for the same thing: the three DNS
+// identity strings, and every HTTP header.
+func sourceFamily(source string) string {
+	family, _, _ := strings.Cut(source, ":")
+	switch family {
+	case SourceHostnameBind, SourceIDServer, SourceNSID:
+		return "dns"
+	}
+	return family
 }
 
 // SourceHold is how long a site named by a stronger source stands against
