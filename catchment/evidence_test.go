@@ -142,6 +142,8 @@ func TestObservationFromResultBeyondDNS(t *testing.T) {
 	}
 }
 
+func kind(o Observation, k measure.Kind) Observation { o.Kind = k; return o }
+
 func TestAdvanceSourcePrecedence(t *testing.T) {
 	t0 := time.Date(2026, 12, 3, 6, 0, 0, 0, time.UTC)
 	key := Key{Target: 1, Probe: "p", AF: 4}
@@ -167,6 +169,13 @@ func TestAdvanceSourcePrecedence(t *testing.T) {
 			{ob(10, StateUnidentified, "", "ntp_refid"), "gru", StateSite, false},
 			{ob(20, StateUnidentified, "", "hostname_bind"), "gru", StateSite, false},
 			{ob(30, StateSite, "ams", "http_header:x-site"), "ams", StateSite, true},
+		}},
+		{"the kind that named the site is always heard", []step{
+			{ob(0, StateSite, "ams", "hostname_bind"), "ams", StateSite, true},
+			{kind(ob(10, StateUnidentified, "", ""), measure.KindIdentity), "", StateUnidentified, true},
+			{kind(ob(20, StateSite, "gru", "trace_hop"), measure.KindTrace), "gru", StateSite, true},
+			{kind(ob(30, StateUnidentified, "", ""), measure.KindIdentity), "gru", StateSite, false},
+			{kind(ob(40, StateUnidentified, "", ""), measure.KindHTTP), "gru", StateSite, false},
 		}},
 		{"silent site: unidentified answers do not undo a trace hop", []step{
 			{ob(0, StateUnidentified, "", ""), "", StateUnidentified, true},

@@ -352,6 +352,7 @@ func ObservationFromResult(targetID int, r *measure.Result, idf *Identifier) (Ob
 		Time:     r.Time,
 		ResultID: r.ID,
 		State:    StateUnreachable,
+		Kind:     r.Kind,
 	}
 	switch {
 	case r.Trace != nil:

@@ -29,10 +29,11 @@ type Observation struct {
 	Key
 	Time     time.Time
 	State    State
-	Site     string   // set when State is StateSite
-	Identity string   // identity string the site was derived from, if any
-	Source   string   // the evidence source that named the site ("hostname_bind", "trace_hop", …), if any
-	RTT      *float64 // ms
+	Site     string       // set when State is StateSite
+	Identity string       // identity string the site was derived from, if any
+	Source   string       // the evidence source that named the site ("hostname_bind", "trace_hop", …), if any
+	Kind     measure.Kind // of the result observed; "" when unknown
+	RTT      *float64     // ms
 	ResultID measure.UUID
 }
 
@@ -91,22 +92,23 @@ func place(state State, site, identity string) string {
 //     unchanged and no change is emitted, so replaying a backlog cannot
 //     invent flaps.
 //
-// And one keeps evidence ranked: while a site named by some source is
-// fresher than [SourceHold], a site named by a weaker source (DNS identity
-// over HTTP headers over … over trace hops, see [SourceStrength]) does not
-// move the track, and neither does an answer that names no site unless it
-// comes from the same kind of source (a server that used to answer "ams1"
-// and now answers an unmapped name has changed; an NTP reply without a
-// known refid says nothing against a trace hop). Such observations only
-// count as seen. Different kinds of measurement of one target thus cannot
-// flap a track between what each can see.
+// And one keeps evidence ranked across kinds of measurement: while a site
+// named by one kind (DNS, HTTP, NTP, trace) is fresher than [SourceHold],
+// another kind's observation does not move the track if it names a site
+// by a weaker source (DNS identity over HTTP headers over … over trace
+// hops, see [SourceStrength]) or names no site at all: an NTP reply
+// without a known refid says nothing against a trace hop. Such
+// observations only count as seen. The kind that named the site is always
+// heard (a server that answered "ams1" and now answers nothing has
+// changed). Different kinds of measurement of one target thus cannot flap
+// a track between what each can see.
 func Advance(prev *Latest, o Observation) (next Latest, change *Change) {
 	if prev != nil && !o.Time.After(prev.ObservedAt) {
 		return *prev, nil
 	}
 	if prev != nil && prev.State == StateSite && prev.Source != "" && o.Time.Sub(prev.SourceAt) < SourceHold &&
-		(o.State == StateSite && SourceStrength(o.Source) > SourceStrength(prev.Source) ||
-			o.State == StateUnidentified && sourceFamily(o.Source) != sourceFamily(prev.Source)) {
+		evidenceFamily(o.Kind, o.Source) != evidenceFamily("", prev.Source) &&
+		(o.State == StateSite && SourceStrength(o.Source) > SourceStrength(prev.Source) || o.State == StateUnidentified) {
 		next = *prev
 		next.ObservedAt = o.Time
 		if o.State == StateSite && o.Site == prev.Site {
@@ -156,15 +158,27 @@ func Advance(prev *Latest, o Observation) (next Latest, change *Change) {
 	return next, c
 }
 
-// sourceFamily groups sources that speak for the same thing: the three DNS
-// identity strings, and every HTTP header.
-func sourceFamily(source string) string {
+// evidenceFamily is the kind of measurement evidence comes from: the
+// observation's kind when known, else the one its source implies.
+func evidenceFamily(kind measure.Kind, source string) string {
+	switch kind {
+	case measure.KindIdentity, measure.KindDNS:
+		return "dns"
+	case measure.KindHTTP, measure.KindNTP, measure.KindTrace:
+		return string(kind)
+	}
 	family, _, _ := strings.Cut(source, ":")
 	switch family {
-	case SourceHostnameBind, SourceIDServer, SourceNSID:
+	case SourceHostnameBind, SourceIDServer, SourceNSID, SourceEgressAddr:
 		return "dns"
+	case SourceHTTPHeader, SourceHTTPBody:
+		return "http"
+	case SourceNTPRefID:
+		return "ntp"
+	case SourceTraceHop:
+		return "trace"
 	}
-	return family
+	return ""
 }
 
 // SourceHold is how long a site named by a stronger source stands against

@@ -391,6 +391,7 @@ func observations(rows []ResultRow, inserted []bool) []catchment.Observation {
 			Site:     row.Site,
 			Identity: row.Identity,
 			Source:   row.Source,
+			Kind:     r.Kind,
 			RTT:      row.RTT,
 			ResultID: r.ID,
 		})
