@@ -202,9 +202,13 @@ func TestAdvanceSourcePrecedence(t *testing.T) {
 			{ob(0, StateSite, "ams", "hostname_bind"), "ams", StateSite, true},
 			{ob(10, StateSite, "fra", "nsid"), "fra", StateSite, true},
 		}},
-		{"unreachable still shows", []step{
+		{"unreachable from the kind that named the site shows", []step{
 			{ob(0, StateSite, "ams", "hostname_bind"), "ams", StateSite, true},
-			{ob(10, StateUnreachable, "", ""), "ams", StateUnreachable, false},
+			{kind(ob(10, StateUnreachable, "", ""), measure.KindIdentity), "ams", StateUnreachable, false},
+		}},
+		{"unreachable from another kind does not", []step{
+			{ob(0, StateSite, "ams", "hostname_bind"), "ams", StateSite, true},
+			{kind(ob(10, StateUnreachable, "", ""), measure.KindNTP), "ams", StateSite, false},
 		}},
 	}
 	for _, tt := range tests {

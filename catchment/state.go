@@ -96,8 +96,9 @@ func place(state State, site, identity string) string {
 // named by one kind (DNS, HTTP, NTP, trace) is fresher than [SourceHold],
 // another kind's observation does not move the track if it names a site
 // by a weaker source (DNS identity over HTTP headers over … over trace
-// hops, see [SourceStrength]) or names no site at all: an NTP reply
-// without a known refid says nothing against a trace hop. Such
+// hops, see [SourceStrength]), names no site at all, or got no answer: an
+// NTP reply without a known refid, or an HTTP timeout, says nothing
+// against a DNS identity or a trace hop. Such
 // observations only count as seen. The kind that named the site is always
 // heard (a server that answered "ams1" and now answers nothing has
 // changed). Different kinds of measurement of one target thus cannot flap
@@ -108,7 +109,7 @@ func Advance(prev *Latest, o Observation) (next Latest, change *Change) {
 	}
 	if prev != nil && prev.State == StateSite && prev.Source != "" && o.Time.Sub(prev.SourceAt) < SourceHold &&
 		evidenceFamily(o.Kind, o.Source) != evidenceFamily("", prev.Source) &&
-		(o.State == StateSite && SourceStrength(o.Source) > SourceStrength(prev.Source) || o.State == StateUnidentified) {
+		(o.State == StateSite && SourceStrength(o.Source) > SourceStrength(prev.Source) || o.State != StateSite) {
 		next = *prev
 		next.ObservedAt = o.Time
 		if o.State == StateSite && o.Site == prev.Site {

@@ -356,6 +356,12 @@ func (s *Stack) Get(ctx context.Context, path string, out any) error {
 	return s.do(ctx, "GET", path, nil, out)
 }
 
+// Put sends in as JSON to the API with the admin key and decodes the
+// answer into out (nil: discard).
+func (s *Stack) Put(ctx context.Context, path string, in, out any) error {
+	return s.do(ctx, "PUT", path, in, out)
+}
+
 // apiError is a non-2xx answer of the server's API.
 type apiError struct {
 	Status int
@@ -464,6 +470,7 @@ type Observed struct {
 	State      string    `json:"state"`
 	Site       string    `json:"site"`
 	Identity   string    `json:"identity"`
+	Source     string    `json:"source"` // evidence that named Site
 	RTT        *float64  `json:"rtt_ms"`
 	ObservedAt time.Time `json:"observed_at"`
 }
