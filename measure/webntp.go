@@ -34,8 +34,9 @@ type NTPSpec struct {
 }
 
 // HTTPResult is the outcome of an http measurement. Timings are in
-// milliseconds from the start of the request; a field is absent when that
-// step was not reached.
+// milliseconds: ConnectMS is the TCP handshake alone (about one RTT, the
+// result's RTT), TLSMS, FirstByteMS and TotalMS are counted from the start
+// of the request. A field is absent when that step was not reached.
 type HTTPResult struct {
 	URL           string       `json:"url"`
 	Host          string       `json:"host,omitempty"` // Host header and SNI sent
