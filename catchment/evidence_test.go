@@ -227,3 +227,25 @@ func TestAdvanceSourcePrecedence(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkIdentifyResult: the ingest cost of identifying each new kind.
+func BenchmarkIdentifyResult(b *testing.B) {
+	idf, err := NewIdentifier(nil, beyondRules)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for name, r := range map[string]*measure.Result{
+		"http_header": {Kind: measure.KindHTTP, HTTP: &measure.HTTPResult{Status: 200, Headers: []measure.HTTPHeader{{Name: "server", Value: "x"}, {Name: "x-site", Value: "ams"}}}},
+		"ntp_refid":   {Kind: measure.KindNTP, NTP: &measure.NTPResult{Stratum: 1, RefID: "GPS"}},
+		"trace_hop":   trace("198.18.53.53", "10.0.0.1", "10.0.0.2", "198.18.5.1", "198.18.53.53"),
+	} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if m := idf.IdentifyResult(r); m.State != StateSite {
+					b.Fatal(m)
+				}
+			}
+		})
+	}
+}
