@@ -41,6 +41,10 @@ func appendProbeJSON(b []byte, p *CatchmentProbe, tt *probeTimes) []byte {
 		b = append(b, `,"identity":`...)
 		b = appendJSONString(b, p.Identity)
 	}
+	if p.Source != "" {
+		b = append(b, `,"source":`...)
+		b = appendJSONString(b, p.Source)
+	}
 	b = append(b, `,"rtt_ms":`...)
 	b = appendJSONFloatPtr(b, p.RTT)
 	b = append(b, `,"observed_at":`...)

@@ -80,7 +80,7 @@ func jsonProbes() []CatchmentProbe {
 	asn := int64(64500)
 	at := jsonAt
 	return []CatchmentProbe{
-		{Probe: "p-1", AF: 4, State: catchment.StateSite, Site: "ams", Identity: "ams1.k", RTT: f(12.5), ObservedAt: at, Since: at.Add(-time.Hour),
+		{Probe: "p-1", AF: 4, State: catchment.StateSite, Site: "ams", Identity: "ams1.k", Source: "http_header:x-<pop>", RTT: f(12.5), ObservedAt: at, Since: at.Add(-time.Hour),
 			Lat: f(52.4), Lon: f(4.9), Country: "NL", Continent: "EU", ASN: &asn},
 		{Probe: "atlas:1234", AF: 6, State: catchment.StateUnreachable, ObservedAt: at, Since: at.In(time.FixedZone("x", 3600))},
 		{Probe: "p-3", State: catchment.StateUnidentified, Identity: "we\"ird\\ <host>&\u2028\x01ü", RTT: f(1e-7), Lat: f(-0.1), Lon: f(-179.9)},
@@ -111,7 +111,7 @@ func jsonCatchmentReports() []CatchmentReport {
 func storedProbes(probes []CatchmentProbe) *publishedProbes {
 	rows := make([]CatchmentRow, len(probes))
 	for i, p := range probes {
-		rows[i] = CatchmentRow{Probe: p.Probe, AF: p.AF, State: p.State, Site: p.Site, Identity: p.Identity, RTT: p.RTT,
+		rows[i] = CatchmentRow{Probe: p.Probe, AF: p.AF, State: p.State, Site: p.Site, Identity: p.Identity, Source: p.Source, RTT: p.RTT,
 			ObservedAt: p.ObservedAt, Since: p.Since, Lat: p.Lat, Lon: p.Lon, Country: p.Country, Continent: p.Continent, ASN: p.ASN}
 	}
 	return &publishedProbes{rows: rows, blur: func(_ string, lat, lon float64) (float64, float64) { return lat, lon }}

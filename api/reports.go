@@ -17,6 +17,7 @@ type CatchmentProbe struct {
 	State      catchment.State `json:"state"`
 	Site       string          `json:"site,omitempty"`
 	Identity   string          `json:"identity,omitempty"`
+	Source     string          `json:"source,omitempty"` // evidence that named the site ("hostname_bind", "http_header:cf-ray", "trace_hop", …)
 	RTT        *float64        `json:"rtt_ms"`
 	ObservedAt time.Time       `json:"observed_at"`
 	Since      time.Time       `json:"since"`
@@ -68,7 +69,7 @@ type publishedProbes struct {
 // probe returns row i as published, its position (if known) in pos.
 func (pp *publishedProbes) probe(i int, pos *[2]float64) CatchmentProbe {
 	c := &pp.rows[i]
-	p := CatchmentProbe{Probe: c.Probe, AF: c.AF, State: c.State, Site: c.Site, Identity: c.Identity,
+	p := CatchmentProbe{Probe: c.Probe, AF: c.AF, State: c.State, Site: c.Site, Identity: c.Identity, Source: c.Source,
 		RTT: c.RTT, ObservedAt: c.ObservedAt, Since: c.Since, Country: c.Country, Continent: c.Continent, ASN: c.ASN}
 	if c.Lat != nil && c.Lon != nil { // as Server.blur
 		pos[0], pos[1] = pp.blur(c.Probe, *c.Lat, *c.Lon)

@@ -48,6 +48,7 @@ type Track struct {
 	State      State
 	Site       string
 	Identity   string
+	Source     string // evidence that named Site ("hostname_bind", "trace_hop", …); "" for history
 	RTT        *float64
 	ObservedAt time.Time
 	Since      time.Time

@@ -3,6 +3,7 @@ package catchment
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"regexp"
 	"strings"
 
@@ -16,14 +17,19 @@ var DefaultIdentityOrder = []string{SourceHostnameBind, SourceIDServer, SourceNS
 
 // Rule match kinds.
 const (
-	MatchRegex = "regex"
-	MatchExact = "exact"
+	MatchRegex  = "regex"
+	MatchExact  = "exact"
+	MatchPrefix = "prefix" // CIDR prefix of an address source (egress_addr, trace_hop)
 )
 
 // siteCode is the shape the schema accepts for a site code.
 var siteCode = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,31}$`)
 
-// source indexes the identity strings of a measure.Identity.
+// headerName is the shape of a header name in an http_header rule.
+var headerName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
+
+// source indexes the identity sources. The first three index the
+// identity strings of a measure.Identity.
 type source uint8
 
 const (
@@ -31,20 +37,47 @@ const (
 	srcIDServer
 	srcNSID
 	srcAny
+	srcHTTPHeader
+	srcHTTPBody
+	srcNTPRefID
+	srcEgressAddr
+	srcTraceHop
 )
 
+// laterSources are the sources beyond DNS CHAOS, weakest last: what a
+// server says about itself in a reply to the anycast address beats an
+// inference from addresses around it. A target's identity order may list
+// them; those it leaves out are tried after the listed ones in this order.
+var laterSources = []source{srcHTTPHeader, srcHTTPBody, srcNTPRefID, srcEgressAddr, srcTraceHop}
+
+var sourceNames = [...]string{
+	srcHostnameBind: SourceHostnameBind,
+	srcIDServer:     SourceIDServer,
+	srcNSID:         SourceNSID,
+	srcAny:          SourceAny,
+	srcHTTPHeader:   SourceHTTPHeader,
+	srcHTTPBody:     SourceHTTPBody,
+	srcNTPRefID:     SourceNTPRefID,
+	srcEgressAddr:   SourceEgressAddr,
+	srcTraceHop:     SourceTraceHop,
+}
+
+func (s source) String() string { return sourceNames[s] }
+
 func parseSource(s string) (source, bool) {
-	switch s {
-	case SourceHostnameBind:
-		return srcHostnameBind, true
-	case SourceIDServer:
-		return srcIDServer, true
-	case SourceNSID:
-		return srcNSID, true
-	case SourceAny:
-		return srcAny, true
+	for i, n := range sourceNames {
+		if s == n {
+			return source(i), true
+		}
 	}
 	return 0, false
+}
+
+// ValidOrderSource reports whether s may appear in a target's identity
+// order.
+func ValidOrderSource(s string) bool {
+	src, ok := parseSource(s)
+	return ok && src != srcAny
 }
 
 func (s source) of(id *measure.Identity) string {
@@ -61,23 +94,27 @@ func (s source) of(id *measure.Identity) string {
 
 type compiledRule struct {
 	src     source
-	re      *regexp.Regexp // nil for exact rules
+	header  string         // lowercase header name of an http_header rule
+	re      *regexp.Regexp // nil for exact and prefix rules
 	siteIdx int            // index of the "site" group in re; -1 when the rule has a fixed Site
 	exact   string
-	site    string // normalised fixed site, or ""
+	prefix  netip.Prefix // valid for prefix rules
+	site    string       // normalised fixed site, or ""
 }
 
 // Identifier maps identities to sites with one target's ordered rules. It
 // is immutable after [NewIdentifier] and safe for concurrent use.
 type Identifier struct {
-	order []source
+	order []source // DNS sources as the target lists them, then every later source
 	rules []compiledRule
 }
 
 // NewIdentifier validates and compiles rules. order lists the identity
 // sources to try, most preferred first; nil or empty means
-// [DefaultIdentityOrder]. Every problem is reported, each naming the rule's
-// 0-based index.
+// [DefaultIdentityOrder]. DNS sources left out of order are never used;
+// sources beyond DNS left out are tried after the listed ones, in the
+// order http_header, http_body, ntp_refid, egress_addr, trace_hop. Every
+// problem is reported, each naming the rule's 0-based index.
 func NewIdentifier(order []string, rules []Rule) (*Identifier, error) {
 	if len(order) == 0 {
 		order = DefaultIdentityOrder
@@ -88,7 +125,7 @@ func NewIdentifier(order []string, rules []Rule) (*Identifier, error) {
 	for _, o := range order {
 		s, ok := parseSource(o)
 		if !ok || s == srcAny {
-			errs = append(errs, fmt.Errorf("identity order: unknown source %q (want hostname_bind, id_server or nsid)", o))
+			errs = append(errs, fmt.Errorf("identity order: unknown source %q (want hostname_bind, id_server, nsid, http_header, http_body, ntp_refid, egress_addr or trace_hop)", o))
 			continue
 		}
 		if seen[s] {
@@ -97,6 +134,11 @@ func NewIdentifier(order []string, rules []Rule) (*Identifier, error) {
 		}
 		seen[s] = true
 		idf.order = append(idf.order, s)
+	}
+	for _, s := range laterSources {
+		if !seen[s] {
+			idf.order = append(idf.order, s)
+		}
 	}
 	for i, r := range rules {
 		c, err := compileRule(r)
@@ -112,11 +154,44 @@ func NewIdentifier(order []string, rules []Rule) (*Identifier, error) {
 	return idf, nil
 }
 
+// rank is the position of s in the identifier's order: lower is stronger.
+func (idf *Identifier) rank(s source) int {
+	for i, o := range idf.order {
+		if o == s {
+			return i
+		}
+	}
+	return len(idf.order)
+}
+
+// SourceRank says how strong the named source ("http_header:cf-ray",
+// "trace_hop", …) is for this identifier: lower is stronger; an unknown or
+// empty source ranks weakest.
+func (idf *Identifier) SourceRank(name string) int {
+	if h, _, ok := strings.Cut(name, ":"); ok {
+		name = h
+	}
+	s, ok := parseSource(name)
+	if !ok {
+		return len(idf.order) + 1
+	}
+	return idf.rank(s)
+}
+
 func compileRule(r Rule) (compiledRule, error) {
 	var c compiledRule
-	src, ok := parseSource(r.Source)
+	name := r.Source
+	if h, ok := strings.CutPrefix(name, SourceHTTPHeader+":"); ok {
+		if !headerName.MatchString(h) {
+			return c, fmt.Errorf("source %q: header name must be lowercase letters, digits and '-'", r.Source)
+		}
+		c.header, name = h, SourceHTTPHeader
+	} else if name == SourceHTTPHeader {
+		return c, fmt.Errorf("source %q needs a header name (http_header:<name>)", r.Source)
+	}
+	src, ok := parseSource(name)
 	if !ok {
-		return c, fmt.Errorf("unknown source %q (want hostname_bind, id_server, nsid or any)", r.Source)
+		return c, fmt.Errorf("unknown source %q (want hostname_bind, id_server, nsid, any, http_header:<name>, http_body, ntp_refid, egress_addr or trace_hop)", r.Source)
 	}
 	c.src = src
 	c.siteIdx = -1
@@ -135,6 +210,22 @@ func compileRule(r Rule) (compiledRule, error) {
 			return c, errors.New("exact rule needs a site")
 		}
 		c.exact = r.Pattern
+	case MatchPrefix:
+		if src != srcEgressAddr && src != srcTraceHop {
+			return c, fmt.Errorf("prefix rules apply to egress_addr and trace_hop, not %s", r.Source)
+		}
+		if r.Site == "" {
+			return c, errors.New("prefix rule needs a site")
+		}
+		p, err := netip.ParsePrefix(r.Pattern)
+		if err != nil {
+			a, aerr := netip.ParseAddr(r.Pattern)
+			if aerr != nil {
+				return c, fmt.Errorf("pattern: %q is not a prefix or an address", r.Pattern)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		c.prefix = p.Masked()
 	case MatchRegex:
 		re, err := regexp.Compile(r.Pattern)
 		if err != nil {
@@ -149,7 +240,7 @@ func compileRule(r Rule) (compiledRule, error) {
 			return c, fmt.Errorf("regex %q has a site group and a fixed site %q: use one", r.Pattern, r.Site)
 		}
 	default:
-		return c, fmt.Errorf("unknown match %q (want regex or exact)", r.Match)
+		return c, fmt.Errorf("unknown match %q (want regex, exact or prefix)", r.Match)
 	}
 	return c, nil
 }
@@ -168,31 +259,46 @@ func compileRule(r Rule) (compiledRule, error) {
 // treated as no match. Identify allocates only for a regex match (one
 // slice for the submatch indexes) and when a site needs lowercasing.
 func (idf *Identifier) Identify(id *measure.Identity) (state State, site, identity string) {
+	state, site, identity, _, _ = idf.identifyDNS(id)
+	return state, site, identity
+}
+
+// identifyDNS is Identify, also returning the source of identity (the
+// one that named the site, or the unmapped one surfaced); ok is false when
+// there is no identity at all.
+func (idf *Identifier) identifyDNS(id *measure.Identity) (state State, site, identity string, by source, ok bool) {
 	if id == nil {
-		return StateUnidentified, "", ""
+		return StateUnidentified, "", "", 0, false
 	}
 	for _, src := range idf.order {
+		if src > srcNSID {
+			continue // not a DNS identity string
+		}
 		v := src.of(id)
 		if v == "" {
 			continue
 		}
 		if identity == "" {
-			identity = v
+			identity, by, ok = v, src, true
 		}
 		for i := range idf.rules {
 			r := &idf.rules[i]
 			if r.src != src && r.src != srcAny {
 				continue
 			}
-			if s, ok := r.match(v); ok {
-				return StateSite, s, v
+			if s, matched := r.match(v); matched {
+				return StateSite, s, v, src, true
 			}
 		}
 	}
-	return StateUnidentified, "", identity
+	return StateUnidentified, "", identity, by, ok
 }
 
 func (r *compiledRule) match(v string) (string, bool) {
+	if r.prefix.IsValid() {
+		a, err := netip.ParseAddr(v)
+		return r.site, err == nil && r.prefix.Contains(a.Unmap())
+	}
 	if r.re == nil {
 		return r.site, v == r.exact
 	}
@@ -226,34 +332,51 @@ func lower(s string) string {
 }
 
 // ErrNotIdentity is returned by [ObservationFromResult] for a result that
-// carries no DNS payload and no measurement error.
-var ErrNotIdentity = errors.New("result is not a dns or identity result")
+// says nothing about which site serves the probe: a ping, a trace no
+// trace_hop rule maps, or a result without payload and error.
+var ErrNotIdentity = errors.New("result is not an identity result")
 
-// ObservationFromResult turns a stored dns or identity result into the
-// catchment observation for (targetID, r.Probe, r.AF). A result is
-// unreachable when the probe could not measure (r.Error) or no exchange got
-// an answer (every exchange has an Error); otherwise the identity is
-// mapped with idf and the observation carries the result's RTT. An answer
-// without any identity (e.g. SERVFAIL, REFUSED) is unidentified with "".
+// ObservationFromResult turns a stored result into the catchment
+// observation for (targetID, r.Probe, r.AF).
+//
+// dns, identity, http and ntp results are unreachable when the probe could
+// not measure (r.Error) or nothing answered; otherwise what idf makes of
+// everything the result offers ([Identifier.IdentifyResult]), with the
+// result's RTT. An answer without any identity (e.g. SERVFAIL, REFUSED, an
+// HTTP reply no rule names) is unidentified. A trace is an observation
+// only when a trace_hop rule names a site: a trace that does not reach a
+// rule says nothing about the service's identity.
 func ObservationFromResult(targetID int, r *measure.Result, idf *Identifier) (Observation, error) {
 	o := Observation{
 		Key:      Key{Target: targetID, Probe: r.Probe, AF: r.AF},
 		Time:     r.Time,
 		ResultID: r.ID,
 		State:    StateUnreachable,
+		Kind:     r.Kind,
 	}
-	if r.DNS == nil {
-		if r.Error != "" {
+	switch {
+	case r.Trace != nil:
+		m := idf.IdentifyResult(r)
+		if m.State != StateSite {
+			return o, ErrNotIdentity
+		}
+		o.State, o.Site, o.Identity, o.Source = m.State, m.Site, m.Identity, m.Source
+	case r.DNS != nil || r.HTTP != nil || r.NTP != nil:
+		if r.Error != "" || !answered(r) {
 			return o, nil
 		}
-		return o, ErrNotIdentity
-	}
-	if r.Error != "" || !answered(r.DNS) {
+		// For no match, Source says where the unmapped identity came
+		// from: an unmapped hostname.bind is as strong as a mapped one
+		// (see Advance), an answer with no identity at all is weakest.
+		m := idf.IdentifyResult(r)
+		o.State, o.Site, o.Identity, o.Source = m.State, m.Site, m.Identity, m.Source
+		if o.State == StateUnidentified && o.Identity == "" && r.DNS != nil {
+			o.Identity = NoIdentityReason(r.DNS)
+		}
+	case r.Error != "" && r.Kind != measure.KindPing && r.Kind != measure.KindTrace:
 		return o, nil
-	}
-	o.State, o.Site, o.Identity = idf.Identify(r.DNS.Identity)
-	if o.State == StateUnidentified && o.Identity == "" {
-		o.Identity = NoIdentityReason(r.DNS)
+	default:
+		return o, ErrNotIdentity
 	}
 	if rtt, ok := r.RTT(); ok {
 		o.RTT = &rtt
@@ -279,7 +402,14 @@ func NoIdentityReason(d *measure.DNSResult) string {
 	return "(no TXT)"
 }
 
-func answered(d *measure.DNSResult) bool {
+func answered(r *measure.Result) bool {
+	switch {
+	case r.HTTP != nil:
+		return r.HTTP.Status != 0
+	case r.NTP != nil:
+		return r.NTP.Error == ""
+	}
+	d := r.DNS
 	for i := range d.Exchanges {
 		if d.Exchanges[i].Error == "" {
 			return true

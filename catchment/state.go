@@ -1,6 +1,7 @@
 package catchment
 
 import (
+	"strings"
 	"time"
 
 	"github.com/anycatch/anycatch/measure"
@@ -28,9 +29,11 @@ type Observation struct {
 	Key
 	Time     time.Time
 	State    State
-	Site     string   // set when State is StateSite
-	Identity string   // identity string the site was derived from, if any
-	RTT      *float64 // ms
+	Site     string       // set when State is StateSite
+	Identity string       // identity string the site was derived from, if any
+	Source   string       // the evidence source that named the site ("hostname_bind", "trace_hop", …), if any
+	Kind     measure.Kind // of the result observed; "" when unknown
+	RTT      *float64     // ms
 	ResultID measure.UUID
 }
 
@@ -44,6 +47,8 @@ type Latest struct {
 	ObservedAt time.Time // time of the newest observation
 	Since      time.Time // first observation of the current state/site
 	ResultID   measure.UUID
+	Source     string    // evidence source that named Site ("" when unknown or not a site)
+	SourceAt   time.Time // newest observation of Site by Source or a stronger source
 }
 
 // Change is one catchment change event: the track moved From -> To.
@@ -86,9 +91,31 @@ func place(state State, site, identity string) string {
 //     probe's spool) do not move the track back in time: next is prev
 //     unchanged and no change is emitted, so replaying a backlog cannot
 //     invent flaps.
+//
+// And one keeps evidence ranked across kinds of measurement: while a site
+// named by one kind (DNS, HTTP, NTP, trace) is fresher than [SourceHold],
+// another kind's observation does not move the track if it names a site
+// by a weaker source (DNS identity over HTTP headers over … over trace
+// hops, see [SourceStrength]), names no site at all, or got no answer: an
+// NTP reply without a known refid, or an HTTP timeout, says nothing
+// against a DNS identity or a trace hop. Such
+// observations only count as seen. The kind that named the site is always
+// heard (a server that answered "ams1" and now answers nothing has
+// changed). Different kinds of measurement of one target thus cannot flap
+// a track between what each can see.
 func Advance(prev *Latest, o Observation) (next Latest, change *Change) {
 	if prev != nil && !o.Time.After(prev.ObservedAt) {
 		return *prev, nil
+	}
+	if prev != nil && prev.State == StateSite && prev.Source != "" && o.Time.Sub(prev.SourceAt) < SourceHold &&
+		evidenceFamily(o.Kind, o.Source) != evidenceFamily("", prev.Source) &&
+		(o.State == StateSite && SourceStrength(o.Source) > SourceStrength(prev.Source) || o.State != StateSite) {
+		next = *prev
+		next.ObservedAt = o.Time
+		if o.State == StateSite && o.Site == prev.Site {
+			next.RTT, next.ResultID = o.RTT, o.ResultID
+		}
+		return next, nil
 	}
 	if o.State == StateUnreachable {
 		if prev == nil {
@@ -113,6 +140,8 @@ func Advance(prev *Latest, o Observation) (next Latest, change *Change) {
 	}
 	if o.State != StateSite {
 		next.Site = ""
+	} else {
+		next.Source, next.SourceAt = o.Source, o.Time
 	}
 	prevPlace := ""
 	if prev != nil {
@@ -149,4 +178,57 @@ func Fold(prev map[Key]Latest, obs []Observation) (latest map[Key]Latest, change
 		}
 	}
 	return latest, changes
+}
+
+// evidenceFamily is the kind of measurement evidence comes from: the
+// observation's kind when known, else the one its source implies.
+func evidenceFamily(kind measure.Kind, source string) string {
+	switch kind {
+	case measure.KindIdentity, measure.KindDNS:
+		return "dns"
+	case measure.KindHTTP, measure.KindNTP, measure.KindTrace:
+		return string(kind)
+	}
+	family, _, _ := strings.Cut(source, ":")
+	switch family {
+	case SourceHostnameBind, SourceIDServer, SourceNSID, SourceEgressAddr:
+		return "dns"
+	case SourceHTTPHeader, SourceHTTPBody:
+		return "http"
+	case SourceNTPRefID:
+		return "ntp"
+	case SourceTraceHop:
+		return "trace"
+	}
+	return ""
+}
+
+// SourceHold is how long a site named by a stronger source stands against
+// weaker evidence (see [Advance]): long enough to cover a few measurement
+// intervals of the stronger kind, short enough that a real move to a site
+// only weaker evidence can name shows within minutes.
+const SourceHold = 10 * time.Minute
+
+// SourceStrength ranks an evidence source across measurements: lower is
+// stronger. A server's own statement of identity beats an inference: DNS
+// identity strings (hostname_bind, id_server, nsid), then HTTP headers, the
+// HTTP body, the NTP reference id, a resolver's egress address, and last
+// the trace hops before the anycast address; no source at all is weakest.
+func SourceStrength(source string) int {
+	family, _, _ := strings.Cut(source, ":")
+	switch family {
+	case SourceHostnameBind, SourceIDServer, SourceNSID:
+		return 0
+	case SourceHTTPHeader:
+		return 1
+	case SourceHTTPBody:
+		return 2
+	case SourceNTPRefID:
+		return 3
+	case SourceEgressAddr:
+		return 4
+	case SourceTraceHop:
+		return 5
+	}
+	return 6
 }

@@ -39,7 +39,7 @@ type Target struct {
 	Addr6         string         `json:"addr6,omitempty"`
 	IntervalSec   int            `json:"interval_sec"`
 	Specs         []measure.Spec `json:"specs"`
-	IdentityOrder []string       `json:"identity_order"` // of SourceHostnameBind, SourceIDServer, SourceNSID
+	IdentityOrder []string       `json:"identity_order"` // sources in order (see ValidOrderSource)
 	Enabled       bool           `json:"enabled"`
 	CreatedAt     time.Time      `json:"created_at"`
 	UpdatedAt     time.Time      `json:"updated_at"`
@@ -68,9 +68,7 @@ func (t *Target) Validate() error {
 		}
 	}
 	for _, src := range t.IdentityOrder {
-		switch src {
-		case SourceHostnameBind, SourceIDServer, SourceNSID:
-		default:
+		if !ValidOrderSource(src) {
 			return invalid("identity_order", "unknown identity source %q", src)
 		}
 	}

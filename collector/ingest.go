@@ -196,10 +196,27 @@ func (c *Collector) row(p *plan, r *measure.Result) Row {
 		loss := 1 - float64(r.Ping.Received)/float64(r.Ping.Sent)
 		row.Loss = &loss
 	}
-	if r.Kind == measure.KindIdentity || r.Kind == measure.KindDNS {
-		row.State, row.Site, row.Identity = Classify(t.identifier, r)
+	switch r.Kind {
+	case measure.KindIdentity, measure.KindDNS, measure.KindHTTP, measure.KindNTP, measure.KindTrace:
+		if o, ok := ClassifyResult(t.identifier, r); ok {
+			row.State, row.Site, row.Identity, row.Source = o.State, o.Site, o.Identity, o.Source
+		}
 	}
 	return row
+}
+
+// ClassifyResult returns the catchment observation of an identity-bearing
+// result (dns, identity, http, ntp, or a trace a trace_hop rule maps), and
+// false for a result that says nothing about which site serves the probe.
+func ClassifyResult(idf *catchment.Identifier, r *measure.Result) (catchment.Observation, bool) {
+	if idf == nil {
+		idf, _ = catchment.NewIdentifier(nil, nil)
+	}
+	if idf == nil {
+		return catchment.Observation{}, false
+	}
+	o, err := catchment.ObservationFromResult(0, r, idf)
+	return o, err == nil
 }
 
 // Classify returns the catchment outcome of a dns or identity result:

@@ -75,9 +75,10 @@ type Row struct {
 	Result   *measure.Result // Probe and Target set by the collector
 	RTT      *float64        // representative RTT, ms
 	Loss     *float64        // ping loss fraction 0..1
-	State    catchment.State // dns/identity results only
+	State    catchment.State // identity-bearing results only (see catchment.ObservationFromResult)
 	Site     string
 	Identity string
+	Source   string // evidence that named Site
 }
 
 // ProbeKey is what authentication needs to know about a probe.

@@ -46,6 +46,8 @@ func RunDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return runDelay(ctx, args[1:], stdout, stderr)
 	case "forward":
 		return runForward(ctx, args[1:], stdout, stderr)
+	case "siteweb":
+		return runSiteWeb(ctx, args[1:], stdout, stderr)
 	}
 	return fmt.Errorf("daemon: unknown %q", args[0])
 }

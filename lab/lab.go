@@ -425,6 +425,11 @@ func (l *Lab) startRouting(ctx context.Context) error {
 			if err := l.start(n.Name, "nsd", []string{"ip", "netns", "exec", n.NS, "nsd", "-d", "-c", npath}, nil, false); err != nil {
 				return err
 			}
+			if err := l.startDaemon(n.Name, "siteweb", "--ns", n.NS,
+				"--addrs", l.topo.Anycast.V4.String()+","+l.topo.Anycast.V6.String(),
+				"--header", s.HTTPHeader, "--trace-colo", s.TraceColo, "--ntp-refid", s.NTPRefID); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

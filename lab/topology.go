@@ -57,6 +57,14 @@ type Site struct {
 	// Prepend is how many extra times the site prepends its AS on every
 	// announcement; zero means none.
 	Prepend int `yaml:"prepend" json:"prepend,omitempty"`
+	// HTTPHeader is the response header ("name: value") the site's HTTP
+	// responder names itself in; empty means none.
+	HTTPHeader string `yaml:"http_header" json:"http_header,omitempty"`
+	// TraceColo is the colo code the site prints in /cdn-cgi/trace;
+	// empty means none.
+	TraceColo string `yaml:"trace_colo" json:"trace_colo,omitempty"`
+	// NTPRefID is the site's NTP reference id; empty means no NTP.
+	NTPRefID string `yaml:"ntp_refid" json:"ntp_refid,omitempty"`
 }
 
 // Transit is a BGP router in its own AS with forwarding on.
@@ -238,6 +246,11 @@ func (t *Topology) Validate() error {
 	}
 	if len(t.Sites) == 0 {
 		return errors.New("no sites")
+	}
+	for _, s := range t.Sites {
+		if err := s.validateResponder(); err != nil {
+			return fmt.Errorf("site %q: %w", s.Code, err)
+		}
 	}
 	if len(t.Transits) == 0 {
 		return errors.New("no transits")

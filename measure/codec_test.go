@@ -42,6 +42,18 @@ func codecResults() map[string]*Result {
 			DNS: &DNSResult{Identity: &Identity{}}},
 		"error only": {V: Version, ID: id, Measurement: "m", Kind: KindDNS, Time: ts, Dst: "::ffff:198.51.100.1", AF: 4, Error: "no route to host"},
 		"zero":       {},
+		"http": {V: Version, ID: id, Measurement: "cf/http/4", Kind: KindHTTP, Time: ts, Dst: "198.18.53.53", AF: 4,
+			HTTP: &HTTPResult{URL: "https://198.18.53.53/cdn-cgi/trace", Host: "one.one.one.one", Status: 200, Proto: "HTTP/1.1",
+				ConnectMS: 1.25, TLSMS: 3.5, FirstByteMS: 9, TotalMS: 9.5e-7,
+				Headers: []HTTPHeader{{Name: "cf-ray", Value: "8f1e2d3c4b5a6978-AMS"}, {Name: "server", Value: "<cloudflare & \"x\">"}},
+				Body:    "fl=1\ncolo=AMS\n\u2028", BodyTruncated: true,
+				TLS: &TLSInfo{Version: "TLS 1.3", Subject: "CN=cloudflare-dns.com", SANs: []string{"one.one.one.one", "*.cloudflare-dns.com"}}}},
+		"http empty": {V: Version, ID: id, Measurement: "m", Kind: KindHTTP, Time: ts, Dst: "198.18.53.53", AF: 4,
+			HTTP: &HTTPResult{Headers: []HTTPHeader{}, TLS: &TLSInfo{SANs: []string{}}, Error: "timeout"}},
+		"ntp": {V: Version, ID: id, Measurement: "m", Kind: KindNTP, Time: ts, Dst: "2001:db8::123", AF: 6,
+			NTP: &NTPResult{Server: "[2001:db8::123]:123", RTT: 0.5, Version: 4, Leap: 3, Stratum: 1, RefID: "GPS",
+				RootDelayMS: 0.0152587890625, RootDispMS: -0.0, OffsetMS: -12.75, Kiss: "RATE", Error: "x"}},
+		"ntp zero": {V: Version, ID: id, Measurement: "m", Kind: KindNTP, Time: ts, Dst: "198.51.100.1", AF: 4, NTP: &NTPResult{}},
 	}
 }
 
@@ -166,6 +178,9 @@ var unmarshalCases = []string{
 	`{"kind":"ping"} `, `{"kind":"ping"} x`, `{"kind":"ping"}{}`, ` {"kind":"ping"}`, `{"kind":"ping",}`, `{,}`, `{}`, `[]`, `null`, ``, `{"kind"}`,
 	`{"dns":{"exchanges":[{},]}}`, `{"dns":{"exchanges":[,]}}`, `{"dns":{"exchanges":{}}}`,
 	`{"dns":{"identity":{"nsid":"a","NSID":"b"}}}`,
+	`{"http":null,"ntp":null}`, `{"http":{"headers":null,"tls":null}}`, `{"http":{"headers":[{"name":"a","name":"b"}]}}`,
+	`{"http":{"tls":{"sans":null}}}`, `{"http":{"status":1.5}}`, `{"http":{"headers":[{}],"body_truncated":false}}`,
+	`{"ntp":{"stratum":-1,"leap":"0"}}`, `{"ntp":{"rtt":1,"rtt":2}}`, `{"ntp":{"Refid":"x"}}`,
 }
 
 func TestUnmarshalResultMatchesJSON(t *testing.T) {

@@ -542,6 +542,18 @@ func (d *decoder) result(r *Result) {
 				r.DNS = new(DNSResult)
 				d.dns(r.DNS)
 			}
+		case "http":
+			d.once(&seen, 15)
+			if !d.null() {
+				r.HTTP = new(HTTPResult)
+				d.http(r.HTTP)
+			}
+		case "ntp":
+			d.once(&seen, 16)
+			if !d.null() {
+				r.NTP = new(NTPResult)
+				d.ntp(r.NTP)
+			}
 		default:
 			d.fail()
 		}

@@ -241,6 +241,14 @@ func (e *encoder) result(r *Result, raw bool) {
 		e.key(&first, `"dns":`)
 		e.dns(r.DNS, raw)
 	}
+	if r.HTTP != nil {
+		e.key(&first, `"http":`)
+		e.http(r.HTTP)
+	}
+	if r.NTP != nil {
+		e.key(&first, `"ntp":`)
+		e.ntp(r.NTP)
+	}
 	e.b = append(e.b, '}')
 }
 

@@ -13,15 +13,17 @@ const (
 	KindTrace    Kind = "trace"
 	KindDNS      Kind = "dns"      // one DNS query of any class/type
 	KindIdentity Kind = "identity" // CHAOS hostname.bind + id.server + NSID in one measurement
+	KindHTTP     Kind = "http"     // one HTTP(S) request; identity from response headers or body
+	KindNTP      Kind = "ntp"      // one NTPv4 client query; identity from the reference id
 )
 
 // Kinds lists every known kind in a stable order.
-var Kinds = []Kind{KindPing, KindTrace, KindDNS, KindIdentity}
+var Kinds = []Kind{KindPing, KindTrace, KindDNS, KindIdentity, KindHTTP, KindNTP}
 
 // Valid reports whether k is a known kind.
 func (k Kind) Valid() bool {
 	switch k {
-	case KindPing, KindTrace, KindDNS, KindIdentity:
+	case KindPing, KindTrace, KindDNS, KindIdentity, KindHTTP, KindNTP:
 		return true
 	}
 	return false
@@ -31,7 +33,7 @@ func (k Kind) Valid() bool {
 func ParseKind(s string) (Kind, error) {
 	k := Kind(s)
 	if !k.Valid() {
-		return "", fmt.Errorf("unknown measurement kind %q (want ping, trace, dns or identity)", s)
+		return "", fmt.Errorf("unknown measurement kind %q (want ping, trace, dns, identity, http or ntp)", s)
 	}
 	return k, nil
 }

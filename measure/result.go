@@ -29,6 +29,8 @@ type Result struct {
 	Ping  *PingResult  `json:"ping,omitempty"`
 	Trace *TraceResult `json:"trace,omitempty"`
 	DNS   *DNSResult   `json:"dns,omitempty"` // KindDNS and KindIdentity
+	HTTP  *HTTPResult  `json:"http,omitempty"`
+	NTP   *NTPResult   `json:"ntp,omitempty"`
 }
 
 // PingResult is the outcome of an ICMP echo measurement. RTTs are in
@@ -149,7 +151,8 @@ func (i *Identity) Empty() bool {
 
 // RTT returns the representative round-trip time of r in milliseconds (ping
 // median, DNS reply time of the first answered exchange, trace RTT of the
-// destination), and false when there is none.
+// destination, HTTP TCP connect time, NTP exchange time), and false when
+// there is none.
 func (r *Result) RTT() (float64, bool) {
 	switch {
 	case r.Ping != nil && r.Ping.Median != nil:
@@ -159,6 +162,14 @@ func (r *Result) RTT() (float64, bool) {
 			if e.Error == "" && e.RTT > 0 {
 				return e.RTT, true
 			}
+		}
+	case r.HTTP != nil:
+		if r.HTTP.ConnectMS > 0 {
+			return r.HTTP.ConnectMS, true
+		}
+	case r.NTP != nil:
+		if r.NTP.Error == "" && r.NTP.RTT > 0 {
+			return r.NTP.RTT, true
 		}
 	case r.Trace != nil && r.Trace.Reached && len(r.Trace.Hops) > 0:
 		last := r.Trace.Hops[len(r.Trace.Hops)-1]
@@ -214,7 +225,7 @@ func (r *Result) Validate(now time.Time) error {
 		bad("error: longer than 1024 bytes")
 	}
 	payloads := 0
-	for _, set := range []bool{r.Ping != nil, r.Trace != nil, r.DNS != nil} {
+	for _, set := range []bool{r.Ping != nil, r.Trace != nil, r.DNS != nil, r.HTTP != nil, r.NTP != nil} {
 		if set {
 			payloads++
 		}
@@ -228,7 +239,9 @@ func (r *Result) Validate(now time.Time) error {
 	switch {
 	case r.Ping != nil && r.Kind != KindPing,
 		r.Trace != nil && r.Kind != KindTrace,
-		r.DNS != nil && r.Kind != KindDNS && r.Kind != KindIdentity:
+		r.DNS != nil && r.Kind != KindDNS && r.Kind != KindIdentity,
+		r.HTTP != nil && r.Kind != KindHTTP,
+		r.NTP != nil && r.Kind != KindNTP:
 		bad("payload does not match kind %q", r.Kind)
 	}
 	if p := r.Ping; p != nil {
@@ -289,6 +302,32 @@ func (r *Result) Validate(now time.Time) error {
 		}
 		if id := d.Identity; id != nil && len(id.HostnameBind)+len(id.IDServer)+len(id.NSID) > MaxIdentityBytes {
 			bad("dns: identity strings longer than %d bytes", MaxIdentityBytes)
+		}
+	}
+	if h := r.HTTP; h != nil {
+		n := 0
+		for _, x := range h.Headers {
+			n += len(x.Name) + len(x.Value)
+		}
+		if len(h.Headers) > MaxHTTPHeaders || n > MaxHTTPHeaderBytes {
+			bad("http: %d headers of %d bytes is more than %d headers or %d bytes", len(h.Headers), n, MaxHTTPHeaders, MaxHTTPHeaderBytes)
+		}
+		if len(h.Body) > MaxHTTPBody {
+			bad("http: body of %d bytes is more than %d", len(h.Body), MaxHTTPBody)
+		}
+		if len(h.URL) > 2048 {
+			bad("http: url longer than 2048 bytes")
+		}
+		if t := h.TLS; t != nil && (len(t.SANs) > 256 || len(t.Subject) > 1024) {
+			bad("http: certificate with more than 256 names or a subject over 1024 bytes")
+		}
+		if h.Status < 0 || h.Status > 999 {
+			bad("http: status %d out of range", h.Status)
+		}
+	}
+	if n := r.NTP; n != nil {
+		if n.Stratum < 0 || n.Stratum > 255 || n.Leap < 0 || n.Leap > 3 || len(n.RefID) > 64 {
+			bad("ntp: stratum %d, leap %d or refid out of range", n.Stratum, n.Leap)
 		}
 	}
 	return errors.Join(errs...)

@@ -41,6 +41,21 @@ func TestResultValidate(t *testing.T) {
 		{"no payload", func(r *Result) { r.Ping = nil }, "neither a payload"},
 		{"received > sent", func(r *Result) { r.Ping.Received = 9 }, "counts out of range"},
 		{"missing msm", func(r *Result) { r.Measurement = "" }, "msm:"},
+		{"http payload", func(r *Result) {
+			r.Kind, r.Ping = KindHTTP, nil
+			r.HTTP = &HTTPResult{URL: "https://198.18.53.53/", Status: 200, Headers: []HTTPHeader{{Name: "cf-ray", Value: "x-AMS"}}}
+		}, ""},
+		{"http payload on ping", func(r *Result) { r.HTTP = &HTTPResult{}; r.Ping = nil }, "does not match kind"},
+		{"http huge body", func(r *Result) {
+			r.Kind, r.Ping = KindHTTP, nil
+			r.HTTP = &HTTPResult{Body: strings.Repeat("x", MaxHTTPBody+1)}
+		}, "http: body"},
+		{"http too many headers", func(r *Result) {
+			r.Kind, r.Ping = KindHTTP, nil
+			r.HTTP = &HTTPResult{Headers: make([]HTTPHeader, MaxHTTPHeaders+1)}
+		}, "http: 65 headers"},
+		{"ntp payload", func(r *Result) { r.Kind, r.Ping = KindNTP, nil; r.NTP = &NTPResult{Stratum: 2, RefID: "192.0.2.1"} }, ""},
+		{"ntp bad stratum", func(r *Result) { r.Kind, r.Ping = KindNTP, nil; r.NTP = &NTPResult{Stratum: 256} }, "ntp: stratum"},
 		{"huge trace", func(r *Result) {
 			r.Kind, r.Ping = KindTrace, nil
 			r.Trace = &TraceResult{Hops: make([]Hop, 100)}

@@ -15,6 +15,8 @@ type Spec struct {
 	Ping  *PingSpec  `json:"ping,omitempty"`
 	Trace *TraceSpec `json:"trace,omitempty"`
 	DNS   *DNSSpec   `json:"dns,omitempty"` // for KindDNS and KindIdentity
+	HTTP  *HTTPSpec  `json:"http,omitempty"`
+	NTP   *NTPSpec   `json:"ntp,omitempty"`
 }
 
 // PingSpec configures an ICMP echo measurement.
@@ -158,6 +160,46 @@ func (s Spec) WithDefaults() Spec {
 			d.TimeoutMS = 2000
 		}
 		s.DNS = &d
+	case KindHTTP:
+		h := HTTPSpec{}
+		if s.HTTP != nil {
+			h = *s.HTTP
+			h.Headers = append([]string(nil), s.HTTP.Headers...)
+		}
+		if h.Scheme == "" {
+			h.Scheme = "https"
+		}
+		if h.Path == "" {
+			h.Path = "/"
+		}
+		if h.Method == "" {
+			h.Method = "GET"
+		}
+		if h.Port == 0 {
+			h.Port = 443
+			if h.Scheme == "http" {
+				h.Port = 80
+			}
+		}
+		if h.BodyBytes == 0 {
+			h.BodyBytes = 2048
+		}
+		if h.TimeoutMS == 0 {
+			h.TimeoutMS = 5000
+		}
+		s.HTTP = &h
+	case KindNTP:
+		n := NTPSpec{}
+		if s.NTP != nil {
+			n = *s.NTP
+		}
+		if n.Port == 0 {
+			n.Port = 123
+		}
+		if n.TimeoutMS == 0 {
+			n.TimeoutMS = 2000
+		}
+		s.NTP = &n
 	}
 	return s
 }
@@ -233,9 +275,46 @@ func (s Spec) Validate() error {
 			bad("dns.retries: %d is outside 0..%d", q.Retries, MaxRetries)
 		}
 		timeout("dns.timeout_ms", q.TimeoutMS)
+	case KindHTTP:
+		h := d.HTTP
+		if h.Scheme != "https" && h.Scheme != "http" {
+			bad("http.scheme: %q is not https or http", h.Scheme)
+		}
+		if h.Method != "GET" && h.Method != "HEAD" {
+			bad("http.method: %q is not GET or HEAD", h.Method)
+		}
+		if !strings.HasPrefix(h.Path, "/") || len(h.Path) > 1024 || strings.ContainsAny(h.Path, " \t\r\n") {
+			bad("http.path: %q is not an absolute path without spaces", h.Path)
+		}
+		if len(h.Host) > 253 || strings.ContainsAny(h.Host, " /\t\r\n") {
+			bad("http.host: %q is not a host name", h.Host)
+		}
+		if h.Port < 1 || h.Port > 65535 {
+			bad("http.port: %d is outside 1..65535", h.Port)
+		}
+		if len(h.Headers) > MaxHTTPExtra {
+			bad("http.headers: %d names is more than %d", len(h.Headers), MaxHTTPExtra)
+		}
+		for _, n := range h.Headers {
+			if n == "" || len(n) > 64 || strings.ContainsAny(n, " :\t\r\n") {
+				bad("http.headers: %q is not a header name", n)
+				break
+			}
+		}
+		if h.BodyBytes < -1 || h.BodyBytes > MaxHTTPBody {
+			bad("http.body_bytes: %d is outside -1..%d", h.BodyBytes, MaxHTTPBody)
+		}
+		timeout("http.timeout_ms", h.TimeoutMS)
+	case KindNTP:
+		n := d.NTP
+		if n.Port < 1 || n.Port > 65535 {
+			bad("ntp.port: %d is outside 1..65535", n.Port)
+		}
+		timeout("ntp.timeout_ms", n.TimeoutMS)
 	}
 	if s.Kind != KindPing && s.Ping != nil || s.Kind != KindTrace && s.Trace != nil ||
-		s.Kind != KindDNS && s.Kind != KindIdentity && s.DNS != nil {
+		s.Kind != KindDNS && s.Kind != KindIdentity && s.DNS != nil ||
+		s.Kind != KindHTTP && s.HTTP != nil || s.Kind != KindNTP && s.NTP != nil {
 		bad("spec: sub-spec does not match kind %q", s.Kind)
 	}
 	return errors.Join(errs...)
@@ -254,6 +333,10 @@ func (s Spec) Packets() int {
 		return 1 + d.DNS.Retries
 	case KindIdentity:
 		return 2 * (1 + d.DNS.Retries)
+	case KindHTTP:
+		return 12 // TCP + TLS handshakes and a small response, roughly
+	case KindNTP:
+		return 1
 	}
 	return 1
 }
@@ -274,6 +357,10 @@ func (s Spec) Timeout() time.Duration {
 		return ms(d.DNS.TimeoutMS) * time.Duration(2+d.DNS.Retries) // UDP tries + TCP fallback
 	case KindIdentity:
 		return 2 * ms(d.DNS.TimeoutMS) * time.Duration(2+d.DNS.Retries)
+	case KindHTTP:
+		return ms(d.HTTP.TimeoutMS)
+	case KindNTP:
+		return ms(d.NTP.TimeoutMS)
 	}
 	return MaxTimeout
 }

@@ -33,6 +33,13 @@ func TestSpecValidateRejects(t *testing.T) {
 		{"trace hops", Spec{Kind: KindTrace, Trace: &TraceSpec{MaxHops: 200}}, "trace.max_hops"},
 		{"dns class", Spec{Kind: KindDNS, DNS: &DNSSpec{QClass: "HS"}}, "dns.qclass"},
 		{"dns timeout", Spec{Kind: KindDNS, DNS: &DNSSpec{TimeoutMS: 600000}}, "dns.timeout_ms"},
+		{"http scheme", Spec{Kind: KindHTTP, HTTP: &HTTPSpec{Scheme: "ftp"}}, "http.scheme"},
+		{"http method", Spec{Kind: KindHTTP, HTTP: &HTTPSpec{Method: "POST"}}, "http.method"},
+		{"http path", Spec{Kind: KindHTTP, HTTP: &HTTPSpec{Path: "cdn-cgi/trace"}}, "http.path"},
+		{"http header name", Spec{Kind: KindHTTP, HTTP: &HTTPSpec{Headers: []string{"x-a: b"}}}, "http.headers"},
+		{"http body", Spec{Kind: KindHTTP, HTTP: &HTTPSpec{BodyBytes: 1 << 20}}, "http.body_bytes"},
+		{"ntp port", Spec{Kind: KindNTP, NTP: &NTPSpec{Port: 70000}}, "ntp.port"},
+		{"ntp sub-spec on http", Spec{Kind: KindHTTP, NTP: &NTPSpec{}}, "does not match kind"},
 		{"wrong sub-spec", Spec{Kind: KindPing, DNS: &DNSSpec{}}, "does not match kind"},
 		{"unknown kind", Spec{Kind: "x"}, "unknown kind"},
 	}

@@ -1,5 +1,5 @@
 // Package probe is the measuring side of anycatch: the registry of
-// measurement engines (ping, trace, dns, identity) and [Run], which turns
+// measurement engines (ping, trace, dns, identity, http, ntp) and [Run], which turns
 // one scheduled [measure.Measurement] into one [measure.Result] ready to
 // upload — address parsed, spec defaulted and validated, engine run under
 // a deadline, panics turned into failed results, envelope filled.

@@ -8,13 +8,15 @@ import (
 
 	"github.com/anycatch/anycatch/measure"
 	"github.com/anycatch/anycatch/probe/dns"
+	"github.com/anycatch/anycatch/probe/httpget"
+	"github.com/anycatch/anycatch/probe/ntp"
 	"github.com/anycatch/anycatch/probe/ping"
 	"github.com/anycatch/anycatch/probe/trace"
 )
 
 // Engine runs one kind of measurement against dst with spec (defaults
 // applied and validated) and stores its payload in r: r.Ping, r.Trace or
-// r.DNS, and r.Src when known. Loss, timeouts and bad replies belong in the
+// r.DNS, r.HTTP or r.NTP, and r.Src when known. Loss, timeouts and bad replies belong in the
 // payload; the error means the measurement could not be made at all. The
 // engine must return by ctx's deadline.
 type Engine func(ctx context.Context, dst netip.Addr, spec measure.Spec, opt Options, r *measure.Result) error
@@ -33,9 +35,11 @@ type Options struct {
 	// Now returns the current time. Nil means time.Now.
 	Now func() time.Time
 
-	Ping  ping.Options  // for ping
-	Trace trace.Options // for trace
-	DNS   dns.Options   // for dns and identity
+	Ping  ping.Options    // for ping
+	Trace trace.Options   // for trace
+	DNS   dns.Options     // for dns and identity
+	HTTP  httpget.Options // for http
+	NTP   ntp.Options     // for ntp
 }
 
 // DefaultMargin is how long past its spec's own timeout a run may take
@@ -52,7 +56,21 @@ func Engines() map[measure.Kind]Engine {
 		measure.KindTrace:    runTrace,
 		measure.KindDNS:      runDNS,
 		measure.KindIdentity: runIdentity,
+		measure.KindHTTP:     runHTTP,
+		measure.KindNTP:      runNTP,
 	}
+}
+
+func runHTTP(ctx context.Context, dst netip.Addr, spec measure.Spec, opt Options, r *measure.Result) error {
+	res, err := httpget.Get(ctx, dst, *spec.HTTP, opt.HTTP)
+	r.HTTP = res
+	return err
+}
+
+func runNTP(ctx context.Context, dst netip.Addr, spec measure.Spec, opt Options, r *measure.Result) error {
+	res, err := ntp.Query(ctx, netip.AddrPortFrom(dst, uint16(spec.NTP.Port)), *spec.NTP, opt.NTP)
+	r.NTP = res
+	return err
 }
 
 func runPing(ctx context.Context, dst netip.Addr, spec measure.Spec, opt Options, r *measure.Result) error {
@@ -139,7 +157,7 @@ func Run(ctx context.Context, m measure.Measurement, opt Options) (r measure.Res
 	if err := runEngine(ctx, engine, dst, spec, opt, &r); err != nil {
 		r.Error = err.Error()
 	}
-	if r.Error == "" && r.Ping == nil && r.Trace == nil && r.DNS == nil {
+	if r.Error == "" && r.Ping == nil && r.Trace == nil && r.DNS == nil && r.HTTP == nil && r.NTP == nil {
 		r.Error = fmt.Sprintf("%s engine returned no result", spec.Kind)
 	}
 	return r
@@ -150,7 +168,7 @@ func Run(ctx context.Context, m measure.Measurement, opt Options) (r measure.Res
 func runEngine(ctx context.Context, engine Engine, dst netip.Addr, spec measure.Spec, opt Options, r *measure.Result) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			r.Ping, r.Trace, r.DNS = nil, nil, nil
+			r.Ping, r.Trace, r.DNS, r.HTTP, r.NTP = nil, nil, nil, nil, nil
 			err = fmt.Errorf("internal error: %s engine panicked: %v", spec.Kind, p)
 		}
 	}()

@@ -34,7 +34,7 @@ func (db *DB) Reidentify(ctx context.Context, target int, since time.Time, idf *
 			return fmt.Errorf("lock: %w", err)
 		}
 		rows, err := tx.Query(ctx, `SELECT ts, id, probe_id, payload, raw, site, identity FROM results
-			WHERE target_id = $1 AND kind IN ('dns', 'identity') ORDER BY ts, id`, target)
+			WHERE target_id = $1 AND kind IN ('dns', 'identity', 'http', 'ntp', 'trace') ORDER BY ts, id`, target)
 		if err != nil {
 			return err
 		}

@@ -25,14 +25,14 @@ import (
 const stageDDL = `CREATE TEMP TABLE IF NOT EXISTS ingest_stage (
 	ord integer NOT NULL, target_id integer NOT NULL, ts timestamptz NOT NULL, id uuid NOT NULL,
 	probe_id text NOT NULL, kind text NOT NULL, msm text NOT NULL, af smallint NOT NULL, dst inet NOT NULL,
-	rtt_ms real, loss real, identity text, site text, error text, payload json NOT NULL, raw bytea[]
+	rtt_ms real, loss real, identity text, site text, error text, payload json NOT NULL, raw bytea[], id_source text
 ) ON COMMIT DELETE ROWS`
 
 var stageColumns = []string{"ord", "target_id", "ts", "id", "probe_id", "kind", "msm", "af", "dst",
-	"rtt_ms", "loss", "identity", "site", "error", "payload", "raw"}
+	"rtt_ms", "loss", "identity", "site", "error", "payload", "raw", "id_source"}
 
-const mergeSQL = `INSERT INTO results (target_id, ts, id, probe_id, kind, msm, af, dst, rtt_ms, loss, identity, site, error, payload, raw)
-	SELECT target_id, ts, id, probe_id, kind, msm, af, dst, rtt_ms, loss, identity, site, error, payload, raw
+const mergeSQL = `INSERT INTO results (target_id, ts, id, probe_id, kind, msm, af, dst, rtt_ms, loss, identity, site, error, payload, raw, id_source)
+	SELECT target_id, ts, id, probe_id, kind, msm, af, dst, rtt_ms, loss, identity, site, error, payload, raw, id_source
 	FROM ingest_stage
 	ON CONFLICT DO NOTHING
 	RETURNING target_id, id, ts`
@@ -340,7 +340,7 @@ type copySource struct {
 	ord    bool  // lead with the row's index (the staging table's ord)
 	i      int   // rows sent
 	vals   []any
-	text   [3]pgtype.Text
+	text   [4]pgtype.Text
 	num    [2]pgtype.Float4
 }
 
@@ -363,14 +363,14 @@ func (s *copySource) Values() ([]any, error) {
 	}
 	row, st := &s.rows[i], &s.staged[i]
 	r := row.Result
-	s.text = [3]pgtype.Text{text(row.Identity), text(row.Site), text(r.Error)}
+	s.text = [4]pgtype.Text{text(row.Identity), text(row.Site), text(r.Error), text(row.Source)}
 	s.num = [2]pgtype.Float4{float4(row.RTT), float4(row.Loss)}
 	v := s.vals[:0]
 	if s.ord {
 		v = append(v, int32(i))
 	}
 	v = append(v, int32(row.TargetID), r.Time, (*[16]byte)(&r.ID), r.Probe, string(r.Kind), r.Measurement,
-		int16(r.AF), st.dst, &s.num[0], &s.num[1], &s.text[0], &s.text[1], &s.text[2], st.payload, st.raw)
+		int16(r.AF), st.dst, &s.num[0], &s.num[1], &s.text[0], &s.text[1], &s.text[2], st.payload, st.raw, &s.text[3])
 	return v, nil
 }
 
@@ -412,6 +412,8 @@ func observations(rows []ResultRow, inserted []bool) []catchment.Observation {
 			State:    row.State,
 			Site:     row.Site,
 			Identity: row.Identity,
+			Source:   row.Source,
+			Kind:     r.Kind,
 			RTT:      row.RTT,
 			ResultID: r.ID,
 		})
@@ -479,7 +481,8 @@ func lockLatest(ctx context.Context, tx pgx.Tx, targets []int32, probes []string
 	// Locks are taken after the sort, in key order, so two batches
 	// cannot deadlock on each other's tracks.
 	rows, err := tx.Query(ctx, `
-		SELECT l.target_id, l.probe_id, l.af, l.state, l.site, l.identity, l.rtt_ms, l.observed_at, l.since, l.result_id
+		SELECT l.target_id, l.probe_id, l.af, l.state, l.site, l.identity, l.rtt_ms, l.observed_at, l.since, l.result_id,
+			l.source, l.source_at
 		FROM catchment_latest l
 		JOIN unnest($1::integer[], $2::text[], $3::smallint[]) AS k(target_id, probe_id, af)
 		  USING (target_id, probe_id, af)
@@ -511,10 +514,13 @@ func scanLatest(row pgx.Row) (catchment.Latest, error) {
 	var site, identity pgtype.Text
 	var rtt pgtype.Float4
 	var id [16]byte
-	if err := row.Scan(&l.Target, &l.Probe, &l.AF, &state, &site, &identity, &rtt, &l.ObservedAt, &l.Since, &id); err != nil {
+	var source pgtype.Text
+	var sourceAt pgtype.Timestamptz
+	if err := row.Scan(&l.Target, &l.Probe, &l.AF, &state, &site, &identity, &rtt, &l.ObservedAt, &l.Since, &id, &source, &sourceAt); err != nil {
 		return l, err
 	}
 	l.State, l.Site, l.Identity, l.RTT, l.ResultID = catchment.State(state), site.String, identity.String, ptr64(rtt), id
+	l.Source, l.SourceAt = source.String, sourceAt.Time.UTC()
 	l.ObservedAt, l.Since = l.ObservedAt.UTC(), l.Since.UTC()
 	return l, nil
 }
@@ -542,8 +548,12 @@ func upsertLatest(ctx context.Context, tx pgx.Tx, latest map[catchment.Key]catch
 		observed   = make([]time.Time, 0, n)
 		since      = make([]time.Time, 0, n)
 		ids        = make([]pgtype.UUID, 0, n)
+		sources    = make([]pgtype.Text, 0, n)
+		sourceAts  = make([]pgtype.Timestamptz, 0, n)
 	)
 	for _, l := range latest {
+		sources = append(sources, text(l.Source))
+		sourceAts = append(sourceAts, pgtype.Timestamptz{Time: l.SourceAt, Valid: l.Source != ""})
 		targets = append(targets, int32(l.Target))
 		probes = append(probes, l.Probe)
 		afs = append(afs, int16(l.AF))
@@ -556,13 +566,15 @@ func upsertLatest(ctx context.Context, tx pgx.Tx, latest map[catchment.Key]catch
 		ids = append(ids, pgtype.UUID{Bytes: l.ResultID, Valid: true})
 	}
 	_, err := tx.Exec(ctx, `
-		INSERT INTO catchment_latest (target_id, probe_id, af, state, site, identity, rtt_ms, observed_at, since, result_id)
+		INSERT INTO catchment_latest (target_id, probe_id, af, state, site, identity, rtt_ms, observed_at, since, result_id,
+			source, source_at)
 		SELECT * FROM unnest($1::integer[], $2::text[], $3::smallint[], $4::text[], $5::text[], $6::text[],
-			$7::real[], $8::timestamptz[], $9::timestamptz[], $10::uuid[])
+			$7::real[], $8::timestamptz[], $9::timestamptz[], $10::uuid[], $11::text[], $12::timestamptz[])
 		ON CONFLICT (target_id, probe_id, af) DO UPDATE SET
 			state = EXCLUDED.state, site = EXCLUDED.site, identity = EXCLUDED.identity, rtt_ms = EXCLUDED.rtt_ms,
-			observed_at = EXCLUDED.observed_at, since = EXCLUDED.since, result_id = EXCLUDED.result_id`,
-		targets, probes, afs, states, sites, identities, rtts, observed, since, ids)
+			observed_at = EXCLUDED.observed_at, since = EXCLUDED.since, result_id = EXCLUDED.result_id,
+			source = EXCLUDED.source, source_at = EXCLUDED.source_at`,
+		targets, probes, afs, states, sites, identities, rtts, observed, since, ids, sources, sourceAts)
 	if err != nil {
 		return fmt.Errorf("update catchment: %w", err)
 	}

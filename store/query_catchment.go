@@ -34,7 +34,8 @@ func (db *DB) Catchment(ctx context.Context, q CatchmentQuery) ([]CatchmentRow, 
 		if err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT probe_id, af, state, coalesce(site, ''), coalesce(identity, ''), rtt_ms, observed_at, since
+		rows, err := tx.Query(ctx, `SELECT probe_id, af, state, coalesce(site, ''), coalesce(identity, ''), rtt_ms, observed_at, since,
+				CASE WHEN state = 'site' THEN coalesce(source, '') ELSE '' END
 			FROM catchment_latest
 			WHERE target_id = $1 AND ($2 = 0 OR af = $2) AND observed_at >= $3 AND observed_at <= $4
 			ORDER BY probe_id, af`, q.TargetID, q.AF, from, q.At)
@@ -42,7 +43,7 @@ func (db *DB) Catchment(ctx context.Context, q CatchmentQuery) ([]CatchmentRow, 
 			return err
 		}
 		return eachRaw(rows, func(d *rawDecoder, v [][]byte) error {
-			if len(v) != 8 || v[0] == nil || v[1] == nil || v[2] == nil || v[6] == nil || v[7] == nil {
+			if len(v) != 9 || v[0] == nil || v[1] == nil || v[2] == nil || v[6] == nil || v[7] == nil {
 				return fmt.Errorf("catchment row: %w", errRawValue)
 			}
 			var c CatchmentRow
@@ -58,7 +59,7 @@ func (db *DB) Catchment(ctx context.Context, q CatchmentQuery) ([]CatchmentRow, 
 			}
 			c.AF = int(af)
 			c.State = stateOf(d.str(v[2], true))
-			c.Site, c.Identity = d.str(v[3], true), d.str(v[4], true)
+			c.Site, c.Identity, c.Source = d.str(v[3], true), d.str(v[4], true), d.str(v[8], true)
 			if c.RTT, err = d.float(d.oids[5], v[5]); err != nil {
 				return err
 			}

@@ -168,7 +168,7 @@ func (db *DB) ResultPage(ctx context.Context, q ResultQuery) ([]*measure.Result,
 // target, ordered by probe and address family.
 func (db *DB) LatestCatchment(ctx context.Context, targetID int) ([]catchment.Latest, error) {
 	rows, err := db.pool.Query(ctx, `
-		SELECT target_id, probe_id, af, state, site, identity, rtt_ms, observed_at, since, result_id
+		SELECT target_id, probe_id, af, state, site, identity, rtt_ms, observed_at, since, result_id, source, source_at
 		FROM catchment_latest WHERE target_id = $1 ORDER BY probe_id, af`, targetID)
 	if err != nil {
 		return nil, fmt.Errorf("latest catchment: %w", err)

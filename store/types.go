@@ -12,9 +12,10 @@ type ResultRow struct {
 	Result   *measure.Result // Probe must be set
 	RTT      *float64        // representative RTT in ms
 	Loss     *float64        // ping loss fraction 0..1
-	State    catchment.State // identification outcome for dns/identity results; "" for others
+	State    catchment.State // identification outcome for dns/identity/http/ntp results and mapped traces; "" for others
 	Site     string
 	Identity string
+	Source   string // evidence that named Site ("hostname_bind", "http_header:cf-ray", "trace_hop", …)
 }
 
 // Target is one anycast service (the one definition is

@@ -357,6 +357,13 @@ func TestBrowser(t *testing.T) {
 	if !strings.Contains(unmapped, "-new.k-root") {
 		t.Errorf("unmapped table %q lacks the seeded unmapped identities", unmapped)
 	}
+	// Identification beyond CHAOS: every site card has its speed-of-light
+	// line, and the check's card is there.
+	b.Do(t, chromedp.WaitVisible(chromedp.CSS(`#sol`)))
+	if n := eval[int](t, b, `document.querySelectorAll('[data-sol-site]').length`); n != eval[int](t, b, `document.querySelectorAll('.site-card').length`) || n == 0 {
+		t.Errorf("got %d speed-of-light lines for the site cards", n)
+	}
+	t.Logf("speed-of-light card: %q", eval[string](t, b, `document.querySelector('#sol .card-head').innerText`))
 	screenshot(t, b, "sites")
 
 	b.AssertLocalOnly(t, base)

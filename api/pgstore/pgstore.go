@@ -252,3 +252,18 @@ func (t Tokens) RevokeToken(ctx context.Context, id int64) error {
 	}
 	return err
 }
+
+// SiteRTTs implements api.SpeedOfLightStore.
+func (s Store) SiteRTTs(ctx context.Context, q api.SiteRTTQuery) ([]api.SiteRTTs, error) {
+	rs, err := s.DB.SiteRTTs(ctx, q.TargetID, q.From, q.To, q.AF)
+	if err != nil {
+		return nil, apiErr(err)
+	}
+	out := make([]api.SiteRTTs, len(rs))
+	for i, r := range rs {
+		out[i] = api.SiteRTTs(r)
+	}
+	return out, nil
+}
+
+var _ api.SpeedOfLightStore = Store{}

@@ -47,6 +47,8 @@ var commands = []command{
 	{"trace", "Paris traceroute to a target, with MPLS labels", runTrace},
 	{"dns", "send one DNS query (any class and type), like dig", runDNS},
 	{"identity", "ask a DNS server who it is: CHAOS hostname.bind, id.server and NSID", runIdentity},
+	{"http", "one HTTP(S) request: status, timings, site headers, certificate", runHTTPCmd},
+	{"ntp", "one NTP query: stratum, reference id, RTT, offset", runNTPCmd},
 	{"run", "run the probe agent for a collector until stopped", runAgentCmd},
 	{"status", "show what the local probe agent is doing", runStatusCmd},
 	{"version", "print the version", runVersion},

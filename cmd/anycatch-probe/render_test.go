@@ -119,6 +119,34 @@ func goldens() map[string]struct {
 			{QName: "id.server.", QClass: "CH", QType: "TXT", Proto: "udp", Tries: 2, Error: "timeout"},
 		}}
 	out["identity-hidden"] = g{renderIdentity, r}
+
+	// http and ntp name the site the way identity does, with the source.
+	// Header values as recorded from Cloudflare (catchment/rulesets/testdata/identity).
+	httpWith := func(w io.Writer, r *measure.Result) { renderHTTP(w, r, shipped) }
+	r = envelope(measure.KindHTTP, "", "1.1.1.1", 4)
+	r.HTTP = &measure.HTTPResult{URL: "https://one.one.one.one/cdn-cgi/trace", Host: "one.one.one.one", Status: 200, Proto: "HTTP/1.1",
+		ConnectMS: 4.25, TLSMS: 12.5, FirstByteMS: 20.125, TotalMS: 20.5,
+		Headers: []measure.HTTPHeader{{Name: "cf-ray", Value: "838b4de849121c7b-AMS"}, {Name: "server", Value: "cloudflare"}},
+		Body:    "fl=202f30\nh=one.one.one.one\ncolo=AMS\nhttp=http/1.1\n",
+		TLS:     &measure.TLSInfo{Version: "TLS 1.3", Subject: "CN=cloudflare-dns.com", SANs: []string{"cloudflare-dns.com", "one.one.one.one", "1.1.1.1"}}}
+	out["http-site"] = g{httpWith, r}
+	r = envelope(measure.KindHTTP, "cdn.example.net", "1.1.1.1", 4)
+	r.HTTP = &measure.HTTPResult{URL: "https://cdn.example.net/", Host: "cdn.example.net", ConnectMS: 4.25, TotalMS: 15,
+		Error: "tls: certificate: x509: certificate is valid for cloudflare-dns.com, not cdn.example.net",
+		TLS:   &measure.TLSInfo{Version: "TLS 1.3", Subject: "CN=cloudflare-dns.com", SANs: []string{"cloudflare-dns.com"}}}
+	out["http-tls-error"] = g{httpWith, r}
+
+	ntpRules, err := rulesets.Parse([]byte(`services: [{name: lab-ntp, rules: [{source: ntp_refid, match: regex, pattern: '^(?P<site>[A-Z]{3})$', note: "lab NTP server refids"}]}]`))
+	if err != nil {
+		panic(err)
+	}
+	ntpWith := func(w io.Writer, r *measure.Result) { renderNTP(w, r, ntpRules) }
+	r = envelope(measure.KindNTP, "", "198.18.123.123", 4)
+	r.NTP = &measure.NTPResult{Server: "198.18.123.123:123", RTT: 30.25, Version: 4, Stratum: 1, RefID: "AMS", RootDispMS: 0.244, OffsetMS: -0.5}
+	out["ntp-site"] = g{ntpWith, r}
+	r = envelope(measure.KindNTP, "", "198.18.123.123", 4)
+	r.NTP = &measure.NTPResult{Server: "198.18.123.123:123", RTT: 30.25, Version: 4, Leap: 3, RefID: "RATE", Kiss: "RATE"}
+	out["ntp-kiss"] = g{ntpWith, r}
 	return out
 }
 

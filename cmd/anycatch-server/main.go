@@ -45,6 +45,7 @@ var commands = []command{
 	{"target", "manage targets (create, list, update, delete)", cmdTarget},
 	{"site", "manage a target's sites (create, list, update, delete)", cmdSite},
 	{"rule", "manage a target's identity rules (create, list, delete)", cmdRule},
+	{"rules", "convert an egress table (e.g. Google Public DNS locations) into identity rules", cmdRules},
 	{"key", "manage API keys (create, list, revoke)", cmdKey},
 	{"measure", "run an on-demand measurement on a running server and print results as they arrive", cmdMeasure},
 	{"healthcheck", "ask a running server whether it and its database are healthy", cmdHealthcheck},

@@ -84,7 +84,7 @@ func (a Adapter) Heartbeat(ctx context.Context, h collector.HeartbeatUpdate) err
 func (a Adapter) IngestBatch(ctx context.Context, rows []collector.Row) ([]bool, error) {
 	rs := make([]store.ResultRow, len(rows))
 	for i, r := range rows {
-		rs[i] = store.ResultRow{TargetID: r.TargetID, Result: r.Result, RTT: r.RTT, Loss: r.Loss, State: r.State, Site: r.Site, Identity: r.Identity}
+		rs[i] = store.ResultRow{TargetID: r.TargetID, Result: r.Result, RTT: r.RTT, Loss: r.Loss, State: r.State, Site: r.Site, Identity: r.Identity, Source: r.Source}
 	}
 	ins, err := a.DB.IngestBatch(ctx, rs)
 	if errors.Is(err, store.ErrInvalid) {

@@ -287,6 +287,7 @@ function probeSummary(p, colors) {
     h('div', p.state === 'site' ? chip(p.site, colors) : h('b', stateText(p))),
     h('div.mono', p.probe),
     p.identity ? h('div', 'identity ', h('span.mono', p.identity)) : null,
+    p.source ? h('div', 'named by ', h('span.mono', p.source)) : null,
     h('div', `RTT ${fmt.ms(p.rtt_ms)} · ${fmt.asn(p.asn)} · ${p.country || '??'} · IPv${p.af}`),
   ];
 }
@@ -297,6 +298,7 @@ async function showDetail(card, p, colors, target) {
       h('dt', 'Site'), h('dd', p.state === 'site' ? chip(p.site, colors) : stateText(p)),
       h('dt', 'Probe'), h('dd.mono', p.probe),
       h('dt', 'Identity'), h('dd.mono', p.identity || '—'),
+      h('dt', 'Named by'), h('dd.mono', p.source || '—'),
       h('dt', 'RTT'), h('dd', fmt.ms(p.rtt_ms)),
       h('dt', 'ASN'), h('dd', fmt.asn(p.asn)),
       h('dt', 'Location'), h('dd', [p.country, p.continent].filter(Boolean).join(', ') || '—'),

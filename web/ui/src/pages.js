@@ -1,6 +1,7 @@
 // The report pages: changes, latency, probes, sites & rules.
 import * as api from './api.js';
 import { h, s, fmt, siteColors, chip, spinner, emptyState, errorState, sortableTable } from './util.js';
+import { speedOfLight, sourcesBySite, siteLines, solCard } from './identify.js';
 
 const RANGES = { '24h': 86400e3, '7d': 7 * 86400e3, '30d': 30 * 86400e3 };
 
@@ -342,10 +343,11 @@ export function sitesPage(root, ctx) {
   const { target } = ctx;
   return load(root, ctx, sitesPage, async () => {
     const t = api.enc(target);
-    const [sites, rules, unmapped, cat] = await Promise.all([
+    const [sites, rules, unmapped, cat, sol] = await Promise.all([
       api.get(`/targets/${t}/sites`), api.get(`/targets/${t}/rules`), api.get(`/targets/${t}/unmapped`),
-      api.get(`/targets/${t}/catchment`),
+      api.get(`/targets/${t}/catchment`), speedOfLight(target),
     ]);
+    const sources = sourcesBySite(cat);
     const colors = siteColors(sites.data.map((x) => x.code));
     const seen = new Map(); // site -> identity -> probes
     for (const p of cat.probes) {
@@ -378,12 +380,14 @@ export function sitesPage(root, ctx) {
             h('dl.kv',
               h('dt', 'Location'), h('dd', x.lat != null ? `${x.lat.toFixed(2)}, ${x.lon.toFixed(2)}` : '—'),
               h('dt', 'Unicast'), h('dd.mono', [x.unicast4, x.unicast6].filter(Boolean).join('  ') || '—'),
-              h('dt', 'Rules'), h('dd', myRules.length ? myRules.map((r) => h('div.mono', `${r.source} ${r.match} ${r.pattern}`)) : h('span.muted', 'none'))),
+              h('dt', 'Rules'), h('dd', myRules.length ? myRules.map((r) => h('div.mono', `${r.source} ${r.match} ${r.pattern}`)) : h('span.muted', 'none')),
+              ...siteLines(x.code, sources, sol)),
             h('div.small.muted', { style: { marginTop: '10px' } }, 'Identities seen now'),
             h('div.ids', ids.length ? ids.slice(0, 12).map(([id, n]) => h('code', { title: `${n} probes` }, id)) : h('span.muted.small', 'none'))));
       })));
     }
     parts.push(h('div', { style: { height: '16px' } }));
+    if (sol) parts.push(solCard(sol, colors), h('div', { style: { height: '16px' } }));
     const ruleCard = h('div.card', h('div.card-head', h('h2', 'Identity rules'), h('span.hint', 'first match wins')),
       rules.data.length ? h('div.table-wrap', sortableTable([
         { key: 'i', label: '#', num: true, sortable: false, render: (r) => rules.data.indexOf(r) + 1 },
