@@ -196,7 +196,7 @@ func TestCheckAddr(t *testing.T) {
 		"100.64.0.1:80": false, "198.18.53.53:80": false, "192.0.2.10:80": false, "[fd00::1]:80": false,
 		"[2001:db8::1]:80": false, "[::ffff:127.0.0.1]:80": false, "224.0.0.1:80": false, "255.255.255.255:80": false,
 		"not-an-ip:80": false,
-		"8.8.8.8:443": true, "[2a00:1450::1]:443": true, "1.1.1.1:80": true,
+		"8.8.8.8:443":  true, "[2a00:1450::1]:443": true, "1.1.1.1:80": true,
 	} {
 		if err := CheckAddr(addr); (err == nil) != ok {
 			t.Errorf("CheckAddr(%s) = %v, want allowed=%v", addr, err, ok)
