@@ -25,7 +25,7 @@ import (
 )
 
 // Roles a server can run; --roles picks a subset.
-var allRoles = []string{"collector", "api", "web"}
+var allRoles = []string{"collector", "api", "web", "alerts"}
 
 // serveEnv is what each role's wiring gets to mount its handlers.
 type serveEnv struct {
@@ -56,6 +56,7 @@ var roleMounts = map[string]func(env *serveEnv) error{
 	"collector": mountCollector,
 	"api":       mountAPI,
 	"web":       mountWeb,
+	"alerts":    mountAlerts,
 }
 
 type serveConfig struct {
@@ -77,6 +78,8 @@ type serveConfig struct {
 	apiRate       int
 	anonRate      int
 	reportCache   time.Duration
+	// alerts
+	alerts alertFlags
 
 	onListen func(net.Addr) // tests: told the bound address
 }
@@ -107,6 +110,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer, onListen func(n
 	fs.IntVar(&cfg.apiRate, "api-rate", 0, "requests per minute per API key without a limit of its own (0: 600)")
 	fs.IntVar(&cfg.anonRate, "anonymous-rate", 0, "anonymous API requests per minute per client address (0: 600)")
 	fs.DurationVar(&cfg.reportCache, "report-cache", 3*time.Second, "how long identical catchment and latency reports are served from memory (with ETag/304); 0 disables")
+	cfg.alerts.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: anycatch-server [serve] [flags]")
 		fmt.Fprintln(stderr, "\nRuns the collector (/probe/), API (/api/), web UI (/), /metrics and /healthz on one listener.")
