@@ -353,6 +353,12 @@ func (s *Stack) Get(ctx context.Context, path string, out any) error {
 	return s.do(ctx, "GET", path, nil, out)
 }
 
+// Post sends in as JSON to an API path (with the admin key) and decodes
+// the JSON answer into out (nil: ignored).
+func (s *Stack) Post(ctx context.Context, path string, in, out any) error {
+	return s.do(ctx, "POST", path, in, out)
+}
+
 // apiError is a non-2xx answer of the server's API.
 type apiError struct {
 	Status int
