@@ -35,6 +35,9 @@ var rules = []rule{
 	{pkg: "geo", deny: append([]string{mod + "/"}, sqlAndHTTP...)},
 	{pkg: "collector", deny: []string{"github.com/jackc/", "github.com/go-chi/", mod + "/store", mod + "/api", mod + "/web"}},
 	{pkg: "api", deny: []string{"github.com/jackc/", mod + "/store", mod + "/collector", mod + "/web"}},
+	{pkg: "alert", onlyStd: true, allow: []string{mod + "/measure", mod + "/catchment"}},
+	{pkg: "alert/webhook", onlyStd: true},
+	{pkg: "alert/service", deny: []string{"github.com/jackc/", "github.com/go-chi/", mod + "/store", mod + "/api", mod + "/collector", mod + "/web"}},
 	{pkg: "atlas", deny: append([]string{mod + "/store", mod + "/collector", mod + "/api"}, sqlAndHTTP...)},
 }
 
