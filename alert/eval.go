@@ -170,6 +170,7 @@ type condition struct {
 	clear   bool // inside the clear band (at or below Clear)
 	summary string
 	probes  []string
+	before  *Snapshot // the "before" of the alert's site shares; nil means the window's baseline
 }
 
 // Eval evaluates rules at now against the history and returns the alerts
@@ -273,6 +274,9 @@ func (e *Evaluator) step(r Rule, ik instKey, c condition, now time.Time, base, c
 }
 
 func (e *Evaluator) alert(r Rule, ik instKey, c condition, st Status, in *instance, now time.Time, base, cur Snapshot) Alert {
+	if c.before != nil {
+		base = *c.before
+	}
 	a := Alert{ID: in.alertID, RuleID: r.ID, RuleName: r.Name, Kind: r.Kind, TargetID: r.TargetID, Target: r.Target,
 		AF: ik.af, Subject: ik.subject, Status: st, StartedAt: in.started, Value: round2(c.value), Threshold: r.Threshold,
 		Summary: c.summary, Sites: siteShares(base, cur), Probes: c.probes}
@@ -329,14 +333,17 @@ func (e *Evaluator) conditions(r Rule, af int, base, cur Snapshot, now time.Time
 	case KindSiteLost:
 		var out []condition
 		for _, site := range addSites(siteUnion(base, cur), extra) {
-			had := 0
+			// "Before" is the newest snapshot in the window with the
+			// most probes at the site: the catchment the loss took away
+			// (the window's start may predate probes enrolling).
+			had, before := 0, base
 			for _, s := range e.history[track{r.TargetID, af}] {
-				if !s.Time.Before(base.Time) {
-					had = max(had, s.Sites[site])
+				if !s.Time.Before(base.Time) && s.Sites[site] >= had && s.Sites[site] > 0 {
+					had, before = s.Sites[site], s
 				}
 			}
 			now := cur.Sites[site]
-			out = append(out, condition{subject: site, value: float64(had - now),
+			out = append(out, condition{subject: site, value: float64(had - now), before: &before,
 				active: now == 0 && had >= r.MinProbes, clear: now > 0,
 				summary: fmt.Sprintf("site %s lost all its probes (had %d within %s, IPv%d)", site, had, r.window(), af),
 				probes:  movedProbes(moves, site)})

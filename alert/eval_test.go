@@ -190,6 +190,9 @@ func TestEvalRecordedSequences(t *testing.T) {
 func TestEvalAlertContent(t *testing.T) {
 	e := NewEvaluator()
 	rules := rule(KindSiteLost, 0, nil)
+	// The window starts while probes are still enrolling: the alert's
+	// "before" is the fullest catchment of the lost site, not that.
+	e.Observe(Snapshot{TargetID: 1, AF: 4, Time: t0.Add(-10 * time.Second), Sites: map[string]int{"ams": 1}})
 	e.Observe(Snapshot{TargetID: 1, AF: 4, Time: t0, Sites: map[string]int{"ams": 2, "nrt": 2}})
 	e.AddMoves([]Move{{TargetID: 1, AF: 4, Probe: "p-a", Time: t0.Add(5 * time.Second), From: "ams", To: "nrt"},
 		{TargetID: 1, AF: 4, Probe: "p-b", Time: t0.Add(6 * time.Second), From: "ams", To: "nrt"}})
