@@ -46,6 +46,7 @@ var commands = []command{
 	{"site", "manage a target's sites (create, list, update, delete)", cmdSite},
 	{"rule", "manage a target's identity rules (create, list, delete)", cmdRule},
 	{"key", "manage API keys (create, list, revoke)", cmdKey},
+	{"alert", "manage alert rules and webhooks, list alerts, send a test", cmdAlert},
 	{"healthcheck", "ask a running server whether it and its database are healthy", cmdHealthcheck},
 	{"version", "print the version", cmdVersion},
 	{"seed", "fill a database with synthetic data and benchmark the API queries", cmdSeed},
