@@ -332,7 +332,20 @@ func (e *Evaluator) conditions(r Rule, af int, base, cur Snapshot, now time.Time
 		return out
 	case KindSiteLost:
 		var out []condition
-		for _, site := range addSites(siteUnion(base, cur), extra) {
+		// Every site with probes anywhere in the window, not only at its
+		// ends: a site that gained probes after the window's start and
+		// lost them again is lost too.
+		var sites []string
+		for _, s := range e.history[track{r.TargetID, af}] {
+			if !s.Time.Before(base.Time) {
+				for site, n := range s.Sites {
+					if n > 0 {
+						sites = append(sites, site)
+					}
+				}
+			}
+		}
+		for _, site := range addSites(slices.Compact(slices.Sorted(slices.Values(sites))), extra) {
 			// "Before" is the newest snapshot in the window with the
 			// most probes at the site: the catchment the loss took away
 			// (the window's start may predate probes enrolling).

@@ -83,6 +83,18 @@ func TestEvalRecordedSequences(t *testing.T) {
 			every(70, 10, 5, func(int) map[string]int { return steady })),
 		want: []string{"t=30 firing ams/4", "t=90 resolved ams/4"},
 	}, {
+		// The window's start predates the site's probes (they were still
+		// enrolling): neither end of the window has the site, the middle
+		// does.
+		name:  "a site that appeared within the window and is lost fires",
+		rules: rule(KindSiteLost, 0, func(r *Rule) { r.MinProbes = 1; r.ResolveSec = -1 }),
+		steps: []step{
+			{At: 0, Sites: map[string]int{"nrt": 1}},
+			{At: 10, Sites: map[string]int{"nrt": 1, "ams": 1}},
+			{At: 20, Sites: map[string]int{"nrt": 2}},
+		},
+		want: []string{"t=20 firing ams/4"},
+	}, {
 		name:  "a lost site stays firing after the window has passed it",
 		rules: rule(KindSiteLost, 0, func(r *Rule) { r.WindowSec = 60; r.ResolveSec = -1 }),
 		steps: slices.Concat(
