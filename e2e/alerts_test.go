@@ -14,9 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/anycatch/anycatch/internal/browsertest"
 	"github.com/anycatch/anycatch/internal/pgtest"
 	"github.com/anycatch/anycatch/lab/labstack"
 )
@@ -29,14 +31,15 @@ type notification struct {
 	p    struct {
 		Event string `json:"event"`
 		Alert struct {
-			ID      int64  `json:"id"`
-			Kind    string `json:"kind"`
-			Target  string `json:"target"`
-			AF      int    `json:"af"`
-			Subject string `json:"subject"`
-			Status  string `json:"status"`
-			Summary string `json:"summary"`
-			Sites   []struct {
+			ID        int64  `json:"id"`
+			Kind      string `json:"kind"`
+			Target    string `json:"target"`
+			AF        int    `json:"af"`
+			Subject   string `json:"subject"`
+			Status    string `json:"status"`
+			Summary   string `json:"summary"`
+			StartedAt string `json:"started_at"`
+			Sites     []struct {
 				Site         string  `json:"site"`
 				BeforeProbes int     `json:"before_probes"`
 				AfterProbes  int     `json:"after_probes"`
@@ -307,4 +310,44 @@ func TestAlertsEndToEnd(t *testing.T) {
 		t.Errorf("no change counters after a withdraw: %v", fams)
 	}
 	t.Logf("/metrics/catchment: %d families, %d probe-count series", len(fams), len(fams["anycatch_catchment_probes"].GetMetric()))
+
+	screenshotAlerts(t, s, site, fired.p.Alert.StartedAt)
+}
+
+// screenshotAlerts opens the web UI's alerts page, checks it lists the
+// resolved alert for site and that its "map" link opens the map at the
+// moment the alert fired, and saves screenshots of both.
+func screenshotAlerts(t *testing.T, s *labstack.Stack, site string, startedAt string) {
+	t.Helper()
+	b := browsertest.New(t)
+	b.Do(t, chromedp.Navigate(s.URL+"/#/alerts?target="+s.Target), chromedp.WaitVisible(chromedp.CSS(`#alerts-list tbody tr`)))
+	type row struct{ Status, Site, Map string }
+	rows := browsertest.Eval[[]row](t, b, `[...document.querySelectorAll('#alerts-list tbody tr')].map(tr => ({
+		Status: tr.children[0].textContent, Site: tr.children[4].textContent,
+		Map: (tr.querySelector('.alert-links a') || {}).getAttribute ? tr.querySelector('.alert-links a').getAttribute('href') : ''}))`)
+	var link string
+	for _, r := range rows {
+		if r.Status == "resolved" && r.Site == site && link == "" {
+			link = r.Map
+		}
+	}
+	if link == "" {
+		t.Fatalf("alerts page rows %+v: no resolved alert for %s", rows, site)
+	}
+	// To the second: the webhook carries nanoseconds, the database keeps
+	// microseconds.
+	if len(startedAt) < 19 || !strings.Contains(link, "at="+strings.ReplaceAll(startedAt[:19], ":", "%3A")) {
+		t.Errorf("map link %s does not point at the alert's start %s", link, startedAt)
+	}
+	b.Screenshot(t, "e2e-alerts")
+	b.Do(t, chromedp.Click(chromedp.CSS(`#alerts-list tbody tr .alert-links a`)))
+	deadline := time.Now().Add(30 * time.Second)
+	for !browsertest.Eval[bool](t, b, `!!(document.getElementById('map') && document.getElementById('map').dataset.ready && location.hash.includes('at='))`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("map at the alert's time did not load (hash %s)", browsertest.Eval[string](t, b, `location.hash`))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	b.AssertLocalOnly(t, s.URL)
+	b.Screenshot(t, "e2e-alert-map")
 }
