@@ -318,7 +318,10 @@ func (e *Evaluator) conditions(r Rule, af int, base, cur Snapshot, now time.Time
 		for _, site := range addSites(siteUnion(base, cur), extra) {
 			b, a := base.Sites[site], cur.Sites[site]
 			d := cur.share(a) - base.share(b)
-			moved := max(a-b, b-a)
+			// Only probes that moved (change events) count: probes
+			// enrolling or going quiet shift shares without any route
+			// changing, and must not page anyone.
+			probes, moved := movedProbes(moves, site)
 			dir := "rose"
 			if d < 0 {
 				dir = "fell"
@@ -327,7 +330,7 @@ func (e *Evaluator) conditions(r Rule, af int, base, cur Snapshot, now time.Time
 				active: math.Abs(d) > r.Threshold && moved >= r.MinProbes, clear: math.Abs(d) <= r.Clear,
 				summary: fmt.Sprintf("site %s share %s from %.1f%% to %.1f%% (%d -> %d probes, IPv%d) within %s",
 					site, dir, base.share(b), cur.share(a), b, a, af, r.window()),
-				probes: movedProbes(moves, site)})
+				probes: probes})
 		}
 		return out
 	case KindSiteLost:
@@ -359,7 +362,7 @@ func (e *Evaluator) conditions(r Rule, af int, base, cur Snapshot, now time.Time
 			out = append(out, condition{subject: site, value: float64(had - now), before: &before,
 				active: now == 0 && had >= r.MinProbes, clear: now > 0,
 				summary: fmt.Sprintf("site %s lost all its probes (had %d within %s, IPv%d)", site, had, r.window(), af),
-				probes:  movedProbes(moves, site)})
+				probes:  sampleOf(movedProbes(moves, site))})
 		}
 		return out
 	case KindUnreachable, KindUnidentified:
@@ -404,16 +407,22 @@ func (e *Evaluator) conditions(r Rule, af int, base, cur Snapshot, now time.Time
 	return nil
 }
 
-// movedProbes samples the probes that left or reached site.
-func movedProbes(moves []Move, site string) []string {
-	var out []string
+// movedProbes samples the probes that left or reached site, and counts
+// them all.
+func movedProbes(moves []Move, site string) (sample []string, n int) {
+	seen := map[string]bool{}
 	for _, m := range moves {
-		if (m.From == site || m.To == site) && !slices.Contains(out, m.Probe) && len(out) < maxSample {
-			out = append(out, m.Probe)
+		if (m.From == site || m.To == site) && !seen[m.Probe] {
+			seen[m.Probe] = true
+			if len(sample) < maxSample {
+				sample = append(sample, m.Probe)
+			}
 		}
 	}
-	return out
+	return sample, len(seen)
 }
+
+func sampleOf(sample []string, _ int) []string { return sample }
 
 func addSites(sites, extra []string) []string {
 	for _, s := range extra {

@@ -120,21 +120,55 @@ func TestEvalRecordedSequences(t *testing.T) {
 	}, {
 		name:  "one noisy probe moving does not page (min_probes)",
 		rules: rule(KindShareChange, 20, nil),
-		steps: every(0, 10, 30, func(i int) map[string]int {
-			if i%3 == 1 {
-				return map[string]int{"ams": 1, "nrt": 2}
+		steps: func() []step {
+			out := every(0, 10, 30, func(i int) map[string]int {
+				if i%3 == 1 {
+					return map[string]int{"ams": 1, "nrt": 2}
+				}
+				return map[string]int{"ams": 2, "nrt": 1}
+			})
+			for i := range out {
+				switch i % 3 {
+				case 1:
+					out[i].Moves = []Move{{Probe: "noisy", From: "ams", To: "nrt"}}
+				case 2:
+					out[i].Moves = []Move{{Probe: "noisy", From: "nrt", To: "ams"}}
+				}
 			}
-			return map[string]int{"ams": 2, "nrt": 1}
-		}),
+			return out
+		}(),
+		want: nil,
+	}, {
+		name:  "probes enrolling shift shares without moving: no alert",
+		rules: rule(KindShareChange, 20, func(r *Rule) { r.MinProbes = 1 }),
+		steps: []step{
+			{At: 0, Sites: map[string]int{"ams": 1}},
+			{At: 10, Sites: map[string]int{"ams": 1, "nrt": 3}},
+			{At: 20, Sites: map[string]int{"ams": 2, "nrt": 6, "gru": 4}},
+		},
 		want: nil,
 	}, {
 		name:  "share change needs for_sec: a 10 s blip does not fire, a lasting one does",
 		rules: rule(KindShareChange, 20, func(r *Rule) { r.ForSec = 30; r.ResolveSec = -1 }),
-		steps: slices.Concat(
-			every(0, 10, 2, func(int) map[string]int { return steady }),
-			every(20, 10, 1, func(int) map[string]int { return withdrawn }),
-			every(30, 10, 2, func(int) map[string]int { return steady }),
-			every(50, 10, 5, func(int) map[string]int { return withdrawn })),
+		steps: func() []step {
+			out := slices.Concat(
+				every(0, 10, 2, func(int) map[string]int { return steady }),
+				every(20, 10, 1, func(int) map[string]int { return withdrawn }),
+				every(30, 10, 2, func(int) map[string]int { return steady }),
+				every(50, 10, 5, func(int) map[string]int { return withdrawn }))
+			away := func(to []string) []Move {
+				var ms []Move
+				for i, p := range []string{"p1", "p2", "p3", "p4"} {
+					ms = append(ms, Move{Probe: p, From: "ams", To: to[i%2]})
+				}
+				return ms
+			}
+			out[2].Moves = away([]string{"nrt", "gru"})
+			out[3].Moves = []Move{{Probe: "p1", From: "nrt", To: "ams"}, {Probe: "p2", From: "gru", To: "ams"},
+				{Probe: "p3", From: "nrt", To: "ams"}, {Probe: "p4", From: "gru", To: "ams"}}
+			out[5].Moves = away([]string{"nrt", "gru"})
+			return out
+		}(),
 		// ams falls 40 points; nrt and gru gain exactly 20, not more.
 		want: []string{"t=80 firing ams/4"},
 	}, {

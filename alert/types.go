@@ -21,8 +21,9 @@ type Kind string
 
 const (
 	// KindShareChange: a site's share of the target's probes changed by
-	// more than Threshold percentage points within Window (and at least
-	// MinProbes probes arrived or left). Subject: the site.
+	// more than Threshold percentage points within Window, and at least
+	// MinProbes probes moved to or from it (change events; enrolling
+	// probes do not count). Subject: the site.
 	KindShareChange Kind = "share_change"
 	// KindSiteLost: a site that had at least MinProbes probes within
 	// Window has none now. Subject: the site. It resolves when the site
