@@ -135,11 +135,13 @@ func (db *DB) OpenAlert(ctx context.Context, a *AlertRow) error {
 	return nil
 }
 
-// ResolveAlert closes a firing alert at at with its final body.
+// ResolveAlert closes a firing alert at at. patch (a JSON object) is
+// merged into its body, which otherwise keeps what was notified when it
+// fired (the history shows what happened, not the calm after).
 // ErrNotFound when it is not firing (any more).
-func (db *DB) ResolveAlert(ctx context.Context, id int64, at time.Time, body []byte) error {
-	tag, err := db.pool.Exec(ctx, `UPDATE alerts SET status = 'resolved', resolved_at = $2, body = $3
-		WHERE id = $1 AND status = 'firing'`, id, at, body)
+func (db *DB) ResolveAlert(ctx context.Context, id int64, at time.Time, patch []byte) error {
+	tag, err := db.pool.Exec(ctx, `UPDATE alerts SET status = 'resolved', resolved_at = $2, body = body || $3::jsonb
+		WHERE id = $1 AND status = 'firing'`, id, at, patch)
 	if err != nil {
 		return fmt.Errorf("resolve alert: %w", err)
 	}

@@ -136,16 +136,18 @@ func (s Store) OpenAlert(ctx context.Context, a *alert.Alert) error {
 	return alertErr(err)
 }
 
+// ResolveAlert keeps the stored alert's firing-time summary, sites and
+// probes (the history shows what happened) and records the resolve.
 func (s Store) ResolveAlert(ctx context.Context, a alert.Alert) error {
-	body, err := json.Marshal(a)
-	if err != nil {
-		return fmt.Errorf("resolve alert: encode: %w", err)
-	}
 	at := time.Now()
 	if a.ResolvedAt != nil {
 		at = *a.ResolvedAt
 	}
-	return alertErr(s.DB.ResolveAlert(ctx, a.ID, at, body))
+	patch, err := json.Marshal(map[string]any{"status": alert.StatusResolved, "resolved_at": at})
+	if err != nil {
+		return fmt.Errorf("resolve alert: encode: %w", err)
+	}
+	return alertErr(s.DB.ResolveAlert(ctx, a.ID, at, patch))
 }
 
 func (s Store) Alerts(ctx context.Context, q alert.AlertQuery) ([]alert.Alert, error) {

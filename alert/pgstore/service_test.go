@@ -190,6 +190,10 @@ func TestServiceFiresResolvesAndDelivers(t *testing.T) {
 	if len(all) != 1 || all[0].Status != alert.StatusResolved || all[0].ResolvedAt == nil {
 		t.Fatalf("alerts after restore %+v", all)
 	}
+	// The history keeps what happened when it fired.
+	if all[0].Summary != firing[0].Summary || len(all[0].Sites) != 2 || all[0].Sites[1].AfterProbes != 0 {
+		t.Errorf("resolved alert in the history %+v, want the firing-time summary and sites", all[0])
+	}
 	if len(rcv.bodies) != 3 || rcv.hdrs[2].Get(webhook.HeaderEvent) != "resolved" {
 		t.Errorf("resolved notification missing: %d requests", len(rcv.bodies))
 	}
