@@ -232,7 +232,19 @@ func (s *Service) Tick(ctx context.Context) error {
 		s.metrics.countMoves(t, s.eval.AddMoves(moves))
 	}
 	s.metrics.set(snap)
-	for _, ev := range s.eval.Eval(now, rules) {
+	// Rules of disabled targets are not evaluated: their history stopped
+	// and would otherwise hold alerts in whatever state they were.
+	enabled := map[int]bool{}
+	for _, t := range targets {
+		enabled[t.ID] = t.Enabled
+	}
+	live := rules[:0:0]
+	for _, r := range rules {
+		if enabled[r.TargetID] {
+			live = append(live, r)
+		}
+	}
+	for _, ev := range s.eval.Eval(now, live) {
 		a := ev.Alert
 		switch a.Status {
 		case alert.StatusFiring:
