@@ -299,11 +299,15 @@ type Payload struct {
 	Links   Links        `json:"links"`
 }
 
-// Links point at the alert and the catchment at its time.
+// Links point at the alert and the catchment at its time. The catchment
+// at a moment reads result rollups, rebuilt every 5 minutes: Map and
+// Catchment show data once those cover the moment; LiveMap at once.
 type Links struct {
 	Alerts    string `json:"alerts"`    // API: the target's alerts
-	Catchment string `json:"catchment"` // API: the catchment when it fired
+	Catchment string `json:"catchment"` // API: the catchment at the alert's moment
 	Map       string `json:"map"`       // web UI: the map at that moment
+	LiveMap   string `json:"live_map"`  // web UI: the map now
+	AlertsUI  string `json:"alerts_ui"` // web UI: the target's alerts page
 }
 
 func (s *Service) payload(a alert.Alert, event alert.Status) Payload {
@@ -317,6 +321,8 @@ func (s *Service) payload(a alert.Alert, event alert.Status) Payload {
 		Alerts:    s.cfg.BaseURL + "/api/v1/alerts?" + q.Encode(),
 		Catchment: s.cfg.BaseURL + "/api/v1/targets/" + url.PathEscape(a.Target) + "/catchment?at=" + url.QueryEscape(at.UTC().Format(time.RFC3339)),
 		Map:       s.cfg.BaseURL + "/#/map?" + qm.Encode(),
+		LiveMap:   s.cfg.BaseURL + "/#/map?" + q.Encode(),
+		AlertsUI:  s.cfg.BaseURL + "/#/alerts?" + q.Encode(),
 	}}
 }
 

@@ -13,9 +13,14 @@ const KIND_LABELS = {
   flap: 'Flapping probes',
 };
 
+// The map at an earlier moment reads the result rollups, which the server
+// rebuilds every 5 minutes: a moment more recent than that has no data yet,
+// so a recent alert links to the live map, which is that moment near enough.
+const ROLLUP_LAG_MS = 10 * 60e3;
+
 function mapLink(target, at) {
-  const p = new URLSearchParams({ target, at });
-  return `#/map?${p}`;
+  if (Date.now() - Date.parse(at) < ROLLUP_LAG_MS) return `#/map?${new URLSearchParams({ target })}`;
+  return `#/map?${new URLSearchParams({ target, at })}`;
 }
 
 function sharesCell(a, colors) {
@@ -68,8 +73,8 @@ export function alertsPage(root, ctx) {
         { key: 'af', label: 'AF', render: (a) => `IPv${a.af}` },
         { key: 'summary', label: 'What happened', sortable: false, render: (a) => h('div', h('div', a.summary), sharesCell(a, colors)) },
         { key: 'map', label: '', sortable: false, render: (a) => h('span.alert-links',
-          h('a.btn.small', { href: mapLink(target, a.started_at), title: 'the map when it fired' }, 'map'),
-          a.resolved_at ? h('a.btn.small', { href: mapLink(target, a.resolved_at), title: 'the map when it resolved' }, 'after') : null) },
+          h('a.btn.small', { href: mapLink(target, a.started_at), title: 'the map when it fired (live while it is recent)' }, 'map'),
+          a.resolved_at ? h('a.btn.small', { href: mapLink(target, a.resolved_at), title: 'the map when it resolved (live while it is recent)' }, 'after') : null) },
       ], alerts, { sort: 'status', dir: 1, rowClass: (a) => (a.status === 'firing' ? 'alert-firing' : null) })));
     root.replaceChildren(head, table, h('div', { style: { height: '16px' } }), rulesCard(rules.data));
   })();
