@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"time"
 
 	"github.com/anycatch/anycatch/alert/pgstore"
@@ -30,6 +31,9 @@ func (f *alertFlags) register(fs *flag.FlagSet) {
 // database keeps one firing alert per rule and subject, but each server
 // sends its own notifications).
 func mountAlerts(env *serveEnv) error {
+	if e := env.Cfg.alerts.every; e < time.Second || e > time.Hour {
+		return fmt.Errorf("--alert-interval %s: want 1s to 1h", e)
+	}
 	svc := newAlertService(env)
 	env.Mux.Handle("GET /metrics/catchment", svc.MetricsHandler())
 	env.Group.Go(func() error { return svc.Run(env.Ctx) })

@@ -113,7 +113,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer, onListen func(n
 	cfg.alerts.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: anycatch-server [serve] [flags]")
-		fmt.Fprintln(stderr, "\nRuns the collector (/probe/), API (/api/), web UI (/), /metrics and /healthz on one listener.")
+		fmt.Fprintln(stderr, "\nRuns the collector (/probe/), API (/api/), web UI (/), /metrics and /healthz on one listener;")
+		fmt.Fprintln(stderr, "the alerts role evaluates alert rules, sends webhooks and serves /metrics/catchment (docs/alerts.md).")
 		fmt.Fprintln(stderr, "Without a database URL a private PostgreSQL cluster runs in <data-dir>/postgres.")
 		fmt.Fprintln(stderr, "Every flag can also be set as ANYCATCH_<FLAG> in the environment (e.g. ANYCATCH_LISTEN,")
 		fmt.Fprintln(stderr, "ANYCATCH_ANONYMOUS_READ=true); flags win. ANYCATCH_BOOTSTRAP_ADMIN_KEY and")
