@@ -55,3 +55,5 @@ func newAlertService(env *serveEnv) *service.Service {
 // an api-only server serves them too (without evaluating: that is the
 // alerts role's job).
 func alertsAPI(env *serveEnv) api.Alerts { return newAlertService(env) }
+
+var _ api.Alerts = (*service.Service)(nil)
