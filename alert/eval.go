@@ -314,6 +314,17 @@ func (e *Evaluator) conditions(r Rule, af int, base, cur Snapshot, now time.Time
 	}
 	switch r.Kind {
 	case KindShareChange:
+		// The share now against the share a window ago: until the history
+		// reaches back a whole window (after a start or restart) there
+		// is nothing to compare with, and comparing with a catchment
+		// whose probes were still enrolling would invent changes.
+		if h := e.history[track{r.TargetID, af}]; len(h) == 0 || h[0].Time.After(from) {
+			var out []condition
+			for _, site := range extra { // firing alerts keep their state
+				out = append(out, condition{subject: site})
+			}
+			return out
+		}
 		var out []condition
 		for _, site := range addSites(siteUnion(base, cur), extra) {
 			b, a := base.Sites[site], cur.Sites[site]

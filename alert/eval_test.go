@@ -66,6 +66,20 @@ func every(from, dt, n int, sites func(i int) map[string]int) []step {
 	return out
 }
 
+// The four ams probes of steady moving away (to nrt and gru) and back.
+var (
+	awayFromAms = []Move{{Probe: "p1", From: "ams", To: "nrt"}, {Probe: "p2", From: "ams", To: "gru"},
+		{Probe: "p3", From: "ams", To: "nrt"}, {Probe: "p4", From: "ams", To: "gru"}}
+	backToAms = []Move{{Probe: "p1", From: "nrt", To: "ams"}, {Probe: "p2", From: "gru", To: "ams"},
+		{Probe: "p3", From: "nrt", To: "ams"}, {Probe: "p4", From: "gru", To: "ams"}}
+)
+
+// withMoves puts a copy of moves on steps[i].
+func withMoves(steps []step, i int, moves []Move) []step {
+	steps[i].Moves = append([]Move(nil), moves...)
+	return steps
+}
+
 func TestEvalRecordedSequences(t *testing.T) {
 	steady := map[string]int{"ams": 4, "nrt": 3, "gru": 3}
 	withdrawn := map[string]int{"nrt": 5, "gru": 5}
@@ -119,7 +133,7 @@ func TestEvalRecordedSequences(t *testing.T) {
 		want: []string{"t=10 firing ams/4", "t=660 resolved ams/4"},
 	}, {
 		name:  "one noisy probe moving does not page (min_probes)",
-		rules: rule(KindShareChange, 20, nil),
+		rules: rule(KindShareChange, 20, func(r *Rule) { r.WindowSec = 60 }),
 		steps: func() []step {
 			out := every(0, 10, 30, func(i int) map[string]int {
 				if i%3 == 1 {
@@ -140,7 +154,7 @@ func TestEvalRecordedSequences(t *testing.T) {
 		want: nil,
 	}, {
 		name:  "probes enrolling shift shares without moving: no alert",
-		rules: rule(KindShareChange, 20, func(r *Rule) { r.MinProbes = 1 }),
+		rules: rule(KindShareChange, 20, func(r *Rule) { r.MinProbes = 1; r.WindowSec = 10 }),
 		steps: []step{
 			{At: 0, Sites: map[string]int{"ams": 1}},
 			{At: 10, Sites: map[string]int{"ams": 1, "nrt": 3}},
@@ -148,29 +162,32 @@ func TestEvalRecordedSequences(t *testing.T) {
 		},
 		want: nil,
 	}, {
-		name:  "share change needs for_sec: a 10 s blip does not fire, a lasting one does",
-		rules: rule(KindShareChange, 20, func(r *Rule) { r.ForSec = 30; r.ResolveSec = -1 }),
-		steps: func() []step {
-			out := slices.Concat(
-				every(0, 10, 2, func(int) map[string]int { return steady }),
-				every(20, 10, 1, func(int) map[string]int { return withdrawn }),
-				every(30, 10, 2, func(int) map[string]int { return steady }),
-				every(50, 10, 5, func(int) map[string]int { return withdrawn }))
-			away := func(to []string) []Move {
-				var ms []Move
-				for i, p := range []string{"p1", "p2", "p3", "p4"} {
-					ms = append(ms, Move{Probe: p, From: "ams", To: to[i%2]})
-				}
-				return ms
-			}
-			out[2].Moves = away([]string{"nrt", "gru"})
-			out[3].Moves = []Move{{Probe: "p1", From: "nrt", To: "ams"}, {Probe: "p2", From: "gru", To: "ams"},
-				{Probe: "p3", From: "nrt", To: "ams"}, {Probe: "p4", From: "gru", To: "ams"}}
-			out[5].Moves = away([]string{"nrt", "gru"})
-			return out
-		}(),
-		// ams falls 40 points; nrt and gru gain exactly 20, not more.
-		want: []string{"t=80 firing ams/4"},
+		name:  "share change: no alert before the history covers the window",
+		rules: rule(KindShareChange, 20, nil), // 300 s window
+		steps: withMoves(slices.Concat(
+			every(0, 10, 6, func(int) map[string]int { return steady }),
+			every(60, 10, 7, func(int) map[string]int { return withdrawn })), 6, awayFromAms),
+		want: nil,
+	}, {
+		name:  "share change: a 10 s blip does not fire with for_sec 30",
+		rules: rule(KindShareChange, 20, func(r *Rule) { r.WindowSec = 60; r.ForSec = 30; r.ResolveSec = -1 }),
+		steps: withMoves(withMoves(slices.Concat(
+			every(0, 10, 8, func(int) map[string]int { return steady }),
+			every(80, 10, 1, func(int) map[string]int { return withdrawn }),
+			every(90, 10, 12, func(int) map[string]int { return steady })), 8, awayFromAms), 9, backToAms),
+		// The blip is seen for one tick going down (base before it) and
+		// one tick coming back (base on it): 10 s each, under for_sec.
+		want: nil,
+	}, {
+		name:  "share change: a lasting move fires once and resolves when the window has passed it",
+		rules: rule(KindShareChange, 20, func(r *Rule) { r.WindowSec = 60; r.ForSec = 20; r.ResolveSec = -1 }),
+		steps: withMoves(slices.Concat(
+			every(0, 10, 8, func(int) map[string]int { return steady }),
+			every(80, 10, 12, func(int) map[string]int { return withdrawn })), 8, awayFromAms),
+		// ams falls 40 points (nrt and gru gain exactly 20, not more);
+		// once the window starts after the move, the share no longer
+		// changes within it.
+		want: []string{"t=100 firing ams/4", "t=140 resolved ams/4"},
 	}, {
 		name: "hysteresis band: a share hovering between clear and threshold keeps firing",
 		rules: rule(KindUnreachable, 30, func(r *Rule) {

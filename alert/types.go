@@ -20,10 +20,11 @@ var (
 type Kind string
 
 const (
-	// KindShareChange: a site's share of the target's probes changed by
-	// more than Threshold percentage points within Window, and at least
-	// MinProbes probes moved to or from it (change events; enrolling
-	// probes do not count). Subject: the site.
+	// KindShareChange: a site's share of the target's probes differs by
+	// more than Threshold percentage points from its share one Window
+	// ago, and at least MinProbes probes moved to or from it within the
+	// Window (change events; enrolling probes do not count). It needs a
+	// whole Window of history. Subject: the site.
 	KindShareChange Kind = "share_change"
 	// KindSiteLost: a site that had at least MinProbes probes within
 	// Window has none now. Subject: the site. It resolves when the site

@@ -188,7 +188,7 @@ func TestAlertsEndToEnd(t *testing.T) {
 	}
 	for _, rule := range []map[string]any{
 		{"target": s.Target, "name": "site lost", "kind": "site_lost", "af": 4, "min_probes": 1, "resolve_sec": 5},
-		{"target": s.Target, "name": "share moved", "kind": "share_change", "af": 4, "threshold": 10, "min_probes": 1, "window_sec": 120, "resolve_sec": 5},
+		{"target": s.Target, "name": "share moved", "kind": "share_change", "af": 4, "threshold": 10, "min_probes": 1, "window_sec": 30, "resolve_sec": 5},
 	} {
 		if err := s.Post(ctx, "/api/v1/alerts/rules", rule, nil); err != nil {
 			t.Fatalf("create rule: %v", err)
@@ -209,8 +209,9 @@ func TestAlertsEndToEnd(t *testing.T) {
 	}
 	site := busiestSite(exp)
 	affected := clientsOf(exp, site)
-	// Let the evaluator see the settled catchment for a few rounds.
-	time.Sleep(10 * time.Second)
+	// Let the evaluator see the settled catchment for a whole share_change
+	// window (30 s): it compares the share now with the share a window ago.
+	time.Sleep(35 * time.Second)
 
 	t.Logf("withdrawing %s (serves %v)", site, affected)
 	withdrawAt := time.Now()
