@@ -43,6 +43,8 @@ func (s *Server) routes() http.Handler {
 			r.Get("/results", s.listResults)
 			r.Post("/measurements", s.createMeasurement) // read keys: registered targets; admin: also addresses
 			r.Get("/measurements/{id}", s.getMeasurement)
+			r.Get("/alerts", s.withAlerts(s.listAlerts))
+			r.Get("/alerts/rules", s.withAlerts(s.listAlertRules))
 
 			// Writes: admin keys only.
 			r.Group(func(r chi.Router) {
@@ -60,6 +62,14 @@ func (s *Server) routes() http.Handler {
 				r.Get("/admin/tokens", s.listTokens)
 				r.Post("/admin/tokens", s.createToken)
 				r.Delete("/admin/tokens/{id}", s.revokeToken)
+
+				r.Post("/alerts/rules", s.withAlerts(s.createAlertRule))
+				r.Delete("/alerts/rules/{id}", s.withAlerts(s.deleteAlertRule))
+				r.Get("/alerts/webhooks", s.withAlerts(s.listWebhooks))
+				r.Post("/alerts/webhooks", s.withAlerts(s.createWebhook))
+				r.Delete("/alerts/webhooks/{id}", s.withAlerts(s.deleteWebhook))
+				r.Post("/alerts/webhooks/{id}/test", s.withAlerts(s.testWebhook))
+				r.Get("/alerts/webhooks/{id}/deliveries", s.withAlerts(s.listDeliveries))
 			})
 		})
 	})

@@ -23,6 +23,7 @@ func OpenAPI() []byte { return openAPI }
 type Config struct {
 	Store  Store
 	Tokens Tokens // enrollment token service; nil answers /admin/tokens with unavailable
+	Alerts Alerts // alerting service; nil answers /alerts… with unavailable
 
 	// AnonymousRead lets requests without a key use the read endpoints.
 	AnonymousRead bool

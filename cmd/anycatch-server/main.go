@@ -48,6 +48,7 @@ var commands = []command{
 	{"rules", "convert an egress table (e.g. Google Public DNS locations) into identity rules", cmdRules},
 	{"key", "manage API keys (create, list, revoke)", cmdKey},
 	{"measure", "run an on-demand measurement on a running server and print results as they arrive", cmdMeasure},
+	{"alert", "manage alert rules and webhooks, list alerts, send a test", cmdAlert},
 	{"healthcheck", "ask a running server whether it and its database are healthy", cmdHealthcheck},
 	{"version", "print the version", cmdVersion},
 	{"seed", "fill a database with synthetic data and benchmark the API queries", cmdSeed},

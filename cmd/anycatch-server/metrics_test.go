@@ -48,10 +48,11 @@ func TestMetricsNotPublic(t *testing.T) {
 	reg.MustRegister(marker)
 	g, gctx := errgroup.WithContext(ctx)
 	mux := http.NewServeMux()
-	maddr, err := mountMetrics(gctx, g, serveConfig{metricsListen: "127.0.0.1:0"}, db, mux, reg, slog.New(slog.DiscardHandler))
+	mm, err := mountMetrics(gctx, g, serveConfig{metricsListen: "127.0.0.1:0"}, db, mux, reg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
+	maddr := mm.addr
 	t.Cleanup(func() { cancel(); g.Wait() })
 	main := httptest.NewServer(mux)
 	t.Cleanup(main.Close)

@@ -35,6 +35,7 @@ func mountAPI(env *serveEnv) error {
 	cfg.RatePerMin = env.Cfg.apiRate
 	cfg.AnonymousRatePerMin = env.Cfg.anonRate
 	cfg.ReportCacheTTL = env.Cfg.reportCache
+	cfg.Alerts = alertsAPI(env)
 	env.Mux.Handle("/api/", api.New(cfg))
 	env.Group.Go(func() error {
 		t := time.NewTicker(rollupEvery)

@@ -26,7 +26,7 @@ import (
 )
 
 // Roles a server can run; --roles picks a subset.
-var allRoles = []string{"collector", "api", "web"}
+var allRoles = []string{"collector", "api", "web", "alerts"}
 
 // serveEnv is what each role's wiring gets to mount its handlers.
 type serveEnv struct {
@@ -39,6 +39,10 @@ type serveEnv struct {
 	Mux *http.ServeMux
 	// Metrics is the server's registry; /metrics serves it (metricsHandler).
 	Metrics *prometheus.Registry
+	// MetricsMount serves a role's own metrics endpoint under the same
+	// access rule as /metrics (admin key on Mux, keyless on
+	// --metrics-listen).
+	MetricsMount *metricsMount
 	// Group owns background goroutines: start them with Group.Go; the
 	// server waits for all of them before closing the database. A
 	// returned error stops the server.
@@ -60,6 +64,7 @@ var roleMounts = map[string]func(env *serveEnv) error{
 	"collector": mountCollector,
 	"api":       mountAPI,
 	"web":       mountWeb,
+	"alerts":    mountAlerts,
 }
 
 type serveConfig struct {
@@ -83,6 +88,8 @@ type serveConfig struct {
 	apiRate       int
 	anonRate      int
 	reportCache   time.Duration
+	// alerts
+	alerts alertFlags
 
 	onListen func(net.Addr) // tests: told the bound address
 }
@@ -145,10 +152,12 @@ func serveFlags(cfg *serveConfig, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&cfg.apiRate, "api-rate", 0, "requests per minute per API key without a limit of its own (0: 600)")
 	fs.IntVar(&cfg.anonRate, "anonymous-rate", 0, "anonymous API requests per minute per client address (0: 600)")
 	fs.DurationVar(&cfg.reportCache, "report-cache", 3*time.Second, "how long identical catchment and latency reports are served from memory (with ETag/304); 0 disables")
+	cfg.alerts.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: anycatch-server [serve] [flags]")
 		fmt.Fprintln(stderr, "\nRuns the collector (/probe/), API (/api/), web UI (/), /metrics (admin key) and /healthz on one listener;")
 		fmt.Fprintln(stderr, "--metrics-listen adds a separate, keyless /metrics listener for a local scraper.")
+		fmt.Fprintln(stderr, "The alerts role evaluates alert rules, sends webhooks and serves /metrics/catchment (docs/alerts.md).")
 		fmt.Fprintln(stderr, "Without a database URL a private PostgreSQL cluster runs in <data-dir>/postgres.")
 		fmt.Fprintln(stderr, "Every flag can also be set as ANYCATCH_<FLAG> in the environment (e.g. ANYCATCH_LISTEN,")
 		fmt.Fprintln(stderr, "ANYCATCH_ANONYMOUS_READ=true); flags win. ANYCATCH_BOOTSTRAP_ADMIN_KEY and")
@@ -206,13 +215,14 @@ func runServer(ctx context.Context, cfg serveConfig, roles []string, log *slog.L
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", healthHandler(db.DB))
-	if _, err := mountMetrics(gctx, g, cfg, db.DB, mux, reg, log); err != nil {
+	metrics, err := mountMetrics(gctx, g, cfg, db.DB, mux, reg, log)
+	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	if err := bootstrapSecrets(ctx, db.DB, os.Getenv, log); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	env := &serveEnv{Ctx: gctx, DB: db.DB, Log: log, Mux: mux, Metrics: reg, Group: g, Cfg: &cfg}
+	env := &serveEnv{Ctx: gctx, DB: db.DB, Log: log, Mux: mux, Metrics: reg, MetricsMount: metrics, Group: g, Cfg: &cfg}
 	for _, r := range roles {
 		if err := roleMounts[r](env); err != nil {
 			return fmt.Errorf("serve: mount %s: %w", r, err)

@@ -62,6 +62,9 @@ var rules = []rule{
 	{pkg: "cmd/anycatch-loadgen", wiring: true}, // a benchmark tool: measures raw COPY itself
 	{pkg: "e2e", wiring: true, directDeny: sql},
 	{pkg: "internal/...", wiring: true}, // test infrastructure
+	{pkg: "alert", onlyStd: true, allow: []string{mod + "/measure", mod + "/catchment"}},
+	{pkg: "alert/webhook", onlyStd: true},
+	{pkg: "alert/service", deny: []string{"github.com/jackc/", "github.com/go-chi/", mod + "/store", mod + "/api", mod + "/collector", mod + "/web"}, directDeny: sql},
 }
 
 // TestDependencyDirection checks every rule with go list -deps.

@@ -362,6 +362,12 @@ func (s *Stack) Put(ctx context.Context, path string, in, out any) error {
 	return s.do(ctx, "PUT", path, in, out)
 }
 
+// Post sends in as JSON to an API path (with the admin key) and decodes
+// the JSON answer into out (nil: ignored).
+func (s *Stack) Post(ctx context.Context, path string, in, out any) error {
+	return s.do(ctx, "POST", path, in, out)
+}
+
 // apiError is a non-2xx answer of the server's API.
 type apiError struct {
 	Status int

@@ -1,11 +1,13 @@
 // anycatch web UI: a hash-routed single page over the public REST API.
-// Routes: #/map, #/changes, #/latency, #/probes, #/sites; query parameters
+// Routes: #/map, #/changes, #/latency, #/probes, #/sites, #/alerts; query parameters
 // after the route (#/map?target=dns&at=...) keep each view linkable.
 import './app.css';
 import * as api from './api.js';
 import { h, spinner, emptyState, errorState } from './util.js';
 import { mapPage } from './map.js';
 import { changesPage, latencyPage, probesPage, sitesPage } from './pages.js';
+import { alertsPage } from './alerts.js';
+import './alerts.css';
 
 const ROUTES = {
   map: { label: 'Catchment map', page: mapPage, needsTarget: true },
@@ -13,6 +15,7 @@ const ROUTES = {
   latency: { label: 'Latency', page: latencyPage, needsTarget: true },
   probes: { label: 'Probes', page: probesPage, needsTarget: false },
   sites: { label: 'Sites & rules', page: sitesPage, needsTarget: true },
+  alerts: { label: 'Alerts', page: alertsPage, needsTarget: true },
 };
 const TARGET_KEY = 'anycatch.target';
 
