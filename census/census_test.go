@@ -114,7 +114,7 @@ func TestParseHitlist(t *testing.T) {
 }
 
 func FuzzParseHitlist(f *testing.F) {
-	f.Add("198.18.128.2\n2001:db8::1\n")        // both families
+	f.Add("198.18.128.2\n2001:db8::1\n")         // both families
 	f.Add("# comment only\n\n")                  // nothing to probe
 	f.Add("10.0.0.0/8\n")                        // a prefix is not a hitlist address
 	f.Add("1.2.3.4 # trailing comment\r\n::1\n") // CRLF and comments
