@@ -38,6 +38,8 @@ type Config struct {
 	KeyCacheTTL     time.Duration // probe key cache; 0 means 30s
 	RefreshEvery    time.Duration // targets/rules reload; 0 means 30s
 	ScheduleRefresh int           // RefreshSec handed to probes; 0 means 300
+
+	Census CensusStore // site agents and census replies; nil: no census endpoints
 }
 
 func (c Config) withDefaults() Config {
@@ -197,6 +199,7 @@ func (c *Collector) Handler() http.Handler {
 	mux.Handle("GET "+measure.PathSchedule, c.authed(1<<10, c.handleSchedule))
 	mux.Handle("POST "+measure.PathHeartbeat, c.authed(64<<10, c.handleHeartbeat))
 	mux.Handle("POST "+measure.PathResults, c.authed(c.cfg.MaxBody, c.handleResults))
+	c.mountCensus(mux)
 	mux.HandleFunc("/probe/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such probe endpoint")
 	})
