@@ -32,6 +32,10 @@ var rules = []rule{
 	{pkg: "web", onlyStd: true},
 	{pkg: "probe/...", deny: serverOnly},
 	{pkg: "cmd/anycatch-probe", deny: serverOnly},
+	// The census: pure logic, and a site agent as lean as the probe.
+	{pkg: "census", onlyStd: true, allow: []string{mod + "/measure"}},
+	{pkg: "site", deny: serverOnly},
+	{pkg: "cmd/anycatch-site", deny: serverOnly},
 	{pkg: "geo", deny: append([]string{mod + "/"}, sqlAndHTTP...)},
 	{pkg: "collector", deny: []string{"github.com/jackc/", "github.com/go-chi/", mod + "/store", mod + "/api", mod + "/web"}},
 	{pkg: "api", deny: []string{"github.com/jackc/", mod + "/store", mod + "/collector", mod + "/web"}},
