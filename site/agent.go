@@ -113,7 +113,28 @@ type agent struct {
 
 	replies chan measure.CensusReply
 	icmpID  int
+
+	// pending holds replies of rounds this agent has not heard of yet
+	// (the sender polled the schedule first): they are checked again
+	// after the next schedule and dropped after pendingTTL.
+	pending []pendingReply
 }
+
+// pendingReply is a captured census reply whose round is not known yet.
+type pendingReply struct {
+	payload  []byte
+	from     netip.Addr
+	received time.Time
+}
+
+const (
+	maxPending = 100_000
+	pendingTTL = 30 * time.Second
+	// SenderDelay is how long after a round's start its sender waits
+	// before the first probe, so that every site has polled the schedule
+	// (every 2 s) and knows the round when replies arrive.
+	SenderDelay = 3 * time.Second
+)
 
 // Run enrolls if needed and runs the agent until ctx ends. Replies
 // captured before ctx ended are in the spool; the next run uploads them.
@@ -242,6 +263,14 @@ func (a *agent) apply(ctx context.Context, s *measure.CensusSchedule, wg *sync.W
 	for _, r := range s.Rounds {
 		a.rounds[r.ID] = r
 	}
+	// Replies that arrived before this site knew their round.
+	var keep []pendingReply
+	for _, p := range a.pending {
+		if a.handleLocked(p.payload, p.from, p.received) == errUnknownRound && a.cfg.now().Sub(p.received) < pendingTTL {
+			keep = append(keep, p)
+		}
+	}
+	a.pending = keep
 	for v6, addr := range map[bool]string{false: s.Addr4, true: s.Addr6} {
 		if addr == "" || a.conns[v6] != nil || ctx.Err() != nil {
 			continue
@@ -357,6 +386,9 @@ func (a *agent) sendRound(ctx context.Context, r measure.CensusRound, targetMax 
 	rate = census.EffectivePPS(rate, a.cfg.MaxPPS)
 	st := &RoundStats{Round: r.ID, Hitlist: r.Hitlist, Listed: len(h.Addrs), OptedOut: h.OptedOut, Duplicates: h.Duplicates,
 		ConfiguredPPS: rate, Started: a.cfg.now()}
+	if err := sleep(ctx, time.Until(r.Start.Add(SenderDelay))); err != nil {
+		return nil, err
+	}
 	pacer := census.NewPacer(rate, 1, nil, nil)
 	a.mu.Lock()
 	conns := map[bool]conn{false: a.conns[false], true: a.conns[true]}
@@ -414,33 +446,42 @@ func (a *agent) receive(c conn, v6 bool) {
 		if !ok || !from.IsValid() {
 			continue
 		}
-		p, err := census.ParseHeader(payload)
-		if err != nil {
-			continue
-		}
 		a.mu.Lock()
-		r, known := a.rounds[p.Round]
-		site := ""
-		if a.sched != nil {
-			site = a.sched.Site
+		if a.handleLocked(payload, from, received) == errUnknownRound && len(a.pending) < maxPending {
+			a.pending = append(a.pending, pendingReply{bytes.Clone(payload), from, received})
 		}
 		a.mu.Unlock()
-		if !known {
-			continue // not a live round of ours (or long past its late window)
-		}
-		if _, err := census.Verify(r.Secret, payload, from); err != nil {
-			continue // forged, corrupted, or answered by another address than probed
-		}
-		rep := measure.CensusReply{ID: measure.NewUUIDv7(received), Round: p.Round, Addr: from.String(),
-			Sent: p.Sent.UTC(), Received: received.UTC()}
-		if r.Sender == site {
-			rtt := float64(received.Sub(p.Sent).Microseconds()) / 1000
-			if rtt >= 0 {
-				rep.RTTMS = &rtt
-			}
-		}
-		a.replies <- rep
 	}
+}
+
+var errUnknownRound = errors.New("unknown census round")
+
+// handleLocked checks one reply payload and queues it for the spool. It
+// returns errUnknownRound for a round not (yet) in the schedule. a.mu is
+// held; the replies channel is drained by the spooler, which never takes
+// a.mu.
+func (a *agent) handleLocked(payload []byte, from netip.Addr, received time.Time) error {
+	p, err := census.ParseHeader(payload)
+	if err != nil {
+		return err
+	}
+	r, known := a.rounds[p.Round]
+	if !known {
+		return errUnknownRound
+	}
+	if _, err := census.Verify(r.Secret, payload, from); err != nil {
+		return err // forged, corrupted, or answered by another address than probed
+	}
+	rep := measure.CensusReply{ID: measure.NewUUIDv7(received), Round: p.Round, Addr: from.String(),
+		Sent: p.Sent.UTC(), Received: received.UTC()}
+	if a.sched != nil && r.Sender == a.sched.Site {
+		rtt := float64(received.Sub(p.Sent).Microseconds()) / 1000
+		if rtt >= 0 {
+			rep.RTTMS = &rtt
+		}
+	}
+	a.replies <- rep
+	return nil
 }
 
 // spoolLoop appends replies to the spool in batches (one fsync'd record

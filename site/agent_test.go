@@ -30,6 +30,7 @@ type fakeCollector struct {
 	bySite   map[string]string // agent id -> site
 	replies  map[string][]measure.CensusReply
 	failures int // uploads to answer 503 before accepting
+	hidden   bool // the schedule does not list the round (yet)
 	enrolls  int
 }
 
@@ -54,8 +55,12 @@ func newFakeCollector(t *testing.T, r measure.CensusRound) (*fakeCollector, stri
 	mux.HandleFunc("GET "+measure.PathCensus, func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
+		rounds := []measure.CensusRound{f.round}
+		if f.hidden {
+			rounds = nil
+		}
 		json.NewEncoder(w).Encode(measure.CensusSchedule{Target: "lab", Site: f.bySite[r.Header.Get(measure.HeaderProbe)],
-			Addr4: "198.18.53.53", Addr6: "2001:db8:53::53", MaxPPS: 1000, RefreshSec: 1, Rounds: []measure.CensusRound{f.round}})
+			Addr4: "198.18.53.53", Addr6: "2001:db8:53::53", MaxPPS: 1000, RefreshSec: 1, Rounds: rounds})
 	})
 	mux.HandleFunc("POST "+measure.PathCensusReplies, func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
@@ -362,4 +367,47 @@ func FuzzParseEchoReply(f *testing.F) {
 			census.ParseHeader(p) // must not panic on any payload
 		}
 	})
+}
+
+// TestReplyBeforeRoundKnown: a reply that arrives before this site has
+// seen its round in the schedule (the sender polled first) is kept and
+// reported once the round appears.
+func TestReplyBeforeRoundKnown(t *testing.T) {
+	now := time.Now()
+	secret := []byte("0123456789abcdef")
+	round := measure.CensusRound{ID: 11, Sender: "ams", Hitlist: "x", RatePPS: 10, Prefix4: 24, Prefix6: 48,
+		Secret: secret, Start: now, Closes: now.Add(time.Minute), LateUntil: now.Add(time.Hour)}
+	fc, url := newFakeCollector(t, round)
+	fc.hidden = true
+	n := &fakeNet{conns: map[string]map[bool]*fakeConn{}, catch: map[netip.Addr]string{}}
+	cfg := Config{Collector: url, StateDir: t.TempDir(), EnrollToken: "acs_fra"}
+	cfg.listen = n.listen("fra")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := startAgent(t, ctx, cfg)
+	waitFor(t, "the capture socket", 10*time.Second, func() bool {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		return n.conns["fra"][true] != nil
+	})
+	dst := netip.MustParseAddr("2001:db8:c1:3::2")
+	pkt, _ := echoRequest(true, 1, 1, census.Payload(secret, census.Probe{Round: 11, Sent: now}, dst, ""))
+	pkt[0] = 129
+	n.mu.Lock()
+	c := n.conns["fra"][true]
+	n.mu.Unlock()
+	c.deliver(packet{pkt, dst})
+	time.Sleep(300 * time.Millisecond)
+	if len(fc.got()["fra"]) != 0 {
+		t.Fatal("reported a reply of a round not in the schedule")
+	}
+	fc.mu.Lock()
+	fc.hidden = false
+	fc.mu.Unlock()
+	waitFor(t, "the held reply", 10*time.Second, func() bool { return len(fc.got()["fra"]) == 1 })
+	cancel()
+	<-done
+	if r := fc.got()["fra"][0]; r.Addr != dst.String() || r.Round != 11 {
+		t.Errorf("reply %+v", r)
+	}
 }
