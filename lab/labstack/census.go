@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -116,4 +117,21 @@ func (s *Stack) CensusRound(ctx context.Context, sender string, ratePPS int, dur
 		return 0, fmt.Errorf("labstack: census round: %w", err)
 	}
 	return out.ID, nil
+}
+
+// PauseSite stops (SIGSTOP) or resumes (SIGCONT) the site agent of a
+// site. While it is stopped the kernel queues the replies its socket
+// receives; it reads them when resumed, as a slow agent would.
+func (s *Stack) PauseSite(site string, pause bool) error {
+	s.mu.Lock()
+	p := s.sites[site]
+	s.mu.Unlock()
+	if p == nil {
+		return fmt.Errorf("labstack: no site agent at %s", site)
+	}
+	sig := syscall.SIGCONT
+	if pause {
+		sig = syscall.SIGSTOP
+	}
+	return p.cmd.Process.Signal(sig)
 }
