@@ -41,7 +41,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	var cfg site.Config
 	fs.StringVar(&cfg.Collector, "collector", "", "collector URL (required)")
 	fs.StringVar(&cfg.StateDir, "state-dir", "/var/lib/anycatch-site", "identity, spool of replies and round records")
-	fs.StringVar(&cfg.EnrollToken, "enroll-token", "", "one-time site token (anycatch-server census token); needed until enrolled")
+	fs.StringVar(&cfg.EnrollToken, "enroll-token", "", "one-time site token (POST /api/v1/targets/T/census/sites/S/token); needed until enrolled")
 	fs.StringVar(&cfg.HitlistDir, "hitlist-dir", "", "directory of hitlist files rounds name (default STATE-DIR/hitlists)")
 	fs.StringVar(&cfg.OptOut, "opt-out", "", "file of addresses/prefixes never probed (re-read every round)")
 	fs.IntVar(&cfg.MaxPPS, "max-pps", census.DefaultPPS, fmt.Sprintf("this site's send-rate ceiling in echo requests per second (hard limit %d)", census.HardMaxPPS))
