@@ -135,12 +135,16 @@ func FuzzParseHitlist(f *testing.F) {
 	})
 }
 
-// fakeClock advances only when the pacer sleeps.
-type fakeClock struct{ t time.Time }
+// fakeClock advances only when the pacer sleeps, by the time asked plus
+// an oversleep (a late wake-up).
+type fakeClock struct {
+	t         time.Time
+	oversleep time.Duration
+}
 
 func (c *fakeClock) now() time.Time { return c.t }
 func (c *fakeClock) sleep(_ context.Context, d time.Duration) error {
-	c.t = c.t.Add(d)
+	c.t = c.t.Add(d + c.oversleep)
 	return nil
 }
 
@@ -148,24 +152,36 @@ func TestPacerRate(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		pps, burst int
+		oversleep  time.Duration
 		sends      int
-		wantMin    time.Duration
+		want       time.Duration // from the first send to the last
+		slack      time.Duration
 	}{
-		{"100pps", 100, 1, 1001, 10 * time.Second},
-		{"burst of 10 then paced", 100, 10, 1010, 10 * time.Second},
-		{"above the hard ceiling", 50000, 1, HardMaxPPS + 1, time.Second},
+		{"100pps", 100, 1, 0, 1001, 10 * time.Second, 0},
+		{"burst unused when on time", 100, 10, 0, 1001, 10 * time.Second, 0},
+		// Every sleep wakes 15 ms late (more than an interval): without a
+		// burst the sender falls behind for good...
+		{"late wake-ups, no burst: slower", 100, 1, 15 * time.Millisecond, 1001, 12500 * time.Millisecond, 0},
+		// ...with one, sends go back to back to catch up, and the run
+		// still takes no less than 1000 intervals.
+		{"late wake-ups caught up by the burst", 100, 10, 15 * time.Millisecond, 1001, 10 * time.Second, 20 * time.Millisecond},
+		{"above the hard ceiling", 50000, 1, 0, HardMaxPPS + 1, time.Second, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := &fakeClock{t: time.Unix(1000, 0)}
+			c := &fakeClock{t: time.Unix(1000, 0), oversleep: tc.oversleep}
 			p := NewPacer(tc.pps, tc.burst, c.now, c.sleep)
-			start := c.t
-			for range tc.sends {
+			var first time.Time
+			for i := range tc.sends {
 				if err := p.Wait(context.Background()); err != nil {
 					t.Fatal(err)
 				}
+				if i == 0 {
+					first = c.t
+				}
 			}
-			if got := c.t.Sub(start); got < tc.wantMin || got > tc.wantMin+time.Millisecond {
-				t.Errorf("%d sends took %s, want %s", tc.sends, got, tc.wantMin)
+			got := c.t.Sub(first)
+			if got < tc.want || got > tc.want+tc.slack {
+				t.Errorf("%d sends took %s, want %s (never less)", tc.sends, got, tc.want)
 			}
 		})
 	}

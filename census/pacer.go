@@ -25,8 +25,12 @@ func EffectivePPS(round, site int) int {
 	return min(r, HardMaxPPS)
 }
 
-// Pacer is a token bucket: Wait lets one send through at most every
-// 1/rate seconds on average, with bursts of at most Burst sends.
+// Pacer is a token bucket that starts empty: send k (from 0) is let
+// through no earlier than k/rate seconds after the first, so the average
+// rate over any run from the first send never exceeds rate. When the
+// sender falls behind (a late wake-up on a loaded machine), it may catch
+// up with up to burst sends back to back, but never gets ahead of that
+// schedule.
 type Pacer struct {
 	interval time.Duration
 	burst    int
@@ -52,6 +56,9 @@ func NewPacer(pps, burst int, now func() time.Time, sleep func(context.Context, 
 // Wait blocks until the next send is allowed or ctx ends.
 func (p *Pacer) Wait(ctx context.Context) error {
 	now := p.now()
+	if p.next.IsZero() {
+		p.next = now // empty bucket: the first send now, the next one interval later
+	}
 	// The bucket holds at most burst tokens: never let next fall further
 	// behind now than that.
 	if floor := now.Add(-time.Duration(p.burst-1) * p.interval); p.next.Before(floor) {

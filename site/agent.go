@@ -389,7 +389,9 @@ func (a *agent) sendRound(ctx context.Context, r measure.CensusRound, targetMax 
 	if err := sleep(ctx, time.Until(r.Start.Add(SenderDelay))); err != nil {
 		return nil, err
 	}
-	pacer := census.NewPacer(rate, 1, nil, nil)
+	// Up to 10 ms of sends may go back to back to make up for late
+	// wake-ups; the average from the first send never exceeds rate.
+	pacer := census.NewPacer(rate, max(1, rate/100), nil, nil)
 	a.mu.Lock()
 	conns := map[bool]conn{false: a.conns[false], true: a.conns[true]}
 	a.mu.Unlock()

@@ -31,11 +31,15 @@ type fakeCollector struct {
 	replies  map[string][]measure.CensusReply
 	failures int // uploads to answer 503 before accepting
 	hidden   bool // the schedule does not list the round (yet)
+	addr4    string
+	addr6    string
+	maxPPS   int
 	enrolls  int
 }
 
 func newFakeCollector(t *testing.T, r measure.CensusRound) (*fakeCollector, string) {
-	f := &fakeCollector{round: r, bySite: map[string]string{}, replies: map[string][]measure.CensusReply{}}
+	f := &fakeCollector{round: r, bySite: map[string]string{}, replies: map[string][]measure.CensusReply{},
+		addr4: "198.18.53.53", addr6: "2001:db8:53::53", maxPPS: 1000}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+measure.PathCensusEnroll, func(w http.ResponseWriter, r *http.Request) {
 		var req measure.EnrollRequest
@@ -60,7 +64,7 @@ func newFakeCollector(t *testing.T, r measure.CensusRound) (*fakeCollector, stri
 			rounds = nil
 		}
 		json.NewEncoder(w).Encode(measure.CensusSchedule{Target: "lab", Site: f.bySite[r.Header.Get(measure.HeaderProbe)],
-			Addr4: "198.18.53.53", Addr6: "2001:db8:53::53", MaxPPS: 1000, RefreshSec: 1, Rounds: rounds})
+			Addr4: f.addr4, Addr6: f.addr6, MaxPPS: f.maxPPS, RefreshSec: 1, Rounds: rounds})
 	})
 	mux.HandleFunc("POST "+measure.PathCensusReplies, func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
