@@ -29,7 +29,7 @@ type fakeCollector struct {
 	round    measure.CensusRound
 	bySite   map[string]string // agent id -> site
 	replies  map[string][]measure.CensusReply
-	failures int // uploads to answer 503 before accepting
+	failures int  // uploads to answer 503 before accepting
 	hidden   bool // the schedule does not list the round (yet)
 	addr4    string
 	addr6    string
