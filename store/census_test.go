@@ -54,6 +54,9 @@ func TestCensusFlow(t *testing.T) {
 	if err != nil || a.Site != "ams" || a.Target != "svc" || a.Addr4 != "198.18.53.53" || !a.Enabled || a.MaxPPS != 500 {
 		t.Fatalf("agent %+v, %v", a, err)
 	}
+	if ps, err := db.ListProbes(ctx, ProbeFilter{Limit: 100}); err != nil || len(ps) != 0 {
+		t.Errorf("probe list shows the site agent: %+v %v", ps, err)
+	}
 	if _, err := db.CensusAgent(ctx, "p-nobody"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("unknown agent: %v", err)
 	}
