@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
+	"github.com/anycatch/anycatch/internal/browsertest"
 	"github.com/anycatch/anycatch/internal/fixtures"
 	"github.com/anycatch/anycatch/internal/pgtest"
 	"github.com/anycatch/anycatch/lab/labstack"
@@ -30,8 +33,12 @@ type censusReport struct {
 		MultiSite int `json:"multi_site"`
 		Late      int `json:"late"`
 		Sites     []struct {
-			Site     string `json:"site"`
-			Prefixes int    `json:"prefixes"`
+			Site      string `json:"site"`
+			Prefixes  int    `json:"prefixes"`
+			ByCountry []struct {
+				Key      string `json:"key"`
+				Prefixes int    `json:"prefixes"`
+			} `json:"by_country"`
 		} `json:"sites"`
 	} `json:"summary"`
 	Previous *int64 `json:"previous_round"`
@@ -234,6 +241,17 @@ func TestCensus(t *testing.T) {
 		t.Errorf("round %d send: %+v (want %d probes at most %d/s)", round1, st, len(want), st.ConfiguredPPS)
 	}
 
+	// Every lab network is geolocated (labstack's GeoIP databases): the
+	// per-country split and the map's census layer have all of them.
+	for _, st := range rep.Summary.Sites {
+		for _, c := range st.ByCountry {
+			if c.Key == "unknown" {
+				t.Errorf("site %s: %d networks without a country", st.Site, c.Prefixes)
+			}
+		}
+	}
+	censusMap(ctx, t, s)
+
 	// The census and the volunteer probes agree where both see: each
 	// probe's identified site is the census site of its client's first
 	// network.
@@ -318,4 +336,47 @@ func siteOf(rep censusReport, prefix string) string {
 		}
 	}
 	return ""
+}
+
+// censusMap opens the map and checks its census layer draws every feature
+// of the census GeoJSON, with all located networks, then saves a
+// screenshot.
+func censusMap(ctx context.Context, t *testing.T, s *labstack.Stack) {
+	t.Helper()
+	var fc struct {
+		Features []struct {
+			Properties struct {
+				Site     string `json:"site"`
+				Prefixes int    `json:"prefixes"`
+			} `json:"properties"`
+		} `json:"features"`
+	}
+	if err := s.Get(ctx, "/api/v1/targets/"+s.Target+"/census?format=geojson", &fc); err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, f := range fc.Features {
+		total += f.Properties.Prefixes
+	}
+	if len(fc.Features) == 0 {
+		t.Fatal("census GeoJSON has no points")
+	}
+	b := browsertest.New(t)
+	b.Do(t, chromedp.Navigate(s.URL+"/#/map?target="+s.Target))
+	b.Do(t, chromedp.WaitVisible(chromedp.CSS(`#census-toggle`)))
+	type point struct {
+		Site     string
+		Prefixes int
+	}
+	pts := browsertest.Eval[[]point](t, b, `window.anycatch.census.points.map(p => ({Site: p.site, Prefixes: p.prefixes}))`)
+	drawn := 0
+	for _, p := range pts {
+		drawn += p.Prefixes
+	}
+	if len(pts) != len(fc.Features) || drawn != total {
+		t.Errorf("census layer: %d points with %d networks, GeoJSON has %d with %d", len(pts), drawn, len(fc.Features), total)
+	}
+	t.Logf("census layer: %d points, %d located networks", len(pts), drawn)
+	b.AssertLocalOnly(t, s.URL)
+	b.Screenshot(t, "e2e-census-map")
 }

@@ -65,8 +65,9 @@ type Options struct {
 	Listen      string        // server address on the host; "" picks a free 127.0.0.1 port
 	Target      string        // target name; "" means "lab"
 	IntervalSec int           // target measurement interval; 0 means 10
-	// Census runs an anycatch-site agent at every site (SiteBin) and opts
-	// the target into the census (docs/census.md).
+	// Census runs an anycatch-site agent at every site (SiteBin), opts
+	// the target into the census (docs/census.md) and gives the server
+	// GeoIP databases of the lab's networks.
 	Census  bool
 	SiteBin string    // path to anycatch-site; required with Census
 	Log     io.Writer // progress lines; nil discards
@@ -241,6 +242,15 @@ func (s *Stack) startServer(ctx context.Context) error {
 	}
 	args := append([]string{"serve", "--listen", listen, "--anonymous-read",
 		"--probe-cap-per-addr", "-1", "--schedule-refresh", "15"}, s.dbArgs()...)
+	if s.opts.Census {
+		// Census results need locations and ASNs: GeoIP databases of
+		// the lab's own networks.
+		city, asn, err := writeLabGeo(s.opts.WorkDir, s.Lab)
+		if err != nil {
+			return fmt.Errorf("labstack: %w", err)
+		}
+		args = append(args, "--geoip-city", city, "--geoip-asn", asn)
+	}
 	cmd := exec.Command(s.opts.ServerBin, args...)
 	cmd.Env = append(os.Environ(), "ANYCATCH_BOOTSTRAP_ADMIN_KEY="+s.AdminKey)
 	s.logf("starting %s", strings.Join(append([]string{s.opts.ServerBin}, args...), " "))
