@@ -105,6 +105,26 @@ func TestParseHitlist(t *testing.T) {
 			t.Errorf("%.20q: got %v, want %s", tc.in, err, tc.err)
 		}
 	}
+	// Other prefix lengths: the IPv4 bitmap (up to /24) and the set.
+	for _, tc := range []struct {
+		bits4, want int
+	}{{16, 2}, {24, 3}, {32, 4}} {
+		h, err := ParseHitlist(strings.NewReader("10.1.2.3\n10.1.2.4\n10.1.3.3\n10.2.0.1\n10.1.2.3\n"), tc.bits4, 48, nil)
+		if err != nil || h.Listed != tc.want || len(h.Addrs) != tc.want || h.Duplicates != 5-tc.want {
+			t.Errorf("/%d: %+v %v, want %d listed", tc.bits4, h, err, tc.want)
+		}
+	}
+	// Opt-out entries of many lengths, both families.
+	opt2, err := ParseOptOut(strings.NewReader("10.0.0.0/8\n192.0.2.7\n2001:db8::/32\n2001:db8:1::/48\n0.0.0.0/1\n"))
+	if err != nil || opt2.Len() != 5 {
+		t.Fatal(opt2, err)
+	}
+	for a, want := range map[string]bool{"10.9.9.9": true, "192.0.2.7": true, "192.0.2.8": false, "100.64.0.1": true,
+		"2001:db8:ff::1": true, "2001:db9::1": false, "::ffff:10.1.1.1": true} {
+		if got := opt2.Contains(netip.MustParseAddr(a)); got != want {
+			t.Errorf("opt-out contains %s: %v, want %v", a, got, want)
+		}
+	}
 	if _, err := ParseHitlist(strings.NewReader(""), 4, 48, nil); err == nil {
 		t.Error("prefix /4 accepted")
 	}

@@ -369,12 +369,18 @@ func (a *agent) sendRound(ctx context.Context, r measure.CensusRound, targetMax 
 			return nil, err
 		}
 	}
-	f, err := os.Open(filepath.Join(a.cfg.HitlistDir, filepath.Base(r.Hitlist)))
-	if err != nil {
-		return nil, fmt.Errorf("hitlist %s: %w", r.Hitlist, err)
+	path := filepath.Join(a.cfg.HitlistDir, filepath.Base(r.Hitlist))
+	// scan streams the hitlist (it can hold millions of addresses): once
+	// to check every line before the first probe, once to send.
+	scan := func(fn func(netip.Addr) error) (census.HitlistStats, error) {
+		f, err := os.Open(path)
+		if err != nil {
+			return census.HitlistStats{}, fmt.Errorf("hitlist %s: %w", r.Hitlist, err)
+		}
+		defer f.Close()
+		return census.ScanHitlist(f, r.Prefix4, r.Prefix6, opt, fn)
 	}
-	h, err := census.ParseHitlist(f, r.Prefix4, r.Prefix6, opt)
-	f.Close()
+	h, err := scan(nil)
 	if err != nil {
 		return nil, err
 	}
@@ -384,7 +390,7 @@ func (a *agent) sendRound(ctx context.Context, r measure.CensusRound, targetMax 
 		rate = min(rate, targetMax)
 	}
 	rate = census.EffectivePPS(rate, a.cfg.MaxPPS)
-	st := &RoundStats{Round: r.ID, Hitlist: r.Hitlist, Listed: len(h.Addrs), OptedOut: h.OptedOut, Duplicates: h.Duplicates,
+	st := &RoundStats{Round: r.ID, Hitlist: r.Hitlist, Listed: h.Listed, OptedOut: h.OptedOut, Duplicates: h.Duplicates,
 		ConfiguredPPS: rate, Started: a.cfg.now()}
 	if err := sleep(ctx, time.Until(r.Start.Add(SenderDelay))); err != nil {
 		return nil, err
@@ -396,33 +402,42 @@ func (a *agent) sendRound(ctx context.Context, r measure.CensusRound, targetMax 
 	conns := map[bool]conn{false: a.conns[false], true: a.conns[true]}
 	a.mu.Unlock()
 	var first, last time.Time
-	for i, dst := range h.Addrs {
+	errCut := errors.New("round closed")
+	seq := 0
+	_, err = scan(func(dst netip.Addr) error {
 		c := conns[dst.Is6()]
 		if c == nil {
 			st.NoFamily++
-			continue
+			return nil
 		}
 		if err := pacer.Wait(ctx); err != nil {
-			return nil, err
+			return err
 		}
 		now := time.Now()
 		if !now.Before(r.Closes) {
-			st.Cut = true
-			break
+			return errCut
 		}
-		pkt, err := echoRequest(dst.Is6(), a.icmpID, i&0xffff, census.Payload(r.Secret, census.Probe{Round: r.ID, Sent: now}, dst, a.cfg.Note))
+		seq++
+		pkt, err := echoRequest(dst.Is6(), a.icmpID, seq&0xffff, census.Payload(r.Secret, census.Probe{Round: r.ID, Sent: now}, dst, a.cfg.Note))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := c.WriteTo(pkt, dst); err != nil {
 			st.SendErrors++ // unreachable networks: counted, the round goes on
-			continue
+			return nil
 		}
 		if st.Sent == 0 {
 			first = now
 		}
 		last = now
 		st.Sent++
+		return nil
+	})
+	switch {
+	case errors.Is(err, errCut):
+		st.Cut = true
+	case err != nil:
+		return nil, err
 	}
 	st.Finished = a.cfg.now()
 	if st.Sent > 1 && last.After(first) {
