@@ -383,14 +383,18 @@ func (l *Lab) configureAddresses(ctx context.Context) error {
 			batches[mg] = append(batches[mg], fmt.Sprintf("link set m-%s master br0", n.Name), fmt.Sprintf("link set m-%s up", n.Name))
 			// Extra client networks: the client's address on its uplink,
 			// the transit's .1/::1 on its c-<client> link (which BIRD's
-			// direct protocol announces).
+			// direct protocol announces). The IPv6 ones are deprecated
+			// (preferred_lft 0): they answer and can be bound, but IPv6
+			// source selection never picks them, so probes keep using
+			// V6 and routers answer from the access network as before
+			// (IPv4 picks the gateway's subnet by itself).
 			tr := l.ns(n.Transit)
 			for k := range n.Extra4 {
 				a4, a6 := n.Extra4[k], n.Extra6[k]
 				batches[n.NS] = append(batches[n.NS], fmt.Sprintf("addr add %s dev uplink", netip.PrefixFrom(a4, 24)),
-					fmt.Sprintf("addr add %s dev uplink nodad", netip.PrefixFrom(a6, 64)))
+					fmt.Sprintf("addr add %s dev uplink nodad preferred_lft 0", netip.PrefixFrom(a6, 64)))
 				batches[tr] = append(batches[tr], fmt.Sprintf("addr add %s dev c-%s", netip.PrefixFrom(a4.Prev(), 24), n.Name),
-					fmt.Sprintf("addr add %s dev c-%s nodad", netip.PrefixFrom(a6.Prev(), 64), n.Name))
+					fmt.Sprintf("addr add %s dev c-%s nodad preferred_lft 0", netip.PrefixFrom(a6.Prev(), 64), n.Name))
 			}
 		}
 	}
