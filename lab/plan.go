@@ -16,7 +16,7 @@ var (
 	planLinkV4     = netip.MustParsePrefix("100.64.0.0/10")    // link j: 100.64.0.0 + 4j /30
 	planLinkV6     = netip.MustParsePrefix("2001:db8:ff::/48") // link j: 2001:db8:ff:j::/64
 	planMgmtV4     = netip.MustParsePrefix("198.19.255.0/24")  // .1 bridge, client i: .(10+i)
-	planExtraV4    = netip.MustParsePrefix("198.19.0.0/17")    // client i, extra net k (1, 2): 198.19.(2i+k-1).0/24
+	planExtraV4    = netip.MustParsePrefix("198.19.0.0/16")    // client i, extra net k (1, 2): 198.19.(2i+k-1).0/24, at most 198.19.239 (below mgmt)
 	planExtraV6    = netip.MustParsePrefix("2001:db8:c2::/48") // client i, extra net k: 2001:db8:c2:(2i+k-1)::/64
 )
 

@@ -206,7 +206,7 @@ func (t *Topology) SetDefaults() {
 const (
 	maxNodeName = 10
 	maxClients  = 120
-	// maxClientNets: the extra client networks come from 198.19.0.0/17,
+	// maxClientNets: the extra client networks come from 198.19.0-239,
 	// two /24s per client (see plan.go).
 	maxClientNets = 3
 	maxNodes      = 250
