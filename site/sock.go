@@ -32,10 +32,7 @@ type conn interface {
 }
 
 // rawConn is the real conn over x/net/icmp.
-type rawConn struct {
-	pc *icmp.PacketConn
-	v6 bool
-}
+type rawConn struct{ pc *icmp.PacketConn }
 
 func (c *rawConn) WriteTo(b []byte, dst netip.Addr) error {
 	_, err := c.pc.WriteTo(b, &net.IPAddr{IP: dst.AsSlice()})
@@ -128,7 +125,7 @@ func listenRaw(addr netip.Addr, netns string) (conn, error) {
 		pc.Close()
 		return nil, fmt.Errorf("attach socket filter on %s: %w", addr, err)
 	}
-	return &rawConn{pc: pc, v6: addr.Is6()}, nil
+	return &rawConn{pc: pc}, nil
 }
 
 // echoRequest marshals a census echo request.
