@@ -12,6 +12,7 @@ help: ## list targets
 
 build: ## build the probe (static) and the server into ./bin
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/anycatch-probe ./cmd/anycatch-probe
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/anycatch-site ./cmd/anycatch-site
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/anycatch-server ./cmd/anycatch-server
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/anycatch-lab ./cmd/anycatch-lab
 

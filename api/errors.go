@@ -64,6 +64,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 // answer is a logged 500 with the error shape, never a 200 with an empty
 // or truncated body.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	writeJSONAs(w, status, "application/json", v)
+}
+
+// writeJSONAs is writeJSON with a JSON media type of the caller's (e.g.
+// application/geo+json); the error answer is always application/json.
+func writeJSONAs(w http.ResponseWriter, status int, contentType string, v any) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -72,8 +78,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		status = http.StatusInternalServerError
 		buf.Reset()
 		_ = enc.Encode(errorBody{Error: &Error{Code: CodeInternal, Message: "internal error: the response could not be encoded"}}) // plain strings: cannot fail
+		contentType = "application/json"
 	}
-	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Type", contentType)
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes()) // the client went away: nobody to tell
 }

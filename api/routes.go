@@ -38,6 +38,8 @@ func (s *Server) routes() http.Handler {
 			r.Get("/targets/{target}/changes/times", s.getChangeTimes)
 			r.Get("/targets/{target}/unmapped", s.getUnmapped)
 			r.Get("/targets/{target}/speed-of-light", s.getSpeedOfLight)
+			r.Get("/targets/{target}/census", s.getCensus)
+			r.Get("/targets/{target}/census/rounds", s.listCensusRounds)
 			r.Get("/probes", s.listProbes)
 			r.Get("/probes/{probe}", s.getProbe)
 			r.Get("/results", s.listResults)
@@ -55,6 +57,9 @@ func (s *Server) routes() http.Handler {
 				r.Put("/targets/{target}/sites/{site}", s.putSite)
 				r.Delete("/targets/{target}/sites/{site}", s.deleteSite)
 				r.Put("/targets/{target}/rules", s.replaceRules)
+				r.Put("/targets/{target}/census", s.putCensus)
+				r.Post("/targets/{target}/census/rounds", s.createCensusRound)
+				r.Post("/targets/{target}/census/sites/{site}/token", s.createSiteToken)
 
 				r.Get("/admin/keys", s.listKeys)
 				r.Post("/admin/keys", s.createKey)

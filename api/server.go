@@ -22,8 +22,9 @@ func OpenAPI() []byte { return openAPI }
 // Config configures a [Server]. Only Store is required.
 type Config struct {
 	Store  Store
-	Tokens Tokens // enrollment token service; nil answers /admin/tokens with unavailable
-	Alerts Alerts // alerting service; nil answers /alerts… with unavailable
+	Tokens Tokens      // enrollment token service; nil answers /admin/tokens with unavailable
+	Alerts Alerts      // alerting service; nil answers /alerts… with unavailable
+	Census CensusStore // census rounds and replies; nil answers the census endpoints with unavailable
 
 	// AnonymousRead lets requests without a key use the read endpoints.
 	AnonymousRead bool

@@ -45,6 +45,8 @@ type Config struct {
 	ScheduleRefresh int           // RefreshSec handed to probes; 0 means 300
 	LiveDisabled    bool          // refuse the live channel (404): probes fall back to polling
 	BurstCooldown   time.Duration // least time between confirmation bursts of one measurement; 0 means 10s, negative disables bursts
+
+	Census CensusStore // site agents and census replies; nil: no census endpoints
 }
 
 func (c Config) withDefaults() Config {
@@ -222,6 +224,7 @@ func (c *Collector) Handler() http.Handler {
 	mux.Handle("POST "+measure.PathHeartbeat, c.authed(64<<10, c.handleHeartbeat))
 	mux.Handle("POST "+measure.PathResults, c.authed(c.cfg.MaxBody, c.handleResults))
 	mux.Handle("GET "+measure.PathLive, c.authed(1<<10, c.handleLive))
+	c.mountCensus(mux)
 	mux.HandleFunc("/probe/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, measure.CodeNotFound, "no such probe endpoint")
 	})

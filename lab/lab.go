@@ -381,6 +381,21 @@ func (l *Lab) configureAddresses(ctx context.Context) error {
 				fmt.Sprintf("addr add %s dev mgmt", netip.PrefixFrom(n.Mgmt, MgmtPrefix.Bits())),
 				"link set mgmt up")
 			batches[mg] = append(batches[mg], fmt.Sprintf("link set m-%s master br0", n.Name), fmt.Sprintf("link set m-%s up", n.Name))
+			// Extra client networks: the client's address on its uplink,
+			// the transit's .1/::1 on its c-<client> link (which BIRD's
+			// direct protocol announces). The IPv6 ones are deprecated
+			// (preferred_lft 0): they answer and can be bound, but IPv6
+			// source selection never picks them, so probes keep using
+			// V6 and routers answer from the access network as before
+			// (IPv4 picks the gateway's subnet by itself).
+			tr := l.ns(n.Transit)
+			for k := range n.Extra4 {
+				a4, a6 := n.Extra4[k], n.Extra6[k]
+				batches[n.NS] = append(batches[n.NS], fmt.Sprintf("addr add %s dev uplink", netip.PrefixFrom(a4, 24)),
+					fmt.Sprintf("addr add %s dev uplink nodad preferred_lft 0", netip.PrefixFrom(a6, 64)))
+				batches[tr] = append(batches[tr], fmt.Sprintf("addr add %s dev c-%s", netip.PrefixFrom(a4.Prev(), 24), n.Name),
+					fmt.Sprintf("addr add %s dev c-%s nodad preferred_lft 0", netip.PrefixFrom(a6.Prev(), 64), n.Name))
+			}
 		}
 	}
 	for _, ns := range l.plan.Namespaces() {
@@ -691,14 +706,24 @@ type ClientInfo struct {
 	V4        netip.Addr `json:"v4"`
 	V6        netip.Addr `json:"v6"`
 	Mgmt      netip.Addr `json:"mgmt"` // on the management network
+	// Extra networks behind the client (Client.Nets - 1): its address in
+	// each; they route like V4/V6.
+	Extra4 []netip.Addr `json:"extra4,omitempty"`
+	Extra6 []netip.Addr `json:"extra6,omitempty"`
 }
+
+// Addrs4 lists all the client's IPv4 addresses, V4 first.
+func (c ClientInfo) Addrs4() []netip.Addr { return append([]netip.Addr{c.V4}, c.Extra4...) }
+
+// Addrs6 lists all the client's IPv6 addresses, V6 first.
+func (c ClientInfo) Addrs6() []netip.Addr { return append([]netip.Addr{c.V6}, c.Extra6...) }
 
 // Clients lists the clients in topology order.
 func (l *Lab) Clients() []ClientInfo {
 	out := make([]ClientInfo, 0, len(l.topo.Clients))
 	for _, c := range l.topo.Clients {
 		n, _ := l.plan.Node(c.Name)
-		out = append(out, ClientInfo{Client: c, Namespace: n.NS, V4: n.V4, V6: n.V6, Mgmt: n.Mgmt})
+		out = append(out, ClientInfo{Client: c, Namespace: n.NS, V4: n.V4, V6: n.V6, Mgmt: n.Mgmt, Extra4: n.Extra4, Extra6: n.Extra6})
 	}
 	return out
 }

@@ -135,6 +135,25 @@ func TestLab(t *testing.T) {
 		}
 	})
 
+	t.Run("extra client networks reach the anycast service", func(t *testing.T) {
+		n := 0
+		for _, c := range l.Clients() {
+			for _, src := range append(c.Extra4, c.Extra6...) {
+				dst := l.AnycastV4()
+				if src.Is6() {
+					dst = l.AnycastV6()
+				}
+				if out, err := l.Exec(ctx, c.Name, "ping", "-c", "1", "-W", "3", "-I", src.String(), dst.String()); err != nil {
+					t.Errorf("%s: ping %s from %s: %v\n%s", c.Name, dst, src, err, out)
+				}
+				n++
+			}
+		}
+		if want := 4 * len(l.Clients()); n != want {
+			t.Errorf("%d extra networks, want %d (default topology: 3 nets per client)", n, want)
+		}
+	})
+
 	t.Run("identity matches truth", func(t *testing.T) {
 		for _, c := range truth.Clients {
 			for _, f := range []struct {

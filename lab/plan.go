@@ -16,6 +16,8 @@ var (
 	planLinkV4     = netip.MustParsePrefix("100.64.0.0/10")    // link j: 100.64.0.0 + 4j /30
 	planLinkV6     = netip.MustParsePrefix("2001:db8:ff::/48") // link j: 2001:db8:ff:j::/64
 	planMgmtV4     = netip.MustParsePrefix("198.19.255.0/24")  // .1 bridge, client i: .(10+i)
+	planExtraV4    = netip.MustParsePrefix("198.19.0.0/16")    // client i, extra net k (1, 2): 198.19.(2i+k-1).0/24, at most 198.19.239 (below mgmt)
+	planExtraV6    = netip.MustParsePrefix("2001:db8:c2::/48") // client i, extra net k: 2001:db8:c2:(2i+k-1)::/64
 )
 
 // Node kinds.
@@ -49,6 +51,10 @@ type PlanNode struct {
 	GW4, GW6 netip.Addr // the transit's end of the uplink
 	Mgmt     netip.Addr // on the mgmt interface, in MgmtPrefix
 	Transit  string
+	// Extra client networks (Client.Nets - 1 of them): the client's
+	// address in each, on the uplink next to V4/V6; the transit holds .1
+	// / ::1 and announces them.
+	Extra4, Extra6 []netip.Addr
 }
 
 // PlanLink is one point-to-point link: a veth pair, or two TUN devices
@@ -122,6 +128,11 @@ func (t *Topology) Plan(name string) (*Plan, error) {
 			V4: nthAddr(net4, 2), GW4: nthAddr(net4, 1),
 			V6: subnet64(planClientV6, i, 2), GW6: subnet64(planClientV6, i, 1),
 			Mgmt: nthAddr(planMgmtV4.Addr(), uint64(10+i)),
+		}
+		for k := 1; k < c.Nets; k++ {
+			j := 2*i + k - 1
+			n.Extra4 = append(n.Extra4, nthAddr(planExtraV4.Addr(), uint64(256*j+2)))
+			n.Extra6 = append(n.Extra6, subnet64(planExtraV6, j, 2))
 		}
 		add(n)
 		p.Links = append(p.Links, PlanLink{

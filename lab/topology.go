@@ -95,6 +95,10 @@ type Client struct {
 	Transit string  `yaml:"transit" json:"transit"`
 	// Delay is the one-way delay of the access link, both directions.
 	Delay Duration `yaml:"delay" json:"delay"`
+	// Nets is how many networks (a /24 and a /64 each) sit behind the
+	// access link: 1 to 3, 0 means 1. The census (docs/census.md) maps
+	// each; probes use the first.
+	Nets int `yaml:"nets,omitempty" json:"nets,omitempty"`
 }
 
 // Duration is a time.Duration written as "5ms" in YAML and JSON.
@@ -210,9 +214,12 @@ func (t *Topology) SetDefaults() {
 const (
 	maxNodeName = 10
 	maxClients  = 120
-	maxNodes    = 250
-	maxLinks    = 4000
-	maxDelay    = 2 * time.Second
+	// maxClientNets: the extra client networks come from 198.19.0-239,
+	// two /24s per client (see plan.go).
+	maxClientNets = 3
+	maxNodes      = 250
+	maxLinks      = 4000
+	maxDelay      = 2 * time.Second
 )
 
 var (
@@ -332,6 +339,9 @@ func (t *Topology) Validate() error {
 		}
 		if c.Lat < -90 || c.Lat > 90 || c.Lon < -180 || c.Lon > 180 {
 			return fmt.Errorf("client %q: lat/lon %g,%g out of range", c.Name, c.Lat, c.Lon)
+		}
+		if c.Nets < 0 || c.Nets > maxClientNets {
+			return fmt.Errorf("client %q: nets %d must be 1-%d", c.Name, c.Nets, maxClientNets)
 		}
 	}
 	pairs := map[[2]string]bool{}

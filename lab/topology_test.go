@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"fmt"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -55,6 +56,7 @@ func TestLoadTopologyErrors(t *testing.T) {
 		{"long_name.yaml", `site "amsterdam01x": name must be 1-10 of [a-z0-9], starting with a letter`},
 		{"anycast_outside_lab.yaml", `anycast.prefix_v4 192.0.2.0/24: must be inside the lab range 198.18.0.0/15`},
 		{"client_bad_transit.yaml", `client "lon1": transit "ams" is not a transit`},
+		{"client_bad_nets.yaml", `client "lon1": nets 4 must be 1-3`},
 		{"site_unlinked.yaml", `site "fra": no link to a transit`},
 		{"dup_link.yaml", `link 1 (euw-ams): duplicate link`},
 		{"no_clients.yaml", `no clients`},
@@ -239,5 +241,42 @@ func TestNSDConfig(t *testing.T) {
 				t.Errorf("%s nsd.conf has %q:\n%s", c.site.Code, w, conf)
 			}
 		}
+	}
+}
+
+// TestPlanClientNets: extra client networks come from their own ranges,
+// two per client, never overlapping the access nets or management.
+func TestPlanClientNets(t *testing.T) {
+	p, err := DefaultTopology().Plan("x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		client string
+		want   string
+	}{
+		{"lon1", "[198.19.0.2 198.19.1.2] [2001:db8:c2::2 2001:db8:c2:1::2]"},
+		{"par1", "[198.19.2.2 198.19.3.2] [2001:db8:c2:2::2 2001:db8:c2:3::2]"},
+		{"sao1", "[198.19.14.2 198.19.15.2] [2001:db8:c2:e::2 2001:db8:c2:f::2]"},
+	} {
+		n, _ := p.Node(tc.client)
+		if got := fmt.Sprint(n.Extra4, " ", n.Extra6); got != tc.want {
+			t.Errorf("%s: got %s, want %s", tc.client, got, tc.want)
+		}
+	}
+	// The last possible client's nets stay below the management /24.
+	topo := DefaultTopology()
+	for len(topo.Clients) < maxClients {
+		c := topo.Clients[0]
+		c.Name = fmt.Sprintf("c%d", len(topo.Clients))
+		topo.Clients = append(topo.Clients, c)
+	}
+	p, err = topo.Plan("x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := p.Node(topo.Clients[maxClients-1].Name)
+	if last := n.Extra4[len(n.Extra4)-1]; MgmtPrefix.Contains(last) || !planExtraV4.Contains(last) {
+		t.Errorf("client %d's last net %s is outside %s or in the management network", maxClients, last, planExtraV4)
 	}
 }

@@ -29,6 +29,7 @@ func (db *DB) ListProbes(ctx context.Context, f ProbeFilter) ([]ProbeRow, error)
 		       OR ($3 = 'disconnected' AND last_seen < $4 AND last_seen >= $5)
 		       OR ($3 = 'abandoned' AND (last_seen IS NULL OR last_seen < $5)))
 		  AND id > $6
+		  AND origin <> 'site' -- census site agents (docs/census.md) are not volunteer probes
 		ORDER BY id LIMIT $7`,
 		f.Country, f.ASN, f.Status, f.ConnectedSince, f.AbandonedBefore, f.After, f.Limit)
 	if err != nil {

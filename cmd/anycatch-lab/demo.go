@@ -27,6 +27,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.StringVar(&o.Name, "name", "demo", "lab instance name (1-8 of [a-z0-9])")
 	fs.StringVar(&o.ServerBin, "server-bin", filepath.Join(binDir, "anycatch-server"), "anycatch-server binary")
 	fs.StringVar(&o.ProbeBin, "probe-bin", filepath.Join(binDir, "anycatch-probe"), "anycatch-probe binary")
+	fs.StringVar(&o.SiteBin, "site-bin", filepath.Join(binDir, "anycatch-site"), "anycatch-site binary (census agents at the sites; skipped when missing)")
 	fs.StringVar(&o.Listen, "listen", "127.0.0.1:8080", "where the server (API and map) listens on this machine")
 	fs.StringVar(&o.DatabaseURL, "database-url", "", "PostgreSQL URL; empty runs the server's embedded database in --data-dir")
 	fs.StringVar(&o.WorkDir, "work-dir", "/var/lib/anycatch-demo", "server data, probe state and logs")
@@ -58,6 +59,10 @@ flags:
 		if _, err := os.Stat(b); err != nil {
 			return fmt.Errorf("demo: %w (build with `make build`)", err)
 		}
+	}
+	// The census (docs/census.md) runs when its agent was built.
+	if _, err := os.Stat(o.SiteBin); err == nil {
+		o.Census = true
 	}
 	if *topoPath != "" {
 		t, err := lab.LoadTopology(*topoPath)
@@ -119,6 +124,17 @@ flags:
   Logs: %s/*.log    Press Ctrl-C to stop and clean up.
 `, time.Since(start).Round(time.Second), status, s.URL, s.URL, s.Target, s.AdminKey,
 		o.IntervalSec, bin, o.Name, bin, o.Name, strings.Join(sites, ", "), bin, o.Name, o.WorkDir)
+	if o.Census {
+		first := s.Lab.Sites()[0].Code
+		fmt.Fprintf(stdout, `
+  Census (docs/census.md): one site pings every lab network from the anycast
+  address; the map's census layer shows where the replies landed:
+
+    curl -X POST -H 'Authorization: Bearer %s' -d '{"sender":"%s","hitlist":"%s","prefix6":64}' \
+      %s/api/v1/targets/%s/census/rounds
+    curl %s/api/v1/targets/%s/census
+`, s.AdminKey, first, labstack.CensusHitlist, s.URL, s.Target, s.URL, s.Target)
+	}
 	<-ctx.Done()
 	return nil
 }

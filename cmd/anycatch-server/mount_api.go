@@ -23,6 +23,7 @@ func mountAPI(env *serveEnv) error {
 	cfg := api.Config{
 		Store:  pgstore.New(env.DB),
 		Tokens: pgstore.Tokens{Service: collector.Tokens{Store: cpg.New(env.DB)}},
+		Census: pgstore.New(env.DB), // docs/census.md
 		Blur:   geo.Blur,
 		Log:    env.Log,
 		// Edits reach the collector's identification and schedules at

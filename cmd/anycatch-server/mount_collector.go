@@ -39,6 +39,7 @@ func mountCollector(env *serveEnv) error {
 	c, err := collector.New(collector.Config{
 		EnrollLimiter:   enrollLimit,
 		Store:           pgstore.New(env.DB),
+		Census:          pgstore.New(env.DB), // site agents (docs/census.md)
 		Geo:             g,
 		Logger:          env.Log.With("role", "collector"),
 		TrustedProxies:  proxies,

@@ -46,6 +46,10 @@ var rules = []rule{
 	{pkg: "web", onlyStd: true},
 	{pkg: "probe/...", deny: serverOnly},
 	{pkg: "cmd/anycatch-probe", deny: serverOnly},
+	// The census: pure logic, and a site agent as lean as the probe.
+	{pkg: "census", onlyStd: true, allow: []string{mod + "/measure"}},
+	{pkg: "site", deny: serverOnly},
+	{pkg: "cmd/anycatch-site", deny: serverOnly},
 	{pkg: "geo", deny: append([]string{mod + "/"}, sqlAndHTTP...)},
 	// (prometheus' collectors link database/sql: the collector's own SQL is
 	// ruled out by directDeny.)

@@ -65,7 +65,12 @@ type Options struct {
 	Listen      string        // server address on the host; "" picks a free 127.0.0.1 port
 	Target      string        // target name; "" means "lab"
 	IntervalSec int           // target measurement interval; 0 means 10
-	Log         io.Writer     // progress lines; nil discards
+	// Census runs an anycatch-site agent at every site (SiteBin), opts
+	// the target into the census (docs/census.md) and gives the server
+	// GeoIP databases of the lab's networks.
+	Census  bool
+	SiteBin string    // path to anycatch-site; required with Census
+	Log     io.Writer // progress lines; nil discards
 }
 
 // Stack is a running platform on a lab.
@@ -81,6 +86,7 @@ type Stack struct {
 
 	mu     sync.Mutex
 	probes map[string]*process // by client name
+	sites  map[string]*process // census site agents, by site code
 }
 
 // process is a started child and a channel closed when it has exited.
@@ -122,6 +128,9 @@ func (o *Options) defaults() error {
 	if o.WorkDir == "" {
 		return errors.New("labstack: WorkDir is required")
 	}
+	if o.Census && o.SiteBin == "" {
+		return errors.New("labstack: SiteBin is required with Census")
+	}
 	if o.Name == "" {
 		o.Name = "stack"
 	}
@@ -152,7 +161,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err := os.MkdirAll(opts.WorkDir, 0o755); err != nil {
 		return nil, fmt.Errorf("labstack: %w", err)
 	}
-	s := &Stack{opts: opts, Target: opts.Target, probes: map[string]*process{}}
+	s := &Stack{opts: opts, Target: opts.Target, probes: map[string]*process{}, sites: map[string]*process{}}
 	defer func() {
 		if err != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -191,6 +200,11 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		}
 	}
 	s.logf("%d probes started; they enroll at %s", len(s.Lab.Clients()), s.Collector)
+	if opts.Census {
+		if err := s.startCensus(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -228,6 +242,15 @@ func (s *Stack) startServer(ctx context.Context) error {
 	}
 	args := append([]string{"serve", "--listen", listen, "--anonymous-read",
 		"--probe-cap-per-addr", "-1", "--schedule-refresh", "15"}, s.dbArgs()...)
+	if s.opts.Census {
+		// Census results need locations and ASNs: GeoIP databases of
+		// the lab's own networks.
+		city, asn, err := writeLabGeo(s.opts.WorkDir, s.Lab)
+		if err != nil {
+			return fmt.Errorf("labstack: %w", err)
+		}
+		args = append(args, "--geoip-city", city, "--geoip-asn", asn)
+	}
 	cmd := exec.Command(s.opts.ServerBin, args...)
 	cmd.Env = append(os.Environ(), "ANYCATCH_BOOTSTRAP_ADMIN_KEY="+s.AdminKey)
 	s.logf("starting %s", strings.Join(append([]string{s.opts.ServerBin}, args...), " "))
@@ -425,6 +448,10 @@ func (s *Stack) Stop(ctx context.Context) error {
 	s.mu.Lock()
 	probes := s.probes
 	s.probes = map[string]*process{}
+	for site, p := range s.sites {
+		probes["site "+site] = p
+	}
+	s.sites = map[string]*process{}
 	s.mu.Unlock()
 	var wg sync.WaitGroup
 	var emu sync.Mutex

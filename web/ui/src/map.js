@@ -9,6 +9,7 @@ import world from 'world-atlas/countries-110m.json';
 import { ISO_NUMERIC } from './iso.js';
 import { latestFallback } from './latest.js';
 import * as api from './api.js';
+import { drawCensus } from './census.js';
 import { h, s, fmt, siteColors, OTHER_COLOR, chip, spinner, emptyState, errorState } from './util.js';
 
 let countries; // GeoJSON features with .cc (alpha-2), built once
@@ -255,6 +256,7 @@ function drawMap(wrap, tooltip, detail, cat, probes, colors, target) {
   overlay.append(...[...svg.querySelectorAll('.site-mark')]);
 
   wrap.replaceChildren(svg, canvas, overlay);
+  drawCensus(wrap, overlay, projection, colors, target);
   const tree = quadtree().x((d) => d.x).y((d) => d.y).addAll(dots);
   const pick = (ev) => {
     const b = svg.getBoundingClientRect();

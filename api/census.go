@@ -1,0 +1,497 @@
+package api
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"math"
+	"net/http"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/anycatch/anycatch/census"
+)
+
+// CensusStore is what the census endpoints need (the service-side
+// catchment census, docs/census.md). A nil CensusStore answers them with
+// unavailable.
+type CensusStore interface {
+	CensusConfig(ctx context.Context, targetID int) (CensusConfig, error)
+	SetCensusConfig(ctx context.Context, c CensusConfig) error
+	// IssueSiteToken binds a token hash to a target's site (invalid when
+	// the census is not enabled, not found for an unknown site).
+	IssueSiteToken(ctx context.Context, targetID int, site string, hash [32]byte) error
+	CreateCensusRound(ctx context.Context, r CensusRound) (CensusRound, error)
+	// ListCensusRounds returns a target's latest rounds, newest first.
+	ListCensusRounds(ctx context.Context, targetID, limit int) ([]CensusRound, error)
+	GetCensusRound(ctx context.Context, targetID int, id int64) (CensusRound, error)
+	CensusReplies(ctx context.Context, roundID int64) ([]CensusReply, error)
+}
+
+// CensusConfig is a target's census opt-in.
+type CensusConfig struct {
+	TargetID int  `json:"-"`
+	Enabled  bool `json:"enabled"`
+	MaxPPS   int  `json:"max_pps"`
+}
+
+// CensusRound is one census round (the MAC secret is never published).
+type CensusRound struct {
+	ID        int64     `json:"id"`
+	TargetID  int       `json:"-"`
+	Sender    string    `json:"sender"`
+	Hitlist   string    `json:"hitlist"`
+	RatePPS   int       `json:"rate_pps"`
+	Prefix4   int       `json:"prefix4"`
+	Prefix6   int       `json:"prefix6"`
+	Secret    []byte    `json:"-"`
+	Start     time.Time `json:"start"`
+	Closes    time.Time `json:"closes"`
+	LateUntil time.Time `json:"late_until"`
+}
+
+// CensusReply is one stored reply of a round.
+type CensusReply struct {
+	Addr     netip.Addr
+	Prefix   netip.Prefix
+	Site     string
+	RTTMS    *float64
+	Received time.Time
+	Late     bool
+	ASN      *int64
+	Country  string
+	Lat, Lon *float64
+}
+
+var errNoCensus = &Error{Code: CodeUnavailable, Message: "this server has no census store"}
+
+var hitlistNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+func (s *Server) censusTarget(w http.ResponseWriter, r *http.Request) (Target, bool) {
+	if s.cfg.Census == nil {
+		s.writeError(w, r, errNoCensus)
+		return Target{}, false
+	}
+	t, err := s.target(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return Target{}, false
+	}
+	return t, true
+}
+
+// putCensus opts a target in or out of the census and sets its rate
+// ceiling.
+func (s *Server) putCensus(w http.ResponseWriter, r *http.Request) {
+	t, ok := s.censusTarget(w, r)
+	if !ok {
+		return
+	}
+	var in struct {
+		Enabled *bool `json:"enabled"`
+		MaxPPS  *int  `json:"max_pps"`
+	}
+	if err := decodeBody(r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	c, err := s.cfg.Census.CensusConfig(r.Context(), t.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if in.Enabled != nil {
+		c.Enabled = *in.Enabled
+	}
+	if in.MaxPPS != nil {
+		if *in.MaxPPS < 1 || *in.MaxPPS > census.HardMaxPPS {
+			s.writeError(w, r, invalid("max_pps", "want 1 to %d echo requests per second", census.HardMaxPPS))
+			return
+		}
+		c.MaxPPS = *in.MaxPPS
+	}
+	c.TargetID = t.ID
+	if err := s.cfg.Census.SetCensusConfig(r.Context(), c); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, c)
+}
+
+// createSiteToken issues the one-time token an anycatch-site agent
+// enrolls with for one site of the target (shown once).
+func (s *Server) createSiteToken(w http.ResponseWriter, r *http.Request) {
+	t, ok := s.censusTarget(w, r)
+	if !ok {
+		return
+	}
+	site, err := siteParam(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	secret := "acs_" + base64.RawURLEncoding.EncodeToString(raw[:])
+	if err := s.cfg.Census.IssueSiteToken(r.Context(), t.ID, site, sha256.Sum256([]byte(secret))); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"site": site, "token": secret})
+}
+
+// createCensusRound starts a round now: the sender site's agent picks it
+// up on its next schedule poll (about 2 s).
+func (s *Server) createCensusRound(w http.ResponseWriter, r *http.Request) {
+	t, ok := s.censusTarget(w, r)
+	if !ok {
+		return
+	}
+	var in struct {
+		Sender     string `json:"sender"`
+		Hitlist    string `json:"hitlist"`
+		RatePPS    int    `json:"rate_pps"`
+		Duration   string `json:"duration"`    // default 10m
+		LateWindow string `json:"late_window"` // default 1h
+		Prefix4    int    `json:"prefix4"`     // default 24
+		Prefix6    int    `json:"prefix6"`     // default 48
+	}
+	if err := decodeBody(r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	dur := func(param, v string, def time.Duration) (time.Duration, error) {
+		if v == "" {
+			return def, nil
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Second || d > 7*24*time.Hour {
+			return 0, invalid(param, "want a duration from 1s to 168h")
+		}
+		return d, nil
+	}
+	d, err := dur("duration", in.Duration, 10*time.Minute)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	late, err := dur("late_window", in.LateWindow, time.Hour)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	rd := CensusRound{TargetID: t.ID, Sender: in.Sender, Hitlist: in.Hitlist, RatePPS: in.RatePPS,
+		Prefix4: cmpOr(in.Prefix4, 24), Prefix6: cmpOr(in.Prefix6, 48)}
+	switch {
+	case !siteCodeRE.MatchString(in.Sender):
+		err = invalid("sender", "want the code of one of the target's sites")
+	case !hitlistNameRE.MatchString(in.Hitlist):
+		err = invalid("hitlist", "want a file name in the sender's hitlist directory (letters, digits, '.', '_', '-')")
+	case in.RatePPS < 0 || in.RatePPS > census.HardMaxPPS:
+		err = invalid("rate_pps", "want 1 to %d", census.HardMaxPPS)
+	case rd.Prefix4 < 8 || rd.Prefix4 > 32:
+		err = invalid("prefix4", "want 8 to 32")
+	case rd.Prefix6 < 16 || rd.Prefix6 > 128:
+		err = invalid("prefix6", "want 16 to 128")
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if rd.RatePPS == 0 {
+		rd.RatePPS = census.DefaultPPS
+	}
+	rd.Secret = make([]byte, census.SecretLen)
+	if _, err := rand.Read(rd.Secret); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	rd.Start = s.now().UTC()
+	rd.Closes = rd.Start.Add(d)
+	rd.LateUntil = rd.Closes.Add(late)
+	rd, err = s.cfg.Census.CreateCensusRound(r.Context(), rd)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, rd)
+}
+
+func cmpOr(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+func (s *Server) listCensusRounds(w http.ResponseWriter, r *http.Request) {
+	t, ok := s.censusTarget(w, r)
+	if !ok {
+		return
+	}
+	q := newQuery(r)
+	limit := q.int("limit", 50, 1, 1000)
+	if q.err != nil {
+		s.writeError(w, r, q.err)
+		return
+	}
+	rs, err := s.cfg.Census.ListCensusRounds(r.Context(), t.ID, limit)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, listOf(rs))
+}
+
+// CensusReport is the census of one round.
+type CensusReport struct {
+	Target   string         `json:"target"`
+	Round    CensusRound    `json:"round"`
+	Summary  census.Summary `json:"summary"`
+	Previous *int64         `json:"previous_round"` // the round changes compare with
+	Changes  []census.Move  `json:"changes"`        // prefixes whose site differs from the previous round
+	Prefixes []CensusPrefix `json:"prefixes,omitempty"`
+}
+
+// CensusPrefix is one prefix's catchment in a round.
+type CensusPrefix struct {
+	Prefix  string   `json:"prefix"`
+	Site    string   `json:"site"` // codes joined by "+" when replies reached several sites
+	ASN     *int64   `json:"asn,omitempty"`
+	Country string   `json:"country,omitempty"`
+	RTTMS   *float64 `json:"rtt_ms,omitempty"`
+	Late    bool     `json:"late,omitempty"`
+}
+
+// getCensus reports a round's census: per site prefix counts, by ASN and
+// country, changes against the previous round (or ?compare=ID), as JSON,
+// CSV (one row per reply) or GeoJSON (centroids per site and country).
+func (s *Server) getCensus(w http.ResponseWriter, r *http.Request) {
+	t, ok := s.censusTarget(w, r)
+	if !ok {
+		return
+	}
+	q := newQuery(r)
+	format := q.format("csv", "geojson")
+	withPrefixes := q.bool("prefixes", false)
+	roundID := int64(q.int("round", 0, 0, 1<<62))
+	compareID := int64(q.int("compare", 0, 0, 1<<62))
+	if q.err != nil {
+		s.writeError(w, r, q.err)
+		return
+	}
+	ctx := r.Context()
+	var rd CensusRound
+	var prev *CensusRound
+	if roundID == 0 {
+		rs, err := s.cfg.Census.ListCensusRounds(ctx, t.ID, 2)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if len(rs) == 0 {
+			s.writeError(w, r, notFound("census round of target "+t.Name))
+			return
+		}
+		rd = rs[0]
+		if len(rs) > 1 && compareID == 0 {
+			prev = &rs[1]
+		}
+	} else {
+		var err error
+		if rd, err = s.cfg.Census.GetCensusRound(ctx, t.ID, roundID); err != nil {
+			if errors.Is(err, ErrNotFound) {
+				err = notFound("census round " + strconv.FormatInt(roundID, 10))
+			}
+			s.writeError(w, r, err)
+			return
+		}
+		if compareID == 0 {
+			// The previous round is the newest one before this.
+			rs, err := s.cfg.Census.ListCensusRounds(ctx, t.ID, 1000)
+			if err != nil {
+				s.writeError(w, r, err)
+				return
+			}
+			for i := range rs {
+				if rs[i].ID < rd.ID {
+					prev = &rs[i]
+					break
+				}
+			}
+		}
+	}
+	if compareID != 0 {
+		p, err := s.cfg.Census.GetCensusRound(ctx, t.ID, compareID)
+		if err != nil {
+			if errors.Is(err, ErrNotFound) {
+				err = notFound("census round " + strconv.FormatInt(compareID, 10))
+			}
+			s.writeError(w, r, err)
+			return
+		}
+		prev = &p
+	}
+	reps, err := s.cfg.Census.CensusReplies(ctx, rd.ID)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	switch format {
+	case "csv":
+		writeCensusCSV(w, reps)
+		return
+	case "geojson":
+		writeCensusGeoJSON(w, rd, reps)
+		return
+	}
+	rep := CensusReport{Target: t.Name, Round: rd, Summary: census.Summary{Sites: []census.SiteSummary{}}, Changes: []census.Move{}}
+	rows := censusRows(reps)
+	rep.Summary = census.Summarize(rows)
+	if rep.Summary.Sites == nil {
+		rep.Summary.Sites = []census.SiteSummary{}
+	}
+	if prev != nil {
+		prevReps, err := s.cfg.Census.CensusReplies(ctx, prev.ID)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		rep.Previous = &prev.ID
+		if mv := census.Diff(censusRows(prevReps), rows); mv != nil {
+			rep.Changes = mv
+		}
+	}
+	if withPrefixes {
+		rep.Prefixes = censusPrefixes(reps)
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+func censusRows(reps []CensusReply) []census.Row {
+	rows := make([]census.Row, len(reps))
+	for i, x := range reps {
+		rows[i] = census.Row{Prefix: x.Prefix, Site: x.Site, Country: x.Country, Late: x.Late, RTTMS: x.RTTMS}
+		if x.ASN != nil {
+			rows[i].ASN = *x.ASN
+		}
+	}
+	return rows
+}
+
+// censusPrefixes lists each prefix once with its site(s); the RTT is the
+// sender's, when it received the reply itself.
+func censusPrefixes(reps []CensusReply) []CensusPrefix {
+	sites := census.Catchment(censusRows(reps))
+	byPrefix := map[netip.Prefix]*CensusPrefix{}
+	var order []netip.Prefix
+	for _, x := range reps {
+		p := byPrefix[x.Prefix]
+		if p == nil {
+			p = &CensusPrefix{Prefix: x.Prefix.String(), Site: sites[x.Prefix], ASN: x.ASN, Country: x.Country, Late: x.Late}
+			byPrefix[x.Prefix] = p
+			order = append(order, x.Prefix)
+		}
+		if x.RTTMS != nil {
+			p.RTTMS = x.RTTMS
+		}
+	}
+	slices.SortFunc(order, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+	out := make([]CensusPrefix, len(order))
+	for i, p := range order {
+		out[i] = *byPrefix[p]
+	}
+	return out
+}
+
+// censusCSVHeader: add columns only at the end.
+var censusCSVHeader = []string{"prefix", "addr", "site", "asn", "country", "rtt_ms", "late", "received"}
+
+func writeCensusCSV(w http.ResponseWriter, reps []CensusReply) {
+	cw := newCSV(w, censusCSVHeader)
+	for _, x := range reps {
+		asn, rtt := "", ""
+		if x.ASN != nil {
+			asn = strconv.FormatInt(*x.ASN, 10)
+		}
+		if x.RTTMS != nil {
+			rtt = strconv.FormatFloat(*x.RTTMS, 'f', 3, 64)
+		}
+		_ = cw.Write([]string{x.Prefix.String(), x.Addr.String(), x.Site, asn, x.Country, rtt,
+			strconv.FormatBool(x.Late), x.Received.UTC().Format(time.RFC3339Nano)})
+	}
+	cw.Flush()
+}
+
+// writeCensusGeoJSON writes one Point per (site, country): the centroid of
+// the geolocated prefixes of that site in that country, with their count.
+// Prefixes without a location are left out (count them in the JSON).
+func writeCensusGeoJSON(w http.ResponseWriter, rd CensusRound, reps []CensusReply) {
+	type key struct{ site, country string }
+	type acc struct {
+		lat, lon float64
+		n        int
+		seen     map[netip.Prefix]bool
+	}
+	accs := map[key]*acc{}
+	var keys []key
+	for _, x := range reps {
+		if x.Lat == nil || x.Lon == nil {
+			continue
+		}
+		k := key{x.Site, x.Country}
+		a := accs[k]
+		if a == nil {
+			a = &acc{seen: map[netip.Prefix]bool{}}
+			accs[k] = a
+			keys = append(keys, k)
+		}
+		if a.seen[x.Prefix] {
+			continue
+		}
+		a.seen[x.Prefix] = true
+		a.lat += *x.Lat
+		a.lon += *x.Lon
+		a.n++
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		return cmp.Or(cmp.Compare(a.site, b.site), cmp.Compare(a.country, b.country))
+	})
+	type props struct {
+		Site     string `json:"site"`
+		Country  string `json:"country,omitempty"`
+		Prefixes int    `json:"prefixes"`
+		Round    int64  `json:"round"`
+	}
+	type feature struct {
+		Type     string `json:"type"`
+		Geometry struct {
+			Type        string     `json:"type"`
+			Coordinates [2]float64 `json:"coordinates"`
+		} `json:"geometry"`
+		Properties props `json:"properties"`
+	}
+	fc := struct {
+		Type     string    `json:"type"`
+		Features []feature `json:"features"`
+	}{Type: "FeatureCollection", Features: []feature{}}
+	for _, k := range keys {
+		a := accs[k]
+		f := feature{Type: "Feature", Properties: props{Site: k.site, Country: k.country, Prefixes: a.n, Round: rd.ID}}
+		f.Geometry.Type = "Point"
+		f.Geometry.Coordinates = [2]float64{round4(a.lon / float64(a.n)), round4(a.lat / float64(a.n))}
+		fc.Features = append(fc.Features, f)
+	}
+	writeJSONAs(w, http.StatusOK, "application/geo+json", fc)
+}
+
+func round4(f float64) float64 { return math.Round(f*1e4) / 1e4 }

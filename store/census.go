@@ -1,0 +1,320 @@
+package store
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// CensusConfig is a target's census opt-in.
+type CensusConfig struct {
+	TargetID int
+	Enabled  bool
+	MaxPPS   int
+}
+
+// DefaultCensusMaxPPS is a target's send-rate ceiling until an admin sets
+// one.
+const DefaultCensusMaxPPS = 100
+
+// CensusConfig returns a target's census settings (disabled, the default
+// ceiling, when never set).
+func (db *DB) CensusConfig(ctx context.Context, targetID int) (CensusConfig, error) {
+	c := CensusConfig{TargetID: targetID, MaxPPS: DefaultCensusMaxPPS}
+	err := db.pool.QueryRow(ctx, `SELECT enabled, max_pps FROM census_targets WHERE target_id = $1`, targetID).Scan(&c.Enabled, &c.MaxPPS)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return c, fmt.Errorf("census config: %w", err)
+	}
+	return c, nil
+}
+
+// SetCensusConfig enables or disables the census of a target and sets its
+// rate ceiling (1-10000 packets per second).
+func (db *DB) SetCensusConfig(ctx context.Context, c CensusConfig) error {
+	_, err := db.pool.Exec(ctx, `INSERT INTO census_targets (target_id, enabled, max_pps) VALUES ($1, $2, $3)
+		ON CONFLICT (target_id) DO UPDATE SET enabled = EXCLUDED.enabled, max_pps = EXCLUDED.max_pps, updated_at = now()`,
+		c.TargetID, c.Enabled, c.MaxPPS)
+	if err != nil {
+		return fmt.Errorf("set census config: %w", classify(err))
+	}
+	return nil
+}
+
+// IssueSiteToken binds a new one-time site token (its SHA-256) to a
+// target's site. The target must have the census enabled and the site must
+// exist. A previous binding of that site is replaced and the agent
+// enrolled with it is disabled.
+func (db *DB) IssueSiteToken(ctx context.Context, targetID int, site string, hash [32]byte) error {
+	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		var enabled bool
+		err := tx.QueryRow(ctx, `SELECT enabled FROM census_targets WHERE target_id = $1`, targetID).Scan(&enabled)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("issue site token: %w", err)
+		}
+		if !enabled {
+			return fmt.Errorf("%w: the census is not enabled for this target", ErrInvalid)
+		}
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM sites WHERE target_id = $1 AND code = $2`, targetID, site).Scan(&n); err != nil {
+			return fmt.Errorf("issue site token: %w", err)
+		}
+		if n == 0 {
+			return fmt.Errorf("%w: site %q", ErrNotFound, site)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE probes SET status = 'disabled' WHERE id = (
+			SELECT probe_id FROM census_agents WHERE target_id = $1 AND site = $2)`, targetID, site); err != nil {
+			return fmt.Errorf("issue site token: disable old agent: %w", err)
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO census_agents (target_id, site, token_hash) VALUES ($1, $2, $3)
+			ON CONFLICT (target_id, site) DO UPDATE SET token_hash = EXCLUDED.token_hash, probe_id = NULL,
+				enrolled_at = NULL, created_at = now()`, targetID, site, hash[:])
+		if err != nil {
+			return fmt.Errorf("issue site token: %w", classify(err))
+		}
+		return nil
+	})
+}
+
+// SiteEnrollment is a site agent presenting its one-time token.
+type SiteEnrollment struct {
+	TokenHash [32]byte
+	ProbeID   string
+	PublicKey []byte
+	Version   string
+	Src       netip.Addr
+	Now       time.Time
+}
+
+// EnrollSite consumes a site token and creates the agent's probes row
+// (origin 'site'), atomically. ErrTokenUnusable when the token is unknown
+// or already used.
+func (db *DB) EnrollSite(ctx context.Context, e SiteEnrollment) error {
+	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		var (
+			hash   []byte
+			target int
+			probe  *string
+		)
+		err := tx.QueryRow(ctx, `SELECT token_hash, target_id, probe_id FROM census_agents WHERE token_hash = $1 FOR UPDATE`,
+			e.TokenHash[:]).Scan(&hash, &target, &probe)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows) || err == nil && subtle.ConstantTimeCompare(hash, e.TokenHash[:]) != 1:
+			return fmt.Errorf("%w: unknown site token", ErrTokenUnusable)
+		case err != nil:
+			return fmt.Errorf("enroll site: %w", err)
+		case probe != nil:
+			return fmt.Errorf("%w: site token already used", ErrTokenUnusable)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO probes (id, origin, public_key, version, src_addr, first_seen, last_seen)
+			VALUES ($1, 'site', $2, $3, $4, $5, $5)`, e.ProbeID, e.PublicKey, e.Version, addrArg(e.Src), e.Now); err != nil {
+			return fmt.Errorf("enroll site: insert agent: %w", classify(err))
+		}
+		if _, err := tx.Exec(ctx, `UPDATE census_agents SET probe_id = $1, enrolled_at = $2 WHERE token_hash = $3`,
+			e.ProbeID, e.Now, e.TokenHash[:]); err != nil {
+			return fmt.Errorf("enroll site: bind agent: %w", err)
+		}
+		return nil
+	})
+}
+
+// CensusAgent is an enrolled site agent with its target.
+type CensusAgent struct {
+	ProbeID      string
+	TargetID     int
+	Target       string
+	Addr4, Addr6 string
+	Site         string
+	Enabled      bool // the target's census opt-in
+	MaxPPS       int
+}
+
+// CensusAgent returns the binding of an enrolled site agent, or
+// ErrNotFound when probeID is not one.
+func (db *DB) CensusAgent(ctx context.Context, probeID string) (CensusAgent, error) {
+	a := CensusAgent{ProbeID: probeID}
+	var a4, a6 *string
+	err := db.pool.QueryRow(ctx, `SELECT a.target_id, t.name, host(t.addr4), host(t.addr6), a.site,
+			coalesce(c.enabled, false), coalesce(c.max_pps, $2)
+		FROM census_agents a JOIN targets t ON t.id = a.target_id
+		LEFT JOIN census_targets c ON c.target_id = a.target_id
+		WHERE a.probe_id = $1`, probeID, DefaultCensusMaxPPS).
+		Scan(&a.TargetID, &a.Target, &a4, &a6, &a.Site, &a.Enabled, &a.MaxPPS)
+	if err != nil {
+		return a, fmt.Errorf("census agent %s: %w", probeID, classify(err))
+	}
+	if a4 != nil {
+		a.Addr4 = *a4
+	}
+	if a6 != nil {
+		a.Addr6 = *a6
+	}
+	return a, nil
+}
+
+// CensusRound is one census round as stored.
+type CensusRound struct {
+	ID        int64
+	TargetID  int
+	Sender    string
+	Hitlist   string
+	RatePPS   int
+	Prefix4   int
+	Prefix6   int
+	Secret    []byte
+	Start     time.Time
+	Closes    time.Time
+	LateUntil time.Time
+}
+
+const roundColumns = `id, target_id, sender, hitlist, rate_pps, prefix4, prefix6, secret, started_at, closes_at, late_until`
+
+func scanRound(row pgx.Row) (CensusRound, error) {
+	var r CensusRound
+	err := row.Scan(&r.ID, &r.TargetID, &r.Sender, &r.Hitlist, &r.RatePPS, &r.Prefix4, &r.Prefix6, &r.Secret, &r.Start, &r.Closes, &r.LateUntil)
+	return r, err
+}
+
+// CreateCensusRound stores a new round (r.ID is set). The target must have
+// the census enabled, the rate must not exceed its ceiling and the sender
+// must be one of its sites with an enrolled agent.
+func (db *DB) CreateCensusRound(ctx context.Context, r *CensusRound) error {
+	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		var enabled bool
+		maxPPS := DefaultCensusMaxPPS
+		err := tx.QueryRow(ctx, `SELECT enabled, max_pps FROM census_targets WHERE target_id = $1`, r.TargetID).Scan(&enabled, &maxPPS)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("create census round: %w", err)
+		}
+		switch {
+		case !enabled:
+			return fmt.Errorf("%w: the census is not enabled for this target", ErrInvalid)
+		case r.RatePPS > maxPPS:
+			return fmt.Errorf("%w: rate %d/s above the target's ceiling of %d/s", ErrInvalid, r.RatePPS, maxPPS)
+		}
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM census_agents WHERE target_id = $1 AND site = $2 AND probe_id IS NOT NULL`,
+			r.TargetID, r.Sender).Scan(&n); err != nil {
+			return fmt.Errorf("create census round: %w", err)
+		}
+		if n == 0 {
+			return fmt.Errorf("%w: site %q has no enrolled census agent", ErrInvalid, r.Sender)
+		}
+		err = tx.QueryRow(ctx, `INSERT INTO census_rounds (target_id, sender, hitlist, rate_pps, prefix4, prefix6, secret,
+				started_at, closes_at, late_until) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
+			r.TargetID, r.Sender, r.Hitlist, r.RatePPS, r.Prefix4, r.Prefix6, r.Secret, r.Start, r.Closes, r.LateUntil).Scan(&r.ID)
+		if err != nil {
+			return fmt.Errorf("create census round: %w", classify(err))
+		}
+		return nil
+	})
+}
+
+// LiveCensusRounds returns a target's rounds whose late window has not
+// ended at now, oldest first.
+func (db *DB) LiveCensusRounds(ctx context.Context, targetID int, now time.Time) ([]CensusRound, error) {
+	return db.rounds(ctx, `SELECT `+roundColumns+` FROM census_rounds WHERE target_id = $1 AND late_until >= $2 AND started_at <= $2 ORDER BY id`,
+		targetID, now)
+}
+
+// ListCensusRounds returns a target's latest rounds, newest first.
+func (db *DB) ListCensusRounds(ctx context.Context, targetID, limit int) ([]CensusRound, error) {
+	return db.rounds(ctx, `SELECT `+roundColumns+` FROM census_rounds WHERE target_id = $1 ORDER BY id DESC LIMIT $2`, targetID, limit)
+}
+
+// GetCensusRound returns one round of a target (ErrNotFound).
+func (db *DB) GetCensusRound(ctx context.Context, targetID int, id int64) (CensusRound, error) {
+	r, err := scanRound(db.pool.QueryRow(ctx, `SELECT `+roundColumns+` FROM census_rounds WHERE target_id = $1 AND id = $2`, targetID, id))
+	if err != nil {
+		return r, fmt.Errorf("census round %d: %w", id, classify(err))
+	}
+	return r, nil
+}
+
+func (db *DB) rounds(ctx context.Context, q string, args ...any) ([]CensusRound, error) {
+	rows, err := db.pool.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("census rounds: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (CensusRound, error) { return scanRound(row) })
+	if err != nil {
+		return nil, fmt.Errorf("census rounds: %w", err)
+	}
+	return out, nil
+}
+
+// CensusReply is one stored reply.
+type CensusReply struct {
+	Round    int64
+	Addr     netip.Addr
+	Site     string
+	Prefix   netip.Prefix
+	RTTMS    *float64
+	Sent     time.Time
+	Received time.Time
+	Late     bool
+	ASN      *int64
+	Country  string
+	Lat, Lon *float64
+}
+
+// IngestCensusReplies stores replies in one transaction and reports per
+// row whether it was new (false: that round, address and site was already
+// stored, e.g. a re-sent upload or a duplicated echo reply).
+func (db *DB) IngestCensusReplies(ctx context.Context, rows []CensusReply) ([]bool, error) {
+	inserted := make([]bool, len(rows))
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		b := &pgx.Batch{}
+		for _, r := range rows {
+			var cc *string
+			if r.Country != "" {
+				cc = &r.Country
+			}
+			b.Queue(`INSERT INTO census_replies (round_id, addr, site, prefix, rtt_ms, sent_at, received_at, late, asn, country, lat, lon)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING`,
+				r.Round, r.Addr, r.Site, r.Prefix, r.RTTMS, r.Sent, r.Received, r.Late, r.ASN, cc, r.Lat, r.Lon)
+		}
+		br := tx.SendBatch(ctx, b)
+		for i := range rows {
+			tag, err := br.Exec()
+			if err != nil {
+				br.Close()
+				return fmt.Errorf("ingest census replies: %w", classify(err))
+			}
+			inserted[i] = tag.RowsAffected() == 1
+		}
+		return br.Close()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return inserted, nil
+}
+
+// CensusReplies returns every reply of a round, by prefix.
+func (db *DB) CensusReplies(ctx context.Context, roundID int64) ([]CensusReply, error) {
+	rows, err := db.pool.Query(ctx, `SELECT round_id, addr, site, prefix, rtt_ms, sent_at, received_at, late, asn,
+			coalesce(country, ''), lat, lon
+		FROM census_replies WHERE round_id = $1 ORDER BY prefix, site, addr`, roundID)
+	if err != nil {
+		return nil, fmt.Errorf("census replies: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (CensusReply, error) {
+		var r CensusReply
+		var rtt *float32
+		err := row.Scan(&r.Round, &r.Addr, &r.Site, &r.Prefix, &rtt, &r.Sent, &r.Received, &r.Late, &r.ASN, &r.Country, &r.Lat, &r.Lon)
+		if rtt != nil {
+			v := float64(*rtt)
+			r.RTTMS = &v
+		}
+		return r, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("census replies: %w", err)
+	}
+	return out, nil
+}
