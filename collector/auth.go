@@ -64,11 +64,15 @@ func (c *Collector) authed(limit int64, h http.HandlerFunc) http.Handler {
 				return
 			}
 			// Same message for unknown probes and bad signatures, except
-			// the clock and replay hints, which help honest probes and
-			// leak nothing (both follow a valid signature or none).
+			// the clock, replay and nonce hints, which help honest probes
+			// and leak nothing (the first two follow a valid signature,
+			// the last is about the request's own headers).
 			msg := "unknown probe or bad signature"
-			if strings.Contains(err.Error(), "timestamp") || errors.Is(err, measure.ErrReplay) {
+			switch {
+			case strings.Contains(err.Error(), "timestamp") || errors.Is(err, measure.ErrReplay):
 				msg = err.Error()
+			case strings.Contains(err.Error(), measure.HeaderNonce):
+				msg = err.Error() + " (probes older than request signing v2 must be upgraded)"
 			}
 			c.authFail(w, r, msg)
 			return
