@@ -58,7 +58,13 @@ func (c *Collector) authed(limit int64, h http.HandlerFunc) http.Handler {
 			return
 		}
 		if err := c.verifier.Verify(key.PublicKey, r.Method, measure.RequestTarget(r.URL), r.Header, body, c.cfg.Now()); err != nil {
-			if errors.Is(err, measure.ErrReplayCacheFull) {
+			switch {
+			case errors.Is(err, measure.ErrTooManyNonces):
+				c.metrics.authFailures.WithLabelValues("too_many_requests").Inc()
+				c.log.Warn("probe auth: probe over its signed-request bound", "probe", id)
+				writeRetry(w, http.StatusTooManyRequests, c.cfg.RetryAfter, "overloaded", err.Error())
+				return
+			case errors.Is(err, measure.ErrReplayCacheFull):
 				c.log.Warn("probe auth: replay cache full", "probe", id)
 				writeRetry(w, http.StatusServiceUnavailable, c.cfg.RetryAfter, "unavailable", err.Error())
 				return

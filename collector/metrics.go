@@ -56,7 +56,7 @@ func newMetrics() *Metrics {
 		}, []string{"outcome"}),
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "anycatch", Subsystem: "collector", Name: "auth_failures_total",
-			Help: "Refused probe requests by reason (signature, disabled).",
+			Help: "Refused probe requests by reason (signature, disabled, too_many_requests).",
 		}, []string{"reason"}),
 	}
 	m.reg.MustRegister(m.lines, m.rejected, m.uploads, m.batchRows, m.commitSecs, m.queueDepth,
