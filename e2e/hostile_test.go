@@ -68,7 +68,7 @@ func TestHostileProbe(t *testing.T) {
 	s, err := labstack.Start(ctx, labstack.Options{
 		Name: labName("h"), ServerBin: serverBin, ProbeBin: probeBin,
 		DatabaseURL: pgtest.NewURL(t), WorkDir: work, IntervalSec: interval,
-		Log: testWriter{t},
+		Log: testWriter{t}, EnrollRate: 30, // the server's default, which the lab turns off
 	})
 	if err != nil {
 		t.Fatalf("start stack: %v", err)

@@ -71,6 +71,9 @@ type Options struct {
 	Census  bool
 	SiteBin string    // path to anycatch-site; required with Census
 	Log     io.Writer // progress lines; nil discards
+	// EnrollRate is the server's --enroll-rate; 0 means -1 (unlimited):
+	// every lab probe enrolls through one forwarder address.
+	EnrollRate int
 }
 
 // Stack is a running platform on a lab.
@@ -240,8 +243,12 @@ func (s *Stack) startServer(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("labstack: %w", err)
 	}
+	enrollRate := s.opts.EnrollRate
+	if enrollRate == 0 {
+		enrollRate = -1
+	}
 	args := append([]string{"serve", "--listen", listen, "--anonymous-read",
-		"--probe-cap-per-addr", "-1", "--schedule-refresh", "15"}, s.dbArgs()...)
+		"--probe-cap-per-addr", "-1", "--enroll-rate", strconv.Itoa(enrollRate), "--schedule-refresh", "15"}, s.dbArgs()...)
 	if s.opts.Census {
 		// Census results need locations and ASNs: GeoIP databases of
 		// the lab's own networks.
