@@ -11,7 +11,7 @@ import (
 // arguments that all appear in it, in order; it never panics or loops.
 func FuzzParse(f *testing.F) {
 	for _, seed := range []string{
-		"f1 --data-dir D --strict",            // flags after a positional
+		"f1 --data-dir D --strict",             // flags after a positional
 		"--data-dir -- f1 -- --strict",         // "--" as a value, then the terminator
 		"- --strict",                           // stdin dash
 		"f1 -h",                                // help after a positional
