@@ -130,3 +130,29 @@ func TestFlagsAfterPositionals(t *testing.T) {
 		t.Fatalf("get target: %v", err)
 	}
 }
+
+// TestImportTruncatedExitStatus: a truncated Atlas array makes the import
+// fail (non-zero exit) saying "truncated", after storing what came before;
+// --partial accepts it.
+func TestImportTruncatedExitStatus(t *testing.T) {
+	url := pgtest.NewURL(t)
+	ctx := context.Background()
+	good := `{"type":"dns","fw":5000,"prb_id":1,"msm_id":2,"timestamp":1700000000,"af":4,"dst_addr":"198.51.100.53","error":{"timeout":5000}}`
+	file := filepath.Join(t.TempDir(), "cut.json")
+	if err := os.WriteFile(file, []byte("["+good+","+good[:50]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	args := []string{"import", "atlas", file, "--target", "t", "--create-target", "--addr", "198.51.100.53", "--database-url", url, "--progress=false"}
+	err := run(ctx, args, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "truncated") || !strings.Contains(err.Error(), "--partial") {
+		t.Fatalf("truncated import: err = %v, want a failure saying truncated and naming --partial\n%s", err, errb.String())
+	}
+	if !strings.Contains(out.String(), "1 new") {
+		t.Errorf("summary %q does not say the result before the break was stored", out.String())
+	}
+	out.Reset()
+	if err := run(ctx, append(args, "--partial"), &out, &errb); err != nil {
+		t.Errorf("with --partial: %v", err)
+	}
+}
