@@ -71,6 +71,7 @@ func TestRefusesHalfParsedCommandLine(t *testing.T) {
 		{[]string{"healthcheck", "extra", "--url", "http://127.0.0.1:1/"}, `healthcheck: unexpected argument "extra"`},
 		{[]string{"rollup", "extra", "--since", "1h", "--data-dir", "DIR"}, "rollup: --since is required and takes no arguments"},
 		{[]string{"import", "atlas", "--target", "t", "f", "--no-such-flag", "--data-dir", "DIR"}, "flag provided but not defined: -no-such-flag"},
+		{[]string{"import", "--target", "t", "atlas", "f", "--data-dir", "DIR"}, "import: name the source before the flags: import atlas --target t f"},
 	} {
 		t.Run(strings.Join(tc.args[:2], " "), func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "data")
