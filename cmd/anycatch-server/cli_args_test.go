@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/anycatch/anycatch/internal/pgcluster"
 	"github.com/anycatch/anycatch/internal/pgtest"
 	"github.com/anycatch/anycatch/store"
 )
@@ -155,5 +156,39 @@ func TestImportTruncatedExitStatus(t *testing.T) {
 	out.Reset()
 	if err := run(ctx, append(args, "--partial"), &out, &errb); err != nil {
 		t.Errorf("with --partial: %v", err)
+	}
+}
+
+// TestAdminAttachesToServingDataDir: with the check that refuses a data
+// dir without a cluster, admin commands still attach to the cluster a
+// running server keeps in its data dir, with flags after positionals
+// (the new user's command line from the issue, against a running server).
+func TestAdminAttachesToServingDataDir(t *testing.T) {
+	if _, err := pgcluster.FindBinDir(); err != nil {
+		t.Skip(err)
+	}
+	dataDir, err := os.MkdirTemp("", "anycatch-attach-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dataDir) })
+	if err := os.Chmod(dataDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, stop := startServe(t, dataDir)
+	defer stop()
+	ctx := context.Background()
+	var out, errb bytes.Buffer
+	for _, args := range [][]string{
+		{"target", "create", "--name", "lab", "--addr4", "198.51.100.53", "--data-dir", dataDir, "--database-url="},
+		{"site", "create", "lab", "ams", "--data-dir", dataDir, "--database-url=", "--name", "Amsterdam"},
+	} {
+		if err := run(ctx, args, &out, &errb); err != nil {
+			t.Fatalf("run %q against the serving data dir: %v\n%s", args, err, errb.String())
+		}
+	}
+	out.Reset()
+	if err := run(ctx, []string{"site", "list", "lab", "--database-url=", "--data-dir", dataDir}, &out, &errb); err != nil || !strings.Contains(out.String(), "Amsterdam") {
+		t.Errorf("site list: %v, output %q; want the site", err, out.String())
 	}
 }
