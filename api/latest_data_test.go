@@ -53,3 +53,32 @@ func TestLatestDataAtAfterImport(t *testing.T) {
 		}
 	}
 }
+
+// TestUnidentifiedReasonsInReports: an Atlas answer without identity is
+// grouped by why in the catchment's unmapped counts, and kept out of the
+// rules to-do list (/unmapped), which only lists identities a rule can map.
+func TestUnidentifiedReasonsInReports(t *testing.T) {
+	e := newEnv(t, api.Config{})
+	e.importAtlas("quad9", "quad9", filepath.Join(fixtures.AtlasDir(t), "msm-29083406-chaos-id-server.json"))
+	var rep struct {
+		Total struct {
+			Unidentified int
+			Unmapped     map[string]int
+		}
+	}
+	r := e.do("GET", "/api/v1/targets/quad9/catchment?window=168h&at=2021-02-15T10:15:21Z", e.read, "")
+	if err := json.Unmarshal(r.body, &rep); err != nil || r.status != 200 {
+		t.Fatalf("catchment: %d %v %s", r.status, err, r.body)
+	}
+	t.Logf("unidentified %d, unmapped %v", rep.Total.Unidentified, rep.Total.Unmapped)
+	if _, empty := rep.Total.Unmapped[""]; empty || rep.Total.Unidentified == 0 {
+		t.Errorf("unmapped = %v (%d unidentified); want them grouped by reason, none under an empty identity", rep.Total.Unmapped, rep.Total.Unidentified)
+	}
+	var list struct{ Data []struct{ Identity string } }
+	e.do("GET", "/api/v1/targets/quad9/unmapped", e.read, "").decode(t, &list)
+	for _, u := range list.Data {
+		if len(u.Identity) > 0 && u.Identity[0] == '(' {
+			t.Errorf("/unmapped lists the reason %q, which no rule can map", u.Identity)
+		}
+	}
+}

@@ -83,10 +83,12 @@ func (db *DB) Catchment(ctx context.Context, q CatchmentQuery) ([]CatchmentRow, 
 func stateOf(s string) catchment.State { return catchment.State(s) }
 
 // Unmapped returns the identities of a target's current catchment that no
-// rule maps, most probes first.
+// rule maps, most probes first. The reasons an answer had no identity
+// ("(REFUSED)", "(no TXT)": catchment.NoIdentityReason) are left out: no
+// rule can map them.
 func (db *DB) Unmapped(ctx context.Context, targetID int) ([]UnmappedIdentity, error) {
 	rows, err := db.pool.Query(ctx, `SELECT identity, count(*), max(observed_at) FROM catchment_latest
-		WHERE target_id = $1 AND state = 'unidentified' AND coalesce(identity, '') <> ''
+		WHERE target_id = $1 AND state = 'unidentified' AND coalesce(identity, '') <> '' AND identity NOT LIKE '(%)'
 		GROUP BY identity ORDER BY count(*) DESC, identity LIMIT 1000`, targetID)
 	if err != nil {
 		return nil, fmt.Errorf("unmapped identities: %w", err)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/anycatch/anycatch/internal/cliflag"
 	"io"
 	"os"
 	"os/exec"
@@ -116,10 +117,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "usage: anycatch-lab %s\n\n%s\n\nflags:\n", synopsis, help)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return err
+	var rest []string
+	if cmd == "exec" {
+		// NODE, then a command with flags of its own: flags end at NODE.
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		rest = fs.Args()
+	} else {
+		// Flags anywhere ("withdraw ams --name demo"), and no stray
+		// argument: "down demo" used to tear down the default instance.
+		var err error
+		if rest, err = cliflag.Parse(fs, args); err != nil {
+			return err
+		}
+		if want := map[string]int{"withdraw": 1, "restore": 1}[cmd]; len(rest) != want {
+			fs.Usage()
+			if want == 1 {
+				return errors.New(cmd + ": need exactly one SITE")
+			}
+			return fmt.Errorf("%s: unexpected argument %q (it takes only flags)", cmd, rest[0])
+		}
 	}
-	rest := fs.Args()
 
 	switch cmd {
 	case "up":

@@ -22,6 +22,11 @@ func TestRunUsage(t *testing.T) {
 		{[]string{"withdraw", "-h"}, flag.ErrHelp.Error(), "usage: anycatch-lab withdraw SITE"},
 		{[]string{"truth", "--name", "Bad-Name"}, `open: instance name "Bad-Name": must be 1-8 of [a-z0-9], starting with a letter`, ""},
 		{[]string{"delay"}, "delay: missing flags", "Internal: the TUN delay forwarder"},
+		// A stray argument is refused before anything is torn down; a flag
+		// after the site is read (the bad name fails, not the default one).
+		{[]string{"down", "demo"}, `down: unexpected argument "demo" (it takes only flags)`, "usage: anycatch-lab down"},
+		{[]string{"withdraw", "ams", "--name", "Bad-Name"}, `open: instance name "Bad-Name": must be 1-8 of [a-z0-9], starting with a letter`, ""},
+		{[]string{"withdraw", "ams", "fra"}, "withdraw: need exactly one SITE", "usage: anycatch-lab withdraw SITE"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

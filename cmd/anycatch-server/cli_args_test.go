@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/anycatch/anycatch/internal/pgcluster"
 	"github.com/anycatch/anycatch/internal/pgtest"
 	"github.com/anycatch/anycatch/store"
 )
@@ -71,6 +72,7 @@ func TestRefusesHalfParsedCommandLine(t *testing.T) {
 		{[]string{"healthcheck", "extra", "--url", "http://127.0.0.1:1/"}, `healthcheck: unexpected argument "extra"`},
 		{[]string{"rollup", "extra", "--since", "1h", "--data-dir", "DIR"}, "rollup: --since is required and takes no arguments"},
 		{[]string{"import", "atlas", "--target", "t", "f", "--no-such-flag", "--data-dir", "DIR"}, "flag provided but not defined: -no-such-flag"},
+		{[]string{"import", "--target", "t", "atlas", "f", "--data-dir", "DIR"}, "import: name the source before the flags: import atlas --target t f"},
 	} {
 		t.Run(strings.Join(tc.args[:2], " "), func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "data")
@@ -128,5 +130,65 @@ func TestFlagsAfterPositionals(t *testing.T) {
 	defer db.Close()
 	if _, err := db.GetTarget(ctx, "t1"); err != nil {
 		t.Fatalf("get target: %v", err)
+	}
+}
+
+// TestImportTruncatedExitStatus: a truncated Atlas array makes the import
+// fail (non-zero exit) saying "truncated", after storing what came before;
+// --partial accepts it.
+func TestImportTruncatedExitStatus(t *testing.T) {
+	url := pgtest.NewURL(t)
+	ctx := context.Background()
+	good := `{"type":"dns","fw":5000,"prb_id":1,"msm_id":2,"timestamp":1700000000,"af":4,"dst_addr":"198.51.100.53","error":{"timeout":5000}}`
+	file := filepath.Join(t.TempDir(), "cut.json")
+	if err := os.WriteFile(file, []byte("["+good+","+good[:50]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	args := []string{"import", "atlas", file, "--target", "t", "--create-target", "--addr", "198.51.100.53", "--database-url", url, "--progress=false"}
+	err := run(ctx, args, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "truncated") || !strings.Contains(err.Error(), "--partial") {
+		t.Fatalf("truncated import: err = %v, want a failure saying truncated and naming --partial\n%s", err, errb.String())
+	}
+	if !strings.Contains(out.String(), "1 new") {
+		t.Errorf("summary %q does not say the result before the break was stored", out.String())
+	}
+	out.Reset()
+	if err := run(ctx, append(args, "--partial"), &out, &errb); err != nil {
+		t.Errorf("with --partial: %v", err)
+	}
+}
+
+// TestAdminAttachesToServingDataDir: with the check that refuses a data
+// dir without a cluster, admin commands still attach to the cluster a
+// running server keeps in its data dir, with flags after positionals
+// (the new user's command line from the issue, against a running server).
+func TestAdminAttachesToServingDataDir(t *testing.T) {
+	if _, err := pgcluster.FindBinDir(); err != nil {
+		t.Skip(err)
+	}
+	dataDir, err := os.MkdirTemp("", "anycatch-attach-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dataDir) })
+	if err := os.Chmod(dataDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, stop := startServe(t, dataDir)
+	defer stop()
+	ctx := context.Background()
+	var out, errb bytes.Buffer
+	for _, args := range [][]string{
+		{"target", "create", "--name", "lab", "--addr4", "198.51.100.53", "--data-dir", dataDir, "--database-url="},
+		{"site", "create", "lab", "ams", "--data-dir", dataDir, "--database-url=", "--name", "Amsterdam"},
+	} {
+		if err := run(ctx, args, &out, &errb); err != nil {
+			t.Fatalf("run %q against the serving data dir: %v\n%s", args, err, errb.String())
+		}
+	}
+	out.Reset()
+	if err := run(ctx, []string{"site", "list", "lab", "--database-url=", "--data-dir", dataDir}, &out, &errb); err != nil || !strings.Contains(out.String(), "Amsterdam") {
+		t.Errorf("site list: %v, output %q; want the site", err, out.String())
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,6 +27,11 @@ func cmdImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return errors.New("import: missing source (atlas)")
 		}
 		return flag.ErrHelp
+	}
+	if strings.HasPrefix(args[0], "-") {
+		// Flags first would otherwise be taken for the source name.
+		rest := slices.DeleteFunc(slices.Clone(args), func(a string) bool { return a == "atlas" })
+		return fmt.Errorf("import: name the source before the flags: import atlas %s", strings.Join(rest, " "))
 	}
 	if args[0] != "atlas" {
 		return fmt.Errorf("import: unknown source %q (want atlas)", args[0])
