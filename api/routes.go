@@ -37,6 +37,7 @@ func (s *Server) routes() http.Handler {
 			r.Get("/targets/{target}/changes", s.getChanges)
 			r.Get("/targets/{target}/changes/times", s.getChangeTimes)
 			r.Get("/targets/{target}/unmapped", s.getUnmapped)
+			r.Get("/targets/{target}/bursts", s.listBursts)
 			r.Get("/probes", s.listProbes)
 			r.Get("/probes/{probe}", s.getProbe)
 			r.Get("/results", s.listResults)
