@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/anycatch/anycatch/api"
 	"github.com/anycatch/anycatch/measure"
+	"github.com/anycatch/anycatch/store"
 )
 
 // fakeLive is an api.Live whose measurements the test finishes by hand.
@@ -263,5 +265,27 @@ func TestMeasurementStream(t *testing.T) {
 	}
 	if r := e.do("GET", "/api/v1/measurements/od-9", e.read, ""); r.status != http.StatusNotFound {
 		t.Errorf("unknown id: %d", r.status)
+	}
+}
+
+func TestBursts(t *testing.T) {
+	e := newEnv(t, api.Config{})
+	e.seed()
+	at := e.now.Add(-time.Minute)
+	if err := e.db.RecordBurst(context.Background(), &store.Burst{At: at, TargetID: e.target.ID, Measurement: "k-root/identity/4",
+		Trigger: "p-1", From: "site:ams", To: "site:fra", Nudged: []string{"p-2"}}); err != nil {
+		t.Fatal(err)
+	}
+	var got struct{ Data []api.Burst }
+	e.do("GET", "/api/v1/targets/k-root/bursts", e.read, "").decode(t, &got)
+	if len(got.Data) != 1 || got.Data[0].To != "site:fra" || !got.Data[0].At.Equal(at) || !slices.Equal(got.Data[0].Nudged, []string{"p-2"}) {
+		t.Errorf("bursts %+v", got.Data)
+	}
+	e.do("GET", "/api/v1/targets/k-root/bursts?from="+e.now.Format(time.RFC3339), e.read, "").decode(t, &got)
+	if len(got.Data) != 0 {
+		t.Errorf("bursts after now: %+v", got.Data)
+	}
+	if r := e.do("GET", "/api/v1/targets/nope/bursts", e.read, ""); r.status != http.StatusNotFound {
+		t.Errorf("unknown target: %d", r.status)
 	}
 }

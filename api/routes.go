@@ -40,6 +40,7 @@ func (s *Server) routes() http.Handler {
 			r.Get("/targets/{target}/speed-of-light", s.getSpeedOfLight)
 			r.Get("/targets/{target}/census", s.getCensus)
 			r.Get("/targets/{target}/census/rounds", s.listCensusRounds)
+			r.Get("/targets/{target}/bursts", s.listBursts)
 			r.Get("/probes", s.listProbes)
 			r.Get("/probes/{probe}", s.getProbe)
 			r.Get("/results", s.listResults)

@@ -62,7 +62,7 @@ func (c *Collector) authed(limit int64, h http.HandlerFunc) http.Handler {
 			case errors.Is(err, measure.ErrTooManyNonces):
 				c.metrics.authFailures.WithLabelValues("too_many_requests").Inc()
 				c.log.Warn("probe auth: probe over its signed-request bound", "probe", id)
-				writeRetry(w, http.StatusTooManyRequests, c.cfg.RetryAfter, "overloaded", err.Error())
+				writeRetry(w, c.cfg.RetryAfter, measure.CodeRateLimited, err.Error())
 				return
 			case errors.Is(err, measure.ErrReplayCacheFull):
 				c.log.Warn("probe auth: replay cache full", "probe", id)

@@ -15,6 +15,16 @@
 // every other row commits: one probe's bad line never holds up others.
 // docs/security.md lists every limit and where it is enforced.
 //
+// Live channel (live.go): each running probe holds one WebSocket at
+// [measure.PathLive], authenticated by a signed upgrade and a challenge.
+// Over it the collector pushes schedule changes (after every reload that
+// changed the plan; call [Collector.Invalidate] on a target change, e.g.
+// from the store's LISTEN/NOTIFY), measure-now nudges for on-demand
+// measurements ([Collector.StartOnDemand], ondemand.go) and confirmation
+// bursts (burst.go). Results of nudged runs come back through the normal
+// upload; nothing is delivered over the channel but requests and
+// refusals.
+//
 // The collector reaches the database only through the [Store] interface it
 // declares; the server wiring adapts *store.DB to it.
 package collector

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/anycatch/anycatch/measure"
@@ -131,6 +132,10 @@ type onDemands struct {
 	mu   sync.Mutex
 	byID map[string]*OnDemand
 	live []*OnDemand // running, for matching results
+
+	// nlive mirrors len(live) so the ingest path, which asks for every
+	// stored row, skips the lock when nothing runs (the usual case).
+	nlive atomic.Int32
 }
 
 // StartOnDemand nudges the selected connected probes to run the target's
@@ -186,6 +191,7 @@ func (c *Collector) StartOnDemand(req OnDemandRequest) (*OnDemand, error) {
 	c.od.prune(now)
 	c.od.byID[o.st.ID] = o
 	c.od.live = append(c.od.live, o)
+	c.od.nlive.Store(int32(len(c.od.live)))
 	c.od.mu.Unlock()
 
 	reached := c.live.sendTo(probes, measure.LiveMessage{Type: measure.LiveNudge, Measurements: msms, Request: o.st.ID, Reason: "on-demand " + o.st.ID})
@@ -229,6 +235,7 @@ func (ods *onDemands) prune(now time.Time) {
 	}
 	clear(ods.live[len(keep):])
 	ods.live = keep
+	ods.nlive.Store(int32(len(keep)))
 	if len(ods.byID) < onDemandKeep {
 		return
 	}
@@ -244,8 +251,12 @@ func (ods *onDemands) prune(now time.Time) {
 
 // running returns the requests still waiting for something.
 func (ods *onDemands) running() []*OnDemand {
+	if ods.nlive.Load() == 0 {
+		return nil
+	}
 	ods.mu.Lock()
 	defer ods.mu.Unlock()
+	ods.prune(time.Time{}) // finished requests stop being matched
 	return slices.Clone(ods.live)
 }
 

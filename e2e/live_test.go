@@ -165,6 +165,23 @@ func TestLiveSchedule(t *testing.T) {
 	} else if d := lastTS.Sub(first); d > 10*time.Second {
 		t.Errorf("affected probes measured the move over %s; confirmation bursts should make it a few seconds", d)
 	}
+	var bursts struct {
+		Data []struct {
+			Trigger string   `json:"trigger_probe"`
+			From    string   `json:"from"`
+			To      string   `json:"to"`
+			Nudged  []string `json:"nudged"`
+		} `json:"data"`
+	}
+	if err := s.Get(ctx, fmt.Sprintf("/api/v1/targets/%s/bursts?from=%s", s.Target, withdrawAt.UTC().Format(time.RFC3339)), &bursts); err != nil {
+		t.Fatalf("bursts: %v", err)
+	}
+	for _, b := range bursts.Data {
+		t.Logf("confirmation burst: %s moved %s -> %s; nudged %v", b.Trigger, b.From, b.To, b.Nudged)
+	}
+	if len(affected) > 1 && len(bursts.Data) == 0 {
+		t.Errorf("no confirmation burst recorded after withdrawing %s", site)
+	}
 	if err := s.Lab.Restore(ctx, site); err != nil {
 		t.Fatalf("restore %s: %v", site, err)
 	}

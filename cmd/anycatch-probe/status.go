@@ -138,6 +138,13 @@ func renderStatus(w io.Writer, st *agent.Status, now time.Time) {
 	}
 	line("upload", "%s", up)
 	line("heartbeat", "%s", ago(st.Heartbeat))
+	if st.Live.State != "" {
+		live := fmt.Sprintf("%s since %s, %d connects, %d measure-now requests", st.Live.State, ago(st.Live.Since), st.Live.Connects, st.Live.Nudges)
+		if st.Live.State != "connected" && st.Live.LastError != "" {
+			live += "; last error: " + st.Live.LastError
+		}
+		line("live", "%s", live)
+	}
 	for i, r := range st.Schedule.Refused {
 		if i == 5 {
 			line("", "… and %d more (see --json)", len(st.Schedule.Refused)-5)

@@ -11,9 +11,14 @@
 // results would pollute catchment data — instead it is logged once per
 // schedule and listed in the status file with its reason.
 //
+// Live channel (live.go): unless NoLive, the agent also holds a WebSocket
+// to the collector, which pushes schedule changes (fetched at once) and
+// measure-now nudges (run out of turn, results uploaded at once), and is
+// redialled with jittered backoff; schedule polling continues regardless.
+//
 // Goroutines: Run owns all of them (scheduler, workers, uploader, schedule
-// fetcher, heartbeat, status writer) and returns only after every one has
-// stopped.
+// fetcher, heartbeat, status writer, live channel) and returns only after
+// every one has stopped.
 package agent
 
 import (

@@ -10,6 +10,7 @@ import { ISO_NUMERIC } from './iso.js';
 import { latestFallback } from './latest.js';
 import * as api from './api.js';
 import { drawCensus } from './census.js';
+import { measureNowCard } from './measure-now.js';
 import { h, s, fmt, siteColors, OTHER_COLOR, chip, spinner, emptyState, errorState } from './util.js';
 
 let countries; // GeoJSON features with .cc (alpha-2), built once
@@ -96,7 +97,7 @@ export async function mapPage(root, ctx) {
   const legend = legendCard(cat, total, colors);
   const layout = h('div.map-layout',
     h('div.card.map-card', note, timebar, mapWrap, tooltip, foot),
-    h('div.stack', legend, detail));
+    h('div.stack', legend, atMs == null ? measureNowCard(target, () => { if (!ctx.stale()) mapPage(root, ctx); }) : null, detail));
   root.replaceChildren(layout);
 
   if (!cat.probes.length) {
@@ -174,6 +175,7 @@ function publish(cat, dots, colors) {
   };
   const el = document.getElementById('map');
   if (el) { el.dataset.dots = dots.length; el.dataset.at = cat.at; el.dataset.ready = '1'; }
+  document.dispatchEvent(new CustomEvent('anycatch:map-drawn')); // overlays (measure-now.js) redraw their marks
   if (firstDraw) {
     firstDraw = false;
     performance.mark('map-drawn');
