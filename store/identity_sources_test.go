@@ -80,3 +80,44 @@ func TestIdentitySources(t *testing.T) {
 		t.Errorf("after the hold: got %q from %q, want gru from trace_hop", latest[0].Site, latest[0].Source)
 	}
 }
+
+// TestReidentifySources: re-applying rules rewrites the naming source and
+// clears the site of traces the new rules no longer map.
+func TestReidentifySources(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	tg := newTarget(t, db, "silent")
+	ts := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	r := &measure.Result{V: 1, ID: measure.NewUUIDv7(ts), Probe: "p1", Measurement: "silent/trace", Kind: measure.KindTrace,
+		Time: ts, Dst: "198.18.53.53", AF: 4, Trace: &measure.TraceResult{Proto: "icmp", Mode: "raw", Reached: true,
+			Hops: []measure.Hop{{TTL: 1, Probes: []measure.HopProbe{{From: "198.18.5.1", RTT: 1}}}, {TTL: 2, Probes: []measure.HopProbe{{From: "198.18.53.53", RTT: 2}}}}}}
+	if _, err := db.IngestBatch(ctx, []ResultRow{{TargetID: tg.ID, Result: r, RTT: fp(2)}}); err != nil { // stored before any rule
+		t.Fatal(err)
+	}
+	read := func() (site, source *string) {
+		t.Helper()
+		if err := db.Pool().QueryRow(ctx, `SELECT site, id_source FROM results WHERE target_id = $1`, tg.ID).Scan(&site, &source); err != nil {
+			t.Fatal(err)
+		}
+		return site, source
+	}
+	withHop, _ := catchment.NewIdentifier(nil, []catchment.Rule{{Source: catchment.SourceTraceHop, Match: catchment.MatchPrefix, Pattern: "198.18.5.0/24", Site: "gru"}})
+	st, err := db.Reidentify(ctx, tg.ID, time.Time{}, withHop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if site, source := read(); site == nil || *site != "gru" || source == nil || *source != "trace_hop" || st.Updated != 1 {
+		t.Errorf("with a trace_hop rule: got site %v source %v (updated %d), want gru from trace_hop", site, source, st.Updated)
+	}
+	none, _ := catchment.NewIdentifier(nil, nil)
+	if _, err := db.Reidentify(ctx, tg.ID, time.Time{}, none); err != nil {
+		t.Fatal(err)
+	}
+	if site, source := read(); site != nil || source != nil {
+		t.Errorf("without rules: got site %v source %v, want both cleared", site, source)
+	}
+	latest, _ := db.LatestCatchment(ctx, tg.ID)
+	if len(latest) != 0 {
+		t.Errorf("without rules the trace is no observation: got tracks %+v", latest)
+	}
+}
