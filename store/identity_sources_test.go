@@ -121,3 +121,23 @@ func TestReidentifySources(t *testing.T) {
 		t.Errorf("without rules the trace is no observation: got tracks %+v", latest)
 	}
 }
+
+// TestUnmappedSource: an unmapped identity says which source it came from,
+// so the rule it needs can name that source.
+func TestUnmappedSource(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	tg := newTarget(t, db, "unmapped")
+	ts := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
+	r := &measure.Result{V: 1, ID: measure.NewUUIDv7(ts), Probe: "p1", Measurement: "u/http", Kind: measure.KindHTTP,
+		Time: ts, Dst: "198.18.53.53", AF: 4, HTTP: &measure.HTTPResult{URL: "http://198.18.53.53/", Status: 200,
+			Headers: []measure.HTTPHeader{{Name: "x-pop", Value: "edge-zzz"}}}}
+	row := ResultRow{TargetID: tg.ID, Result: r, State: catchment.StateUnidentified, Identity: "edge-zzz", Source: "http_header:x-pop"}
+	if _, err := db.IngestBatch(ctx, []ResultRow{row}); err != nil {
+		t.Fatal(err)
+	}
+	us, err := db.Unmapped(ctx, tg.ID)
+	if err != nil || len(us) != 1 || us[0].Identity != "edge-zzz" || us[0].Source != "http_header:x-pop" {
+		t.Errorf("got %+v, %v, want edge-zzz from http_header:x-pop", us, err)
+	}
+}
