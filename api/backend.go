@@ -204,6 +204,7 @@ type UnmappedIdentity struct {
 	Identity string    `json:"identity"`
 	Probes   int       `json:"probes"`
 	LastSeen time.Time `json:"last_seen"`
+	Source   string    `json:"source,omitempty"` // where the identity came from: the source a rule for it needs
 }
 
 // ResultQuery selects raw results of one target in [From, To), in (ts, id)

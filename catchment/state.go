@@ -47,8 +47,8 @@ type Latest struct {
 	ObservedAt time.Time // time of the newest observation
 	Since      time.Time // first observation of the current state/site
 	ResultID   measure.UUID
-	Source     string    // evidence source that named Site ("" when unknown or not a site)
-	SourceAt   time.Time // newest observation of Site by Source or a stronger source
+	Source     string    // evidence source that named Site, or of the unmapped Identity ("" when unknown)
+	SourceAt   time.Time // newest observation of Site by Source or a stronger source (zero unless a site)
 }
 
 // Change is one catchment change event: the track moved From -> To.
@@ -140,6 +140,7 @@ func Advance(prev *Latest, o Observation) (next Latest, change *Change) {
 	}
 	if o.State != StateSite {
 		next.Site = ""
+		next.Source = o.Source // where the unmapped identity came from, for the rule it needs
 	} else {
 		next.Source, next.SourceAt = o.Source, o.Time
 	}

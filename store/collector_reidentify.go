@@ -33,7 +33,7 @@ func (db *DB) Reidentify(ctx context.Context, target int, since time.Time, idf *
 		if _, err := tx.Exec(ctx, `LOCK TABLE catchment_latest IN SHARE ROW EXCLUSIVE MODE`); err != nil {
 			return fmt.Errorf("lock: %w", err)
 		}
-		rows, err := tx.Query(ctx, `SELECT ts, id, probe_id, payload, raw, site, identity FROM results
+		rows, err := tx.Query(ctx, `SELECT ts, id, probe_id, payload, raw, site, identity, id_source FROM results
 			WHERE target_id = $1 AND kind IN ('dns', 'identity', 'http', 'ntp', 'trace') ORDER BY ts, id`, target)
 		if err != nil {
 			return err
@@ -43,6 +43,7 @@ func (db *DB) Reidentify(ctx context.Context, target int, since time.Time, idf *
 			upTS            []time.Time
 			upID            [][16]byte
 			upSite, upIdent []*string
+			upSource        []*string
 		)
 		for rows.Next() {
 			var (
@@ -52,8 +53,9 @@ func (db *DB) Reidentify(ctx context.Context, target int, since time.Time, idf *
 				payload     []byte
 				raw         [][]byte
 				site, ident *string
+				source      *string
 			)
-			if err := rows.Scan(&ts, &id, &probe, &payload, &raw, &site, &ident); err != nil {
+			if err := rows.Scan(&ts, &id, &probe, &payload, &raw, &site, &ident, &source); err != nil {
 				rows.Close()
 				return err
 			}
@@ -66,19 +68,25 @@ func (db *DB) Reidentify(ctx context.Context, target int, since time.Time, idf *
 			r.Probe = probe
 			o, err := catchment.ObservationFromResult(target, r, idf)
 			if err != nil {
+				// A trace the new rules no longer map loses its old site.
+				if !ts.Before(since) && (site != nil || source != nil) {
+					upTS, upID = append(upTS, ts), append(upID, id)
+					upSite, upIdent, upSource = append(upSite, nil), append(upIdent, nil), append(upSource, nil)
+				}
 				continue
 			}
 			if ts.Before(since) {
 				// Keep the stored classification.
 				if o.State != catchment.StateUnreachable {
-					o.State, o.Site, o.Identity = catchment.StateUnidentified, "", reidDeref(ident)
+					o.State, o.Site, o.Identity, o.Source = catchment.StateUnidentified, "", reidDeref(ident), reidDeref(source)
 					if site != nil {
 						o.State, o.Site = catchment.StateSite, *site
 					}
 				}
-			} else if o.Site != reidDeref(site) || o.Identity != reidDeref(ident) {
+			} else if o.Site != reidDeref(site) || o.Identity != reidDeref(ident) || o.Source != reidDeref(source) {
 				upTS, upID = append(upTS, ts), append(upID, id)
 				upSite, upIdent = append(upSite, reidNonEmpty(o.Site)), append(upIdent, reidNonEmpty(o.Identity))
+				upSource = append(upSource, reidNonEmpty(o.Source))
 			}
 			obs = append(obs, o)
 		}
@@ -87,9 +95,9 @@ func (db *DB) Reidentify(ctx context.Context, target int, since time.Time, idf *
 			return err
 		}
 		if len(upID) > 0 {
-			tag, err := tx.Exec(ctx, `UPDATE results r SET site = u.site, identity = u.identity
-				FROM unnest($2::timestamptz[], $3::uuid[], $4::text[], $5::text[]) AS u(ts, id, site, identity)
-				WHERE r.target_id = $1 AND r.ts = u.ts AND r.id = u.id`, target, upTS, upID, upSite, upIdent)
+			tag, err := tx.Exec(ctx, `UPDATE results r SET site = u.site, identity = u.identity, id_source = u.source
+				FROM unnest($2::timestamptz[], $3::uuid[], $4::text[], $5::text[], $6::text[]) AS u(ts, id, site, identity, source)
+				WHERE r.target_id = $1 AND r.ts = u.ts AND r.id = u.id`, target, upTS, upID, upSite, upIdent, upSource)
 			if err != nil {
 				return fmt.Errorf("update results: %w", err)
 			}

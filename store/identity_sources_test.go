@@ -80,3 +80,64 @@ func TestIdentitySources(t *testing.T) {
 		t.Errorf("after the hold: got %q from %q, want gru from trace_hop", latest[0].Site, latest[0].Source)
 	}
 }
+
+// TestReidentifySources: re-applying rules rewrites the naming source and
+// clears the site of traces the new rules no longer map.
+func TestReidentifySources(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	tg := newTarget(t, db, "silent")
+	ts := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	r := &measure.Result{V: 1, ID: measure.NewUUIDv7(ts), Probe: "p1", Measurement: "silent/trace", Kind: measure.KindTrace,
+		Time: ts, Dst: "198.18.53.53", AF: 4, Trace: &measure.TraceResult{Proto: "icmp", Mode: "raw", Reached: true,
+			Hops: []measure.Hop{{TTL: 1, Probes: []measure.HopProbe{{From: "198.18.5.1", RTT: 1}}}, {TTL: 2, Probes: []measure.HopProbe{{From: "198.18.53.53", RTT: 2}}}}}}
+	if _, err := db.IngestBatch(ctx, []ResultRow{{TargetID: tg.ID, Result: r, RTT: fp(2)}}); err != nil { // stored before any rule
+		t.Fatal(err)
+	}
+	read := func() (site, source *string) {
+		t.Helper()
+		if err := db.Pool().QueryRow(ctx, `SELECT site, id_source FROM results WHERE target_id = $1`, tg.ID).Scan(&site, &source); err != nil {
+			t.Fatal(err)
+		}
+		return site, source
+	}
+	withHop, _ := catchment.NewIdentifier(nil, []catchment.Rule{{Source: catchment.SourceTraceHop, Match: catchment.MatchPrefix, Pattern: "198.18.5.0/24", Site: "gru"}})
+	st, err := db.Reidentify(ctx, tg.ID, time.Time{}, withHop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if site, source := read(); site == nil || *site != "gru" || source == nil || *source != "trace_hop" || st.Updated != 1 {
+		t.Errorf("with a trace_hop rule: got site %v source %v (updated %d), want gru from trace_hop", site, source, st.Updated)
+	}
+	none, _ := catchment.NewIdentifier(nil, nil)
+	if _, err := db.Reidentify(ctx, tg.ID, time.Time{}, none); err != nil {
+		t.Fatal(err)
+	}
+	if site, source := read(); site != nil || source != nil {
+		t.Errorf("without rules: got site %v source %v, want both cleared", site, source)
+	}
+	latest, _ := db.LatestCatchment(ctx, tg.ID)
+	if len(latest) != 0 {
+		t.Errorf("without rules the trace is no observation: got tracks %+v", latest)
+	}
+}
+
+// TestUnmappedSource: an unmapped identity says which source it came from,
+// so the rule it needs can name that source.
+func TestUnmappedSource(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	tg := newTarget(t, db, "unmapped")
+	ts := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
+	r := &measure.Result{V: 1, ID: measure.NewUUIDv7(ts), Probe: "p1", Measurement: "u/http", Kind: measure.KindHTTP,
+		Time: ts, Dst: "198.18.53.53", AF: 4, HTTP: &measure.HTTPResult{URL: "http://198.18.53.53/", Status: 200,
+			Headers: []measure.HTTPHeader{{Name: "x-pop", Value: "edge-zzz"}}}}
+	row := ResultRow{TargetID: tg.ID, Result: r, State: catchment.StateUnidentified, Identity: "edge-zzz", Source: "http_header:x-pop"}
+	if _, err := db.IngestBatch(ctx, []ResultRow{row}); err != nil {
+		t.Fatal(err)
+	}
+	us, err := db.Unmapped(ctx, tg.ID)
+	if err != nil || len(us) != 1 || us[0].Identity != "edge-zzz" || us[0].Source != "http_header:x-pop" {
+		t.Errorf("got %+v, %v, want edge-zzz from http_header:x-pop", us, err)
+	}
+}

@@ -553,7 +553,7 @@ func upsertLatest(ctx context.Context, tx pgx.Tx, latest map[catchment.Key]catch
 	)
 	for _, l := range latest {
 		sources = append(sources, text(l.Source))
-		sourceAts = append(sourceAts, pgtype.Timestamptz{Time: l.SourceAt, Valid: l.Source != ""})
+		sourceAts = append(sourceAts, pgtype.Timestamptz{Time: l.SourceAt, Valid: !l.SourceAt.IsZero()})
 		targets = append(targets, int32(l.Target))
 		probes = append(probes, l.Probe)
 		afs = append(afs, int16(l.AF))

@@ -87,9 +87,9 @@ func stateOf(s string) catchment.State { return catchment.State(s) }
 // ("(REFUSED)", "(no TXT)": catchment.NoIdentityReason) are left out: no
 // rule can map them.
 func (db *DB) Unmapped(ctx context.Context, targetID int) ([]UnmappedIdentity, error) {
-	rows, err := db.pool.Query(ctx, `SELECT identity, count(*), max(observed_at) FROM catchment_latest
+	rows, err := db.pool.Query(ctx, `SELECT identity, count(*), max(observed_at), coalesce(source, '') FROM catchment_latest
 		WHERE target_id = $1 AND state = 'unidentified' AND coalesce(identity, '') <> '' AND identity NOT LIKE '(%)'
-		GROUP BY identity ORDER BY count(*) DESC, identity LIMIT 1000`, targetID)
+		GROUP BY identity, coalesce(source, '') ORDER BY count(*) DESC, identity LIMIT 1000`, targetID)
 	if err != nil {
 		return nil, fmt.Errorf("unmapped identities: %w", err)
 	}
@@ -98,7 +98,7 @@ func (db *DB) Unmapped(ctx context.Context, targetID int) ([]UnmappedIdentity, e
 	for rows.Next() {
 		var u UnmappedIdentity
 		var n int64
-		if err := rows.Scan(&u.Identity, &n, &u.LastSeen); err != nil {
+		if err := rows.Scan(&u.Identity, &n, &u.LastSeen, &u.Source); err != nil {
 			return nil, fmt.Errorf("unmapped identities: %w", err)
 		}
 		u.Probes = int(n)

@@ -131,6 +131,7 @@ type UnmappedIdentity struct {
 	Identity string
 	Probes   int
 	LastSeen time.Time
+	Source   string // where the identity came from ("hostname_bind", "http_header:x-pop", …); "" when unknown
 }
 
 // ResultQuery selects raw results (see DB.StreamResults and DB.ResultPage).

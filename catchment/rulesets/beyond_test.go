@@ -118,3 +118,31 @@ func fixtureLines(t *testing.T, path string) []string {
 	}
 	return out
 }
+
+// FuzzShippedHTTPRules: any header value or body, through every shipped
+// service's rules, gives a valid site code or none, and an identity string
+// within bounds.
+func FuzzShippedHTTPRules(f *testing.F) {
+	f.Add("cf-ray", "838b4de849121c7b-AMS", "fl=1\ncolo=AMS\n")                   // recorded Cloudflare answer
+	f.Add("x-served-by", "cache-lga21984-LGA, cache-pdx12345-PDX", "")            // Fastly with shielding
+	f.Add("x-amz-cf-pop", "SIN5-C1", "")                                          // CloudFront
+	f.Add("cf-ray", "-\xff\x00", strings.Repeat("colo=ÄÖÜ\n", 100))               // invalid UTF-8, long body
+	f.Add("x-served-by", strings.Repeat("cache-a1-AAA, ", 50)+"cache-b2-BBB", "") // long list
+	services, err := Default()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, name, value, body string) {
+		r := &measure.Result{Kind: measure.KindHTTP, HTTP: &measure.HTTPResult{Status: 200, Body: body,
+			Headers: []measure.HTTPHeader{{Name: strings.ToLower(name), Value: value}}}}
+		for _, s := range services {
+			m := s.Identifier().IdentifyResult(r)
+			if m.State == catchment.StateSite && (m.Site == "" || len(m.Site) > 32 || strings.ToLower(m.Site) != m.Site) {
+				t.Fatalf("%s: bad site %q", s.Name, m.Site)
+			}
+			if len(m.Identity) > 256 {
+				t.Fatalf("%s: identity of %d bytes", s.Name, len(m.Identity))
+			}
+		}
+	})
+}

@@ -78,7 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	cmd, args := args[0], args[1:]
 	switch cmd {
-	case "delay", "forward": // hidden: the lab's own daemons
+	case "delay", "forward", "siteweb": // hidden: the lab's own daemons
 		return lab.RunDaemon(ctx, append([]string{cmd}, args...), stdout, stderr)
 	case "demo":
 		return runDemo(ctx, args, stdout, stderr)

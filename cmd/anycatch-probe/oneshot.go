@@ -308,6 +308,7 @@ TXT, other names to IN A. Exit 0 means a reply arrived (any rcode).`, `
 	o.fs.StringVar(&qclass, "class", "", "query class: IN or CH (CHAOS)")
 	o.fs.BoolVar(&d.spec.Recurse, "rd", false, "set the recursion desired flag")
 	o.fs.IntVar(&d.spec.UDPSize, "bufsize", 1232, "EDNS UDP buffer size to advertise (512..65535)")
+	rulesPath := o.fs.String("rules", "", "identity rules file to name the site from the answer (e.g. the resolver's egress address for TXT o-o.myaddr.l.google.com); default: the shipped rules")
 	pos, code := o.parse(args, stdout, stderr)
 	if code >= 0 {
 		return code
@@ -354,12 +355,17 @@ TXT, other names to IN A. Exit 0 means a reply arrived (any rcode).`, `
 	if code := d.check(o, stderr); code >= 0 {
 		return code
 	}
+	services, err := rulesets.Load(*rulesPath)
+	if err != nil {
+		return o.usageError(stderr, "--rules: %v", err)
+	}
 	spec := d.apply()
 	spec.QName, spec.QType, spec.QClass = qname, qtype, qclass
 	if qname != "" {
 		spec.QName = strings.TrimSuffix(qname, ".") + "."
 	}
-	return o.measure(ctx, pos[0], measure.Spec{Kind: measure.KindDNS, DNS: &spec}, renderDNS,
+	render := func(w io.Writer, r *measure.Result) { renderDNSWith(w, r, services) }
+	return o.measure(ctx, pos[0], measure.Spec{Kind: measure.KindDNS, DNS: &spec}, render,
 		func(r *measure.Result) bool {
 			return r.DNS != nil && len(r.DNS.Exchanges) > 0 && r.DNS.Exchanges[0].Error == ""
 		}, stdout, stderr)

@@ -188,3 +188,19 @@ func renderNTP(w io.Writer, r *measure.Result, services []rulesets.Service) {
 	fmt.Fprintf(w, "  stratum %d, refid %s, version %d, leap %d\n", n.Stratum, n.RefID, n.Version, n.Leap)
 	fmt.Fprintf(w, "  rtt %s, offset %s, root delay %s, root dispersion %s\n", rtt(n.RTT), rtt(n.OffsetMS), rtt(n.RootDelayMS), rtt(n.RootDispMS))
 }
+
+// renderDNSWith is renderDNS followed by the site the answer names, when
+// a rule names one (Google Public DNS: the egress address in the TXT
+// answer to o-o.myaddr.l.google.com); nothing is added otherwise.
+func renderDNSWith(w io.Writer, r *measure.Result, services []rulesets.Service) {
+	renderDNS(w, r)
+	if r.DNS == nil || !r.DNS.Identity.Empty() {
+		return
+	}
+	for _, s := range servicesFor(services, r.Dst) {
+		if m := s.Identifier().IdentifyResult(r); m.Site != "" {
+			fmt.Fprintf(w, ";; SITE: %s   (%s, from %s %q)\n", m.Site, s.Name, m.Source, m.Identity)
+			return
+		}
+	}
+}

@@ -136,6 +136,17 @@ func goldens() map[string]struct {
 		TLS:   &measure.TLSInfo{Version: "TLS 1.3", Subject: "CN=cloudflare-dns.com", SANs: []string{"cloudflare-dns.com"}}}
 	out["http-tls-error"] = g{httpWith, r}
 
+	// Google Public DNS names no site in CHAOS; its egress address does.
+	// The TXT answer as published (see catchment/rulesets/testdata/identity/google-myaddr.txt).
+	r = envelope(measure.KindDNS, "", "8.8.8.8", 4)
+	r.DNS = &measure.DNSResult{Server: "8.8.8.8:53", Exchanges: []measure.DNSExchange{{
+		QName: "o-o.myaddr.l.google.com.", QClass: "IN", QType: "TXT", Proto: "udp", Tries: 1, RTT: 14.5, Rcode: "NOERROR",
+		Flags: []string{"qr", "rd", "ra"},
+		Answers: []measure.RR{{Name: "o-o.myaddr.l.google.com.", Type: "TXT", Class: "IN", TTL: 60, Data: "64.233.162.77"},
+			{Name: "o-o.myaddr.l.google.com.", Type: "TXT", Class: "IN", TTL: 60, Data: "edns0-client-subnet 203.0.113.0/24"}},
+	}}}
+	out["dns-google-egress"] = g{func(w io.Writer, r *measure.Result) { renderDNSWith(w, r, shipped) }, r}
+
 	ntpRules, err := rulesets.Parse([]byte(`services: [{name: lab-ntp, rules: [{source: ntp_refid, match: regex, pattern: '^(?P<site>[A-Z]{3})$', note: "lab NTP server refids"}]}]`))
 	if err != nil {
 		panic(err)

@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/anycatch/anycatch/measure"
@@ -191,9 +192,12 @@ func Query(ctx context.Context, server netip.AddrPort, spec measure.NTPSpec, opt
 		t4 := opt.now()
 		if err != nil {
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || ctx.Err() != nil {
+			switch {
+			case errors.As(err, &ne) && ne.Timeout() || ctx.Err() != nil:
 				res.Error = "timeout"
-			} else {
+			case errors.Is(err, syscall.ECONNREFUSED):
+				res.Error = "refused" // ICMP port unreachable: no NTP server there
+			default:
 				res.Error = "receive: " + err.Error()
 			}
 			return res, nil

@@ -209,3 +209,16 @@ func FuzzParsePacket(f *testing.F) {
 		}
 	})
 }
+
+func TestQueryRefused(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := netip.MustParseAddrPort(pc.LocalAddr().String())
+	pc.Close() // nothing listens there now: the kernel answers port unreachable
+	res, err := Query(context.Background(), addr, measure.NTPSpec{TimeoutMS: 1000}, Options{})
+	if err != nil || res.Error != "refused" && res.Error != "timeout" {
+		t.Errorf("got %+v, %v, want refused (or timeout where ICMP is filtered)", res, err)
+	}
+}

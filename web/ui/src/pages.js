@@ -407,7 +407,7 @@ export function sitesPage(root, ctx) {
         { key: 'probes', label: 'Probes', num: true },
         { key: 'last_seen', label: 'Last seen', render: (r) => fmt.ago(r.last_seen) },
         { key: 'hint', label: 'Rule to add', sortable: false, wrap: true,
-          render: (r) => h('code', JSON.stringify({ source: 'any', match: 'exact', pattern: r.identity, site: guess(r.identity) })) },
+          render: (r) => h('code', JSON.stringify({ source: r.source || 'any', match: 'exact', pattern: r.identity, site: guess(r.identity) })) },
       ], unmapped.data, { sort: 'probes', dir: -1, rowClass: () => 'unmapped' })),
       h('div.card-body.small.muted', 'Append the rule to the list and PUT it back (rules replace the whole list):',
         h('pre', `curl -H "Authorization: Bearer $KEY" ${location.origin}/api/v1/targets/${target}/rules > rules.json\n# add the rule to .data, then\ncurl -X PUT -H "Authorization: Bearer $ADMIN_KEY" --data @rules.json \\\n  ${location.origin}/api/v1/targets/${target}/rules`))]
