@@ -295,6 +295,18 @@ func (db *DB) UpdateDelivery(ctx context.Context, d *DeliveryRow) error {
 	return nil
 }
 
+// AbandonDeliveries marks every pending delivery failed with reason (a
+// server restarted while they were retrying) and returns how many.
+func (db *DB) AbandonDeliveries(ctx context.Context, reason string) (int, error) {
+	tag, err := db.pool.Exec(ctx, `UPDATE webhook_deliveries SET state = 'failed', updated_at = now(),
+			last_error = CASE WHEN last_error = '' THEN $1 ELSE last_error || '; ' || $1 END
+		WHERE state = 'pending'`, reason)
+	if err != nil {
+		return 0, fmt.Errorf("abandon deliveries: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
+}
+
 // ListDeliveries returns a webhook's newest deliveries first, at most limit
 // (0: 50, at most 1000).
 func (db *DB) ListDeliveries(ctx context.Context, webhookID int64, limit int) ([]DeliveryRow, error) {

@@ -239,6 +239,10 @@ func (s Store) UpdateDelivery(ctx context.Context, d *alert.Delivery) error {
 	return nil
 }
 
+func (s Store) AbandonDeliveries(ctx context.Context, reason string) (int, error) {
+	return s.DB.AbandonDeliveries(ctx, reason)
+}
+
 func (s Store) Deliveries(ctx context.Context, webhookID int64, limit int) ([]alert.Delivery, error) {
 	rows, err := s.DB.ListDeliveries(ctx, webhookID, limit)
 	if err != nil {

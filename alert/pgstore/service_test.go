@@ -198,6 +198,19 @@ func TestServiceFiresResolvesAndDelivers(t *testing.T) {
 		t.Errorf("resolved notification missing: %d requests", len(rcv.bodies))
 	}
 
+	// A delivery left pending by an earlier run (a restart mid-retry) is
+	// marked failed, with the reason, when a new service starts.
+	stale := alert.Delivery{WebhookID: w.ID, Event: alert.StatusFiring}
+	if err := (pgstore.Store{DB: f.db}).CreateDelivery(ctx, &stale); err != nil {
+		t.Fatal(err)
+	}
+	f.svc = service.New(service.Config{Store: pgstore.Store{DB: f.db}, Now: func() time.Time { return f.now }, Log: slog.New(slog.DiscardHandler)})
+	tick()
+	ds, _ = f.svc.Deliveries(ctx, w.ID, 1)
+	if len(ds) != 1 || ds[0].ID != stale.ID || ds[0].State != alert.DeliveryFailed || !strings.Contains(ds[0].LastError, "server stopped") {
+		t.Errorf("stale delivery after a restart: %+v", ds)
+	}
+
 	// A steady catchment sends nothing more.
 	f.now = f.now.Add(10 * time.Second)
 	tick()

@@ -70,6 +70,8 @@ type Store interface {
 	DeleteWebhook(ctx context.Context, id int64) error
 	CreateDelivery(ctx context.Context, d *alert.Delivery) error
 	UpdateDelivery(ctx context.Context, d *alert.Delivery) error
+	// AbandonDeliveries fails every pending delivery with reason.
+	AbandonDeliveries(ctx context.Context, reason string) (int, error)
 	Deliveries(ctx context.Context, webhookID int64, limit int) ([]alert.Delivery, error)
 }
 
@@ -168,6 +170,13 @@ func (s *Service) Tick(ctx context.Context) error {
 		}
 		for _, a := range firing {
 			s.eval.Restore(a)
+		}
+		// Retries of an earlier run are not resumed; say so in the log
+		// instead of leaving them pending forever.
+		if n, err := s.st.AbandonDeliveries(ctx, "not finished: the server stopped while retrying"); err != nil {
+			return fmt.Errorf("alert tick: %w", err)
+		} else if n > 0 {
+			s.log.Warn("webhook deliveries of an earlier run abandoned", "deliveries", n)
 		}
 		s.restored = true
 	}
