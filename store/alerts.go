@@ -270,13 +270,18 @@ type DeliveryRow struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	DeliveredAt *time.Time
+	Payload     []byte // the body sent; only PendingDeliveries reads it back
 }
 
-// CreateDelivery logs a pending notification and sets its ID and times.
+// CreateDelivery logs a pending notification with its payload and sets its
+// ID and times.
 func (db *DB) CreateDelivery(ctx context.Context, d *DeliveryRow) error {
-	err := db.pool.QueryRow(ctx, `INSERT INTO webhook_deliveries (webhook_id, alert_id, event, state)
-		VALUES ($1, $2, $3, 'pending') RETURNING id, state, created_at, updated_at`,
-		d.WebhookID, d.AlertID, d.Event).Scan(&d.ID, &d.State, &d.CreatedAt, &d.UpdatedAt)
+	if d.Payload == nil {
+		d.Payload = []byte{}
+	}
+	err := db.pool.QueryRow(ctx, `INSERT INTO webhook_deliveries (webhook_id, alert_id, event, state, payload)
+		VALUES ($1, $2, $3, 'pending', $4) RETURNING id, state, created_at, updated_at`,
+		d.WebhookID, d.AlertID, d.Event, d.Payload).Scan(&d.ID, &d.State, &d.CreatedAt, &d.UpdatedAt)
 	if err != nil {
 		return fmt.Errorf("create delivery: %w", classify(err))
 	}
@@ -295,16 +300,25 @@ func (db *DB) UpdateDelivery(ctx context.Context, d *DeliveryRow) error {
 	return nil
 }
 
-// AbandonDeliveries marks every pending delivery failed with reason (a
-// server restarted while they were retrying) and returns how many.
-func (db *DB) AbandonDeliveries(ctx context.Context, reason string) (int, error) {
-	tag, err := db.pool.Exec(ctx, `UPDATE webhook_deliveries SET state = 'failed', updated_at = now(),
-			last_error = CASE WHEN last_error = '' THEN $1 ELSE last_error || '; ' || $1 END
-		WHERE state = 'pending'`, reason)
+// PendingDeliveries returns the deliveries still pending (a server
+// stopped while retrying them), oldest first, with their payloads.
+func (db *DB) PendingDeliveries(ctx context.Context) ([]DeliveryRow, error) {
+	rows, err := db.pool.Query(ctx, `SELECT id, webhook_id, alert_id, event, state, attempts, last_status, last_error,
+			created_at, updated_at, delivered_at, payload
+		FROM webhook_deliveries WHERE state = 'pending' ORDER BY id LIMIT 10000`)
 	if err != nil {
-		return 0, fmt.Errorf("abandon deliveries: %w", err)
+		return nil, fmt.Errorf("pending deliveries: %w", err)
 	}
-	return int(tag.RowsAffected()), nil
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (DeliveryRow, error) {
+		var d DeliveryRow
+		err := row.Scan(&d.ID, &d.WebhookID, &d.AlertID, &d.Event, &d.State, &d.Attempts, &d.LastStatus, &d.LastError,
+			&d.CreatedAt, &d.UpdatedAt, &d.DeliveredAt, &d.Payload)
+		return d, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pending deliveries: %w", err)
+	}
+	return out, nil
 }
 
 // ListDeliveries returns a webhook's newest deliveries first, at most limit
