@@ -261,4 +261,7 @@ type Delivery struct {
 	CreatedAt   time.Time  `json:"created_at"`
 	UpdatedAt   time.Time  `json:"updated_at"`
 	DeliveredAt *time.Time `json:"delivered_at,omitempty"`
+	// Payload is the body sent, kept so retries survive a restart; the
+	// API does not show it.
+	Payload []byte `json:"-"`
 }

@@ -57,6 +57,8 @@ CREATE TABLE webhook_deliveries (
     last_error    text NOT NULL DEFAULT '',
     created_at    timestamptz NOT NULL DEFAULT now(),
     updated_at    timestamptz NOT NULL DEFAULT now(),
-    delivered_at  timestamptz
+    delivered_at  timestamptz,
+    payload       bytea NOT NULL DEFAULT ''  -- the exact body sent (and signed), so a restart can resume retries
 );
 CREATE INDEX webhook_deliveries_webhook_idx ON webhook_deliveries (webhook_id, id DESC);
+CREATE INDEX webhook_deliveries_pending_idx ON webhook_deliveries (id) WHERE state = 'pending';

@@ -270,13 +270,18 @@ type DeliveryRow struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	DeliveredAt *time.Time
+	Payload     []byte // the body sent; only PendingDeliveries reads it back
 }
 
-// CreateDelivery logs a pending notification and sets its ID and times.
+// CreateDelivery logs a pending notification with its payload and sets its
+// ID and times.
 func (db *DB) CreateDelivery(ctx context.Context, d *DeliveryRow) error {
-	err := db.pool.QueryRow(ctx, `INSERT INTO webhook_deliveries (webhook_id, alert_id, event, state)
-		VALUES ($1, $2, $3, 'pending') RETURNING id, state, created_at, updated_at`,
-		d.WebhookID, d.AlertID, d.Event).Scan(&d.ID, &d.State, &d.CreatedAt, &d.UpdatedAt)
+	if d.Payload == nil {
+		d.Payload = []byte{}
+	}
+	err := db.pool.QueryRow(ctx, `INSERT INTO webhook_deliveries (webhook_id, alert_id, event, state, payload)
+		VALUES ($1, $2, $3, 'pending', $4) RETURNING id, state, created_at, updated_at`,
+		d.WebhookID, d.AlertID, d.Event, d.Payload).Scan(&d.ID, &d.State, &d.CreatedAt, &d.UpdatedAt)
 	if err != nil {
 		return fmt.Errorf("create delivery: %w", classify(err))
 	}
@@ -293,6 +298,27 @@ func (db *DB) UpdateDelivery(ctx context.Context, d *DeliveryRow) error {
 		return fmt.Errorf("update delivery %d: %w", d.ID, classify(err))
 	}
 	return nil
+}
+
+// PendingDeliveries returns the deliveries still pending (a server
+// stopped while retrying them), oldest first, with their payloads.
+func (db *DB) PendingDeliveries(ctx context.Context) ([]DeliveryRow, error) {
+	rows, err := db.pool.Query(ctx, `SELECT id, webhook_id, alert_id, event, state, attempts, last_status, last_error,
+			created_at, updated_at, delivered_at, payload
+		FROM webhook_deliveries WHERE state = 'pending' ORDER BY id LIMIT 10000`)
+	if err != nil {
+		return nil, fmt.Errorf("pending deliveries: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (DeliveryRow, error) {
+		var d DeliveryRow
+		err := row.Scan(&d.ID, &d.WebhookID, &d.AlertID, &d.Event, &d.State, &d.Attempts, &d.LastStatus, &d.LastError,
+			&d.CreatedAt, &d.UpdatedAt, &d.DeliveredAt, &d.Payload)
+		return d, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pending deliveries: %w", err)
+	}
+	return out, nil
 }
 
 // ListDeliveries returns a webhook's newest deliveries first, at most limit

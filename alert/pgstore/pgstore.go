@@ -218,7 +218,7 @@ func toDelivery(d store.DeliveryRow) alert.Delivery {
 }
 
 func (s Store) CreateDelivery(ctx context.Context, d *alert.Delivery) error {
-	row := store.DeliveryRow{WebhookID: d.WebhookID, AlertID: d.AlertID, Event: string(d.Event)}
+	row := store.DeliveryRow{WebhookID: d.WebhookID, AlertID: d.AlertID, Event: string(d.Event), Payload: d.Payload}
 	if err := s.DB.CreateDelivery(ctx, &row); err != nil {
 		return alertErr(err)
 	}
@@ -237,6 +237,19 @@ func (s Store) UpdateDelivery(ctx context.Context, d *alert.Delivery) error {
 	}
 	d.UpdatedAt = row.UpdatedAt
 	return nil
+}
+
+func (s Store) PendingDeliveries(ctx context.Context) ([]alert.Delivery, error) {
+	rows, err := s.DB.PendingDeliveries(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]alert.Delivery, len(rows))
+	for i, r := range rows {
+		out[i] = toDelivery(r)
+		out[i].Payload = r.Payload
+	}
+	return out, nil
 }
 
 func (s Store) Deliveries(ctx context.Context, webhookID int64, limit int) ([]alert.Delivery, error) {

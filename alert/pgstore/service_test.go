@@ -198,6 +198,29 @@ func TestServiceFiresResolvesAndDelivers(t *testing.T) {
 		t.Errorf("resolved notification missing: %d requests", len(rcv.bodies))
 	}
 
+	// A delivery left pending by an earlier run (stopped after 2 of its
+	// 3 attempts) is resumed by a new service: one more attempt, the
+	// stored payload, the count continued.
+	stale := alert.Delivery{WebhookID: w.ID, Event: alert.StatusFiring, Payload: []byte(`{"resumed":true}`)}
+	st := pgstore.Store{DB: f.db}
+	if err := st.CreateDelivery(ctx, &stale); err != nil {
+		t.Fatal(err)
+	}
+	stale.State, stale.Attempts, stale.LastStatus, stale.LastError = alert.DeliveryPending, 2, 500, "attempt 2: receiver answered 500"
+	if err := st.UpdateDelivery(ctx, &stale); err != nil {
+		t.Fatal(err)
+	}
+	f.svc = service.New(service.Config{Store: st, Now: func() time.Time { return f.now }, Log: slog.New(slog.DiscardHandler)})
+	tick()
+	ds, _ = f.svc.Deliveries(ctx, w.ID, 1)
+	if len(ds) != 1 || ds[0].ID != stale.ID || ds[0].State != alert.DeliveryDelivered || ds[0].Attempts != 3 {
+		t.Errorf("resumed delivery after a restart: %+v", ds)
+	}
+	if n := len(rcv.bodies); n != 4 || string(rcv.bodies[3]) != `{"resumed":true}` {
+		t.Fatalf("receiver got %d requests, last %q; want the stored payload resent", n, rcv.bodies[n-1])
+	}
+	rcv.bodies, rcv.hdrs = rcv.bodies[:3], rcv.hdrs[:3]
+
 	// A steady catchment sends nothing more.
 	f.now = f.now.Add(10 * time.Second)
 	tick()
@@ -314,4 +337,49 @@ func independentHMAC(t *testing.T, key string, msg []byte) string {
 		t.Skipf("openssl unavailable to check the signature independently: %v", err)
 	}
 	return strings.Fields(string(out))[0]
+}
+
+func TestServiceResumesDeliveriesAfterShutdown(t *testing.T) {
+	f := setup(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rcv := newHook(t, 503, 200)
+	st := pgstore.Store{DB: f.db}
+	// The server shuts down during the backoff after the first attempt.
+	svc := service.New(service.Config{Store: st, Now: func() time.Time { return f.now }, Log: slog.New(slog.DiscardHandler),
+		Webhook: webhook.Options{Sleep: func(context.Context, time.Duration) error { cancel(); return context.Canceled }}})
+	w, err := svc.CreateWebhook(ctx, alert.Webhook{URL: rcv.URL, AllowPrivate: true, Enabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.CreateRule(ctx, alert.Rule{Target: "lab", Kind: alert.KindUnreachable, Threshold: 10, MinProbes: 1, Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	f.place(t, "p1", "ams", 10, "")
+	if _, err := f.db.Pool().Exec(ctx, `INSERT INTO catchment_latest (target_id, probe_id, af, state, observed_at, since, result_id)
+		VALUES ($1, 'p9', 4, 'unreachable', $2, $2, gen_random_uuid())`, f.target.ID, f.now); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	svc.Wait()
+	bg := context.Background()
+	ds, _ := svc.Deliveries(bg, w.ID, 0)
+	if len(ds) != 1 || ds[0].State != alert.DeliveryPending || ds[0].Attempts != 1 || !strings.Contains(ds[0].LastError, "retries resume") {
+		t.Fatalf("delivery after a shutdown mid-retry: %+v", ds)
+	}
+	// The next start resumes it: attempt 2 reaches the receiver.
+	next := service.New(service.Config{Store: st, Now: func() time.Time { return f.now }, Log: slog.New(slog.DiscardHandler)})
+	if err := next.Tick(bg); err != nil {
+		t.Fatal(err)
+	}
+	next.Wait()
+	ds, _ = next.Deliveries(bg, w.ID, 0)
+	if len(ds) != 1 || ds[0].State != alert.DeliveryDelivered || ds[0].Attempts != 2 || len(rcv.bodies) != 2 || string(rcv.bodies[0]) != string(rcv.bodies[1]) {
+		t.Errorf("resumed delivery %+v, receiver got %d requests", ds, len(rcv.bodies))
+	}
+	if rcv.hdrs[0].Get(webhook.HeaderDelivery) != rcv.hdrs[1].Get(webhook.HeaderDelivery) {
+		t.Errorf("the resumed attempt has another delivery id: %s, %s", rcv.hdrs[0].Get(webhook.HeaderDelivery), rcv.hdrs[1].Get(webhook.HeaderDelivery))
+	}
 }

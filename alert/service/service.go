@@ -70,6 +70,8 @@ type Store interface {
 	DeleteWebhook(ctx context.Context, id int64) error
 	CreateDelivery(ctx context.Context, d *alert.Delivery) error
 	UpdateDelivery(ctx context.Context, d *alert.Delivery) error
+	// PendingDeliveries returns deliveries left pending (with payloads).
+	PendingDeliveries(ctx context.Context) ([]alert.Delivery, error)
 	Deliveries(ctx context.Context, webhookID int64, limit int) ([]alert.Delivery, error)
 }
 
@@ -168,6 +170,9 @@ func (s *Service) Tick(ctx context.Context) error {
 		}
 		for _, a := range firing {
 			s.eval.Restore(a)
+		}
+		if err := s.resumeDeliveries(ctx); err != nil {
+			return fmt.Errorf("alert tick: %w", err)
 		}
 		s.restored = true
 	}
@@ -343,36 +348,74 @@ func (s *Service) notify(ctx context.Context, a alert.Alert) {
 			continue
 		}
 		id := a.ID
-		d := alert.Delivery{WebhookID: w.ID, AlertID: &id, Event: a.Status}
+		d := alert.Delivery{WebhookID: w.ID, AlertID: &id, Event: a.Status, Payload: body}
 		if err := s.st.CreateDelivery(ctx, &d); err != nil {
 			s.log.Error("alert notify: log delivery", "webhook", w.ID, "err", err)
 			continue
 		}
-		s.deliveries.Add(1)
-		go func() {
-			defer s.deliveries.Done()
-			select {
-			case s.sem <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			defer func() { <-s.sem }()
-			s.deliver(ctx, w, d, body, w.MaxAttempts)
-		}()
+		s.startDelivery(ctx, w, d, body)
 	}
 }
 
+// resumeDeliveries restarts the retries a stopped server left pending
+// (their payloads are stored), continuing their attempt count; those whose
+// webhook is gone or disabled are marked failed.
+func (s *Service) resumeDeliveries(ctx context.Context) error {
+	pending, err := s.st.PendingDeliveries(ctx)
+	if err != nil {
+		return err
+	}
+	for _, d := range pending {
+		w, err := s.st.Webhook(ctx, d.WebhookID)
+		if err != nil && !errors.Is(err, alert.ErrNotFound) {
+			return err
+		}
+		if err != nil || !w.Enabled || len(d.Payload) == 0 || d.Event == alert.StatusTest {
+			d.State = alert.DeliveryFailed
+			d.LastError = strings.TrimPrefix(d.LastError+"; not resumed after a restart (webhook disabled, a test, or no payload)", "; ")
+			if err := s.st.UpdateDelivery(ctx, &d); err != nil {
+				return err
+			}
+			continue
+		}
+		s.log.Info("resuming webhook delivery", "webhook", w.ID, "delivery", d.ID, "attempts", d.Attempts)
+		s.startDelivery(ctx, w, d, d.Payload)
+	}
+	return nil
+}
+
+// startDelivery sends in the background, at most MaxConcurrentDeliveries
+// at a time.
+func (s *Service) startDelivery(ctx context.Context, w alert.Webhook, d alert.Delivery, body []byte) {
+	s.deliveries.Add(1)
+	go func() {
+		defer s.deliveries.Done()
+		select {
+		case s.sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		defer func() { <-s.sem }()
+		s.deliver(ctx, w, d, body, w.MaxAttempts)
+	}()
+}
+
 // deliver sends body and keeps d (the delivery log row) current after
-// every attempt.
+// every attempt; d.Attempts made earlier count toward attempts.
 func (s *Service) deliver(ctx context.Context, w alert.Webhook, d alert.Delivery, body []byte, attempts int) alert.Delivery {
 	err := s.sender.Deliver(ctx, webhook.Request{URL: w.URL, Secret: []byte(w.Secret), AllowPrivate: w.AllowPrivate,
-		Event: string(d.Event), DeliveryID: d.ID, Body: body, MaxAttempts: attempts}, func(at webhook.Attempt) {
+		Event: string(d.Event), DeliveryID: d.ID, Body: body, MaxAttempts: attempts, PriorAttempts: d.Attempts}, func(at webhook.Attempt) {
 		d.Attempts, d.LastStatus, d.LastError = at.N, at.Status, at.Err
 		switch {
 		case at.OK:
 			d.State = alert.DeliveryDelivered
 			t := at.At
 			d.DeliveredAt = &t
+		case at.Final && ctx.Err() != nil && d.Event != alert.StatusTest:
+			// Shutdown, not the receiver: stay pending so the next
+			// start resumes the retries.
+			d.State = alert.DeliveryPending
+			d.LastError += " (the server stopped; retries resume when it starts again)"
 		case at.Final:
 			d.State = alert.DeliveryFailed
 		}
@@ -471,7 +514,7 @@ func (s *Service) TestWebhook(ctx context.Context, id int64) (alert.Delivery, er
 	if err != nil {
 		return alert.Delivery{}, fmt.Errorf("test webhook: encode: %w", err)
 	}
-	d := alert.Delivery{WebhookID: w.ID, Event: alert.StatusTest}
+	d := alert.Delivery{WebhookID: w.ID, Event: alert.StatusTest, Payload: body}
 	if err := s.st.CreateDelivery(ctx, &d); err != nil {
 		return alert.Delivery{}, err
 	}

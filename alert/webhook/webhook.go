@@ -183,6 +183,10 @@ type Request struct {
 	DeliveryID   int64
 	Body         []byte // JSON
 	MaxAttempts  int    // 0 means 5
+	// PriorAttempts were made before (by a server that stopped while
+	// retrying): numbering continues after them and they count toward
+	// MaxAttempts. At least one attempt is always made.
+	PriorAttempts int
 }
 
 // Attempt is the outcome of one try, reported as it happens so the caller
@@ -206,7 +210,10 @@ func (s *Sender) Deliver(ctx context.Context, r Request, record func(Attempt)) e
 		r.MaxAttempts = 5
 	}
 	delay := s.opt.BaseDelay
-	for n := 1; ; n++ {
+	for range min(r.PriorAttempts, 30) {
+		delay = min(2*delay, s.opt.MaxDelay)
+	}
+	for n := r.PriorAttempts + 1; ; n++ {
 		a, permanent := s.try(ctx, r, n)
 		a.Final = a.OK || permanent || n >= r.MaxAttempts
 		if !a.Final {

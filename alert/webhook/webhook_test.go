@@ -97,6 +97,22 @@ func TestDeliverGivesUpAfterMaxAttempts(t *testing.T) {
 	}
 }
 
+func TestDeliverContinuesPriorAttempts(t *testing.T) {
+	rc := newReceiver(t, 503)
+	fs := &fakeSleep{}
+	s := New(Options{Sleep: fs.sleep})
+	var log []Attempt
+	err := s.Deliver(context.Background(), Request{URL: rc.URL, AllowPrivate: true, Body: []byte(`{}`), MaxAttempts: 4, PriorAttempts: 2},
+		func(a Attempt) { log = append(log, a) })
+	if err == nil || len(log) != 2 || log[0].N != 3 || log[1].N != 4 || !strings.Contains(log[1].Err, "gave up after 4 attempts") {
+		t.Errorf("err %v, attempts %+v: want attempts 3 and 4, then give up", err, log)
+	}
+	// The backoff continues too: after two earlier attempts the next wait is 8 s.
+	if len(fs.waits) != 1 || fs.waits[0] != 8*time.Second {
+		t.Errorf("waits %v, want [8s]", fs.waits)
+	}
+}
+
 func TestDeliverDoesNotRetryClientErrors(t *testing.T) {
 	rc := newReceiver(t, 410)
 	s := New(Options{Sleep: (&fakeSleep{}).sleep})
