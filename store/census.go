@@ -318,3 +318,85 @@ func (db *DB) CensusReplies(ctx context.Context, roundID int64) ([]CensusReply, 
 	}
 	return out, nil
 }
+
+// CensusCount is a number of distinct prefixes of a round: per site (ASN
+// nil and Country "" with ByASN and ByCountry false), per site and ASN
+// (ByASN), or per site and country (ByCountry).
+type CensusCount struct {
+	Site      string
+	ASN       *int64
+	Country   string
+	ByASN     bool
+	ByCountry bool
+	Prefixes  int
+}
+
+// CensusTotals are a round's totals.
+type CensusTotals struct {
+	Prefixes  int // distinct prefixes
+	MultiSite int // prefixes whose replies reached more than one site
+	Late      int // replies received after the round closed
+}
+
+// CensusSummary aggregates a round in the database (a round can hold
+// millions of replies): distinct prefix counts per site, per site and
+// ASN, per site and country, and the totals.
+func (db *DB) CensusSummary(ctx context.Context, roundID int64) ([]CensusCount, CensusTotals, error) {
+	var tot CensusTotals
+	rows, err := db.pool.Query(ctx, `SELECT site, asn, coalesce(country, ''), grouping(asn) = 0, grouping(country) = 0,
+			count(DISTINCT prefix)
+		FROM census_replies WHERE round_id = $1
+		GROUP BY GROUPING SETS ((site), (site, asn), (site, country))`, roundID)
+	if err != nil {
+		return nil, tot, fmt.Errorf("census summary: %w", err)
+	}
+	counts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (CensusCount, error) {
+		var c CensusCount
+		err := row.Scan(&c.Site, &c.ASN, &c.Country, &c.ByASN, &c.ByCountry, &c.Prefixes)
+		return c, err
+	})
+	if err != nil {
+		return nil, tot, fmt.Errorf("census summary: %w", err)
+	}
+	err = db.pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE sites > 1), coalesce(sum(late), 0)
+		FROM (SELECT count(DISTINCT site) AS sites, count(*) FILTER (WHERE late) AS late
+			FROM census_replies WHERE round_id = $1 GROUP BY prefix) p`, roundID).Scan(&tot.Prefixes, &tot.MultiSite, &tot.Late)
+	if err != nil {
+		return nil, tot, fmt.Errorf("census totals: %w", err)
+	}
+	return counts, tot, nil
+}
+
+// CensusMove is a prefix whose site(s) differ between two rounds; From or
+// To is "" when it replied in one round only. Several sites are joined
+// by "+" in order.
+type CensusMove struct {
+	Prefix   netip.Prefix
+	From, To string
+}
+
+// CensusChanges compares round to with round from in the database and
+// returns at most limit moves in prefix order, and how many there are.
+func (db *DB) CensusChanges(ctx context.Context, from, to int64, limit int) ([]CensusMove, int, error) {
+	rows, err := db.pool.Query(ctx, `WITH a AS (
+			SELECT prefix, string_agg(DISTINCT site, '+' ORDER BY site) AS sites FROM census_replies WHERE round_id = $1 GROUP BY prefix),
+		b AS (
+			SELECT prefix, string_agg(DISTINCT site, '+' ORDER BY site) AS sites FROM census_replies WHERE round_id = $2 GROUP BY prefix)
+		SELECT coalesce(a.prefix, b.prefix) AS p, coalesce(a.sites, ''), coalesce(b.sites, ''), count(*) OVER ()
+		FROM a FULL JOIN b ON a.prefix = b.prefix
+		WHERE a.sites IS DISTINCT FROM b.sites
+		ORDER BY p LIMIT $3`, from, to, limit)
+	if err != nil {
+		return nil, 0, fmt.Errorf("census changes: %w", err)
+	}
+	total := 0
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (CensusMove, error) {
+		var m CensusMove
+		err := row.Scan(&m.Prefix, &m.From, &m.To, &total)
+		return m, err
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("census changes: %w", err)
+	}
+	return out, total, nil
+}

@@ -107,6 +107,10 @@ func TestCensusFlow(t *testing.T) {
 	if got[1].Site != "fra" || !got[1].Late || got[1].RTTMS != nil {
 		t.Errorf("reply 1: %+v", got[1])
 	}
+	counts, tot, err := db.CensusSummary(ctx, r.ID)
+	if err != nil || tot != (CensusTotals{Prefixes: 2, MultiSite: 0, Late: 1}) || len(counts) != 6 {
+		t.Fatalf("summary %+v %+v %v", counts, tot, err)
+	}
 	list, err := db.ListCensusRounds(ctx, tg.ID, 10)
 	if err != nil || len(list) != 1 {
 		t.Fatalf("list: %v %v", list, err)
