@@ -262,32 +262,73 @@ type CensusReply struct {
 	Lat, Lon *float64
 }
 
+// censusStageDDL is the per-connection staging table of census ingest.
+const censusStageDDL = `CREATE TEMP TABLE IF NOT EXISTS census_stage (
+	ord integer NOT NULL, round_id bigint NOT NULL, addr inet NOT NULL, site text NOT NULL, prefix cidr NOT NULL,
+	rtt_ms real, sent_at timestamptz NOT NULL, received_at timestamptz NOT NULL, late boolean NOT NULL,
+	asn bigint, country text, lat double precision, lon double precision
+) ON COMMIT DELETE ROWS`
+
+var censusStageColumns = []string{"ord", "round_id", "addr", "site", "prefix", "rtt_ms", "sent_at", "received_at", "late",
+	"asn", "country", "lat", "lon"}
+
+type censusKey struct {
+	round int64
+	addr  netip.Addr
+	site  string
+}
+
 // IngestCensusReplies stores replies in one transaction and reports per
 // row whether it was new (false: that round, address and site was already
-// stored, e.g. a re-sent upload or a duplicated echo reply).
+// stored, e.g. a re-sent upload or a duplicated echo reply). Rows are
+// COPYed into a staging table and merged with INSERT … ON CONFLICT DO
+// NOTHING RETURNING, which says which were new.
 func (db *DB) IngestCensusReplies(ctx context.Context, rows []CensusReply) ([]bool, error) {
 	inserted := make([]bool, len(rows))
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		b := &pgx.Batch{}
-		for _, r := range rows {
+		clear(inserted) // a retried transaction starts over
+		if _, err := tx.Exec(ctx, censusStageDDL); err != nil {
+			return fmt.Errorf("ingest census replies: staging table: %w", err)
+		}
+		src := pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
+			r := rows[i]
 			var cc *string
 			if r.Country != "" {
 				cc = &r.Country
 			}
-			b.Queue(`INSERT INTO census_replies (round_id, addr, site, prefix, rtt_ms, sent_at, received_at, late, asn, country, lat, lon)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING`,
-				r.Round, r.Addr, r.Site, r.Prefix, r.RTTMS, r.Sent, r.Received, r.Late, r.ASN, cc, r.Lat, r.Lon)
+			return []any{i, r.Round, r.Addr, r.Site, r.Prefix, r.RTTMS, r.Sent, r.Received, r.Late, r.ASN, cc, r.Lat, r.Lon}, nil
+		})
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"census_stage"}, censusStageColumns, src); err != nil {
+			return fmt.Errorf("ingest census replies: copy: %w", classify(err))
 		}
-		br := tx.SendBatch(ctx, b)
-		for i := range rows {
-			tag, err := br.Exec()
-			if err != nil {
-				br.Close()
-				return fmt.Errorf("ingest census replies: %w", classify(err))
+		res, err := tx.Query(ctx, `INSERT INTO census_replies (round_id, addr, site, prefix, rtt_ms, sent_at, received_at, late,
+				asn, country, lat, lon)
+			SELECT round_id, addr, site, prefix, rtt_ms, sent_at, received_at, late, asn, country, lat, lon
+			FROM census_stage ORDER BY ord
+			ON CONFLICT DO NOTHING RETURNING round_id, addr, site`)
+		if err != nil {
+			return fmt.Errorf("ingest census replies: merge: %w", err)
+		}
+		fresh := map[censusKey]bool{}
+		for res.Next() {
+			var k censusKey
+			if err := res.Scan(&k.round, &k.addr, &k.site); err != nil {
+				res.Close()
+				return fmt.Errorf("ingest census replies: merge: %w", err)
 			}
-			inserted[i] = tag.RowsAffected() == 1
+			fresh[k] = true
 		}
-		return br.Close()
+		if err := res.Err(); err != nil {
+			return fmt.Errorf("ingest census replies: merge: %w", classify(err))
+		}
+		for i, r := range rows {
+			k := censusKey{r.Round, r.Addr, r.Site}
+			if fresh[k] {
+				inserted[i] = true
+				delete(fresh, k) // a later copy in this batch is a duplicate
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
