@@ -32,6 +32,12 @@ type CensusStore interface {
 	ListCensusRounds(ctx context.Context, targetID, limit int) ([]CensusRound, error)
 	GetCensusRound(ctx context.Context, targetID int, id int64) (CensusRound, error)
 	CensusReplies(ctx context.Context, roundID int64) ([]CensusReply, error)
+	// CensusSummary aggregates a round where it is stored (rounds hold up
+	// to millions of replies), as census.Summarize would.
+	CensusSummary(ctx context.Context, roundID int64) (census.Summary, error)
+	// CensusChanges returns at most limit prefixes whose site differs from
+	// round from to round to, in prefix order, and how many differ.
+	CensusChanges(ctx context.Context, from, to int64, limit int) ([]census.Move, int, error)
 }
 
 // CensusConfig is a target's census opt-in.
@@ -258,7 +264,8 @@ type CensusReport struct {
 	Round    CensusRound    `json:"round"`
 	Summary  census.Summary `json:"summary"`
 	Previous *int64         `json:"previous_round"` // the round changes compare with
-	Changes  []census.Move  `json:"changes"`        // prefixes whose site differs from the previous round
+	Changed  int            `json:"changed"`        // prefixes whose site differs from the previous round
+	Changes  []census.Move  `json:"changes"`        // the first changes_limit of them, by prefix
 	Prefixes []CensusPrefix `json:"prefixes,omitempty"`
 }
 
@@ -283,6 +290,7 @@ func (s *Server) getCensus(w http.ResponseWriter, r *http.Request) {
 	q := newQuery(r)
 	format := q.format("csv", "geojson")
 	withPrefixes := q.bool("prefixes", false)
+	changesLimit := q.int("changes_limit", 1000, 0, 1_000_000)
 	roundID := int64(q.int("round", 0, 0, 1<<62))
 	compareID := int64(q.int("compare", 0, 0, 1<<62))
 	if q.err != nil {
@@ -341,38 +349,40 @@ func (s *Server) getCensus(w http.ResponseWriter, r *http.Request) {
 		}
 		prev = &p
 	}
-	reps, err := s.cfg.Census.CensusReplies(ctx, rd.ID)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	switch format {
-	case "csv":
-		writeCensusCSV(w, reps)
-		return
-	case "geojson":
-		writeCensusGeoJSON(w, rd, reps)
-		return
-	}
-	rep := CensusReport{Target: t.Name, Round: rd, Summary: census.Summary{Sites: []census.SiteSummary{}}, Changes: []census.Move{}}
-	rows := censusRows(reps)
-	rep.Summary = census.Summarize(rows)
-	if rep.Summary.Sites == nil {
-		rep.Summary.Sites = []census.SiteSummary{}
-	}
-	if prev != nil {
-		prevReps, err := s.cfg.Census.CensusReplies(ctx, prev.ID)
+	var prefixes []CensusPrefix
+	if format != "json" || withPrefixes {
+		reps, err := s.cfg.Census.CensusReplies(ctx, rd.ID)
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
+		switch format {
+		case "csv":
+			writeCensusCSV(w, reps)
+			return
+		case "geojson":
+			writeCensusGeoJSON(w, rd, reps)
+			return
+		}
+		prefixes = censusPrefixes(reps)
+	}
+	rep := CensusReport{Target: t.Name, Round: rd, Changes: []census.Move{}, Prefixes: prefixes}
+	var err error
+	if rep.Summary, err = s.cfg.Census.CensusSummary(ctx, rd.ID); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if prev != nil {
 		rep.Previous = &prev.ID
-		if mv := census.Diff(censusRows(prevReps), rows); mv != nil {
+		mv, n, err := s.cfg.Census.CensusChanges(ctx, prev.ID, rd.ID, changesLimit)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		rep.Changed = n
+		if mv != nil {
 			rep.Changes = mv
 		}
-	}
-	if withPrefixes {
-		rep.Prefixes = censusPrefixes(reps)
 	}
 	writeJSON(w, http.StatusOK, rep)
 }

@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/anycatch/anycatch/api"
 	"github.com/anycatch/anycatch/api/pgstore"
+	"github.com/anycatch/anycatch/census"
 	"github.com/anycatch/anycatch/store"
 )
 
@@ -102,8 +104,35 @@ func TestCensusAPI(t *testing.T) {
 		rep.Changes[1].From != "" || rep.Changes[1].To != "fra" {
 		t.Errorf("changes %+v", rep.Changes)
 	}
-	if len(rep.Prefixes) != 3 || rep.Prefixes[0].Site != "ams" || rep.Prefixes[0].RTTMS == nil {
-		t.Errorf("prefixes %+v", rep.Prefixes)
+	if len(rep.Prefixes) != 3 || rep.Prefixes[0].Site != "ams" || rep.Prefixes[0].RTTMS == nil || rep.Changed != 2 {
+		t.Errorf("prefixes %+v, changed %d", rep.Prefixes, rep.Changed)
+	}
+	// The database's aggregation is census.Summarize's and census.Diff's.
+	rowsOf := func(round int64) []census.Row {
+		reps, err := e.db.CensusReplies(ctx, round)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rows []census.Row
+		for _, x := range reps {
+			row := census.Row{Prefix: x.Prefix, Site: x.Site, Country: x.Country, Late: x.Late}
+			if x.ASN != nil {
+				row.ASN = *x.ASN
+			}
+			rows = append(rows, row)
+		}
+		return rows
+	}
+	if got, want := fmt.Sprint(rep.Summary), fmt.Sprint(census.Summarize(rowsOf(rounds[1].ID))); got != want {
+		t.Errorf("summary from SQL %s\nfrom census.Summarize %s", got, want)
+	}
+	if got, want := fmt.Sprint(rep.Changes), fmt.Sprint(census.Diff(rowsOf(rounds[0].ID), rowsOf(rounds[1].ID))); got != want {
+		t.Errorf("changes from SQL %s\nfrom census.Diff %s", got, want)
+	}
+	r = e.do("GET", "/api/v1/targets/k-root/census?changes_limit=1", e.read, "")
+	r.decode(t, &rep)
+	if len(rep.Changes) != 1 || rep.Changed != 2 {
+		t.Errorf("changes_limit=1: %d changes of %d", len(rep.Changes), rep.Changed)
 	}
 	r = e.do("GET", "/api/v1/targets/k-root/census?round="+itoa(rounds[0].ID)+"&format=csv", e.read, "")
 	if lines := strings.Split(strings.TrimSpace(string(r.body)), "\n"); r.status != 200 || len(lines) != 3 ||

@@ -216,7 +216,8 @@ func (c *Collector) currentPlan(ctx context.Context) (*plan, error) {
 	return c.plan.Load(), nil
 }
 
-// Handler returns the probe API: the four measure.Path* endpoints.
+// Handler returns the probe API: the measure.Path* endpoints (the census
+// ones only when Config.Census is set).
 func (c *Collector) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+measure.PathEnroll, c.handleEnroll)

@@ -262,32 +262,73 @@ type CensusReply struct {
 	Lat, Lon *float64
 }
 
+// censusStageDDL is the per-connection staging table of census ingest.
+const censusStageDDL = `CREATE TEMP TABLE IF NOT EXISTS census_stage (
+	ord integer NOT NULL, round_id bigint NOT NULL, addr inet NOT NULL, site text NOT NULL, prefix cidr NOT NULL,
+	rtt_ms real, sent_at timestamptz NOT NULL, received_at timestamptz NOT NULL, late boolean NOT NULL,
+	asn bigint, country text, lat double precision, lon double precision
+) ON COMMIT DELETE ROWS`
+
+var censusStageColumns = []string{"ord", "round_id", "addr", "site", "prefix", "rtt_ms", "sent_at", "received_at", "late",
+	"asn", "country", "lat", "lon"}
+
+type censusKey struct {
+	round int64
+	addr  netip.Addr
+	site  string
+}
+
 // IngestCensusReplies stores replies in one transaction and reports per
 // row whether it was new (false: that round, address and site was already
-// stored, e.g. a re-sent upload or a duplicated echo reply).
+// stored, e.g. a re-sent upload or a duplicated echo reply). Rows are
+// COPYed into a staging table and merged with INSERT … ON CONFLICT DO
+// NOTHING RETURNING, which says which were new.
 func (db *DB) IngestCensusReplies(ctx context.Context, rows []CensusReply) ([]bool, error) {
 	inserted := make([]bool, len(rows))
 	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		b := &pgx.Batch{}
-		for _, r := range rows {
+		clear(inserted) // a retried transaction starts over
+		if _, err := tx.Exec(ctx, censusStageDDL); err != nil {
+			return fmt.Errorf("ingest census replies: staging table: %w", err)
+		}
+		src := pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
+			r := rows[i]
 			var cc *string
 			if r.Country != "" {
 				cc = &r.Country
 			}
-			b.Queue(`INSERT INTO census_replies (round_id, addr, site, prefix, rtt_ms, sent_at, received_at, late, asn, country, lat, lon)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING`,
-				r.Round, r.Addr, r.Site, r.Prefix, r.RTTMS, r.Sent, r.Received, r.Late, r.ASN, cc, r.Lat, r.Lon)
+			return []any{i, r.Round, r.Addr, r.Site, r.Prefix, r.RTTMS, r.Sent, r.Received, r.Late, r.ASN, cc, r.Lat, r.Lon}, nil
+		})
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"census_stage"}, censusStageColumns, src); err != nil {
+			return fmt.Errorf("ingest census replies: copy: %w", classify(err))
 		}
-		br := tx.SendBatch(ctx, b)
-		for i := range rows {
-			tag, err := br.Exec()
-			if err != nil {
-				br.Close()
-				return fmt.Errorf("ingest census replies: %w", classify(err))
+		res, err := tx.Query(ctx, `INSERT INTO census_replies (round_id, addr, site, prefix, rtt_ms, sent_at, received_at, late,
+				asn, country, lat, lon)
+			SELECT round_id, addr, site, prefix, rtt_ms, sent_at, received_at, late, asn, country, lat, lon
+			FROM census_stage ORDER BY ord
+			ON CONFLICT DO NOTHING RETURNING round_id, addr, site`)
+		if err != nil {
+			return fmt.Errorf("ingest census replies: merge: %w", err)
+		}
+		fresh := map[censusKey]bool{}
+		for res.Next() {
+			var k censusKey
+			if err := res.Scan(&k.round, &k.addr, &k.site); err != nil {
+				res.Close()
+				return fmt.Errorf("ingest census replies: merge: %w", err)
 			}
-			inserted[i] = tag.RowsAffected() == 1
+			fresh[k] = true
 		}
-		return br.Close()
+		if err := res.Err(); err != nil {
+			return fmt.Errorf("ingest census replies: merge: %w", classify(err))
+		}
+		for i, r := range rows {
+			k := censusKey{r.Round, r.Addr, r.Site}
+			if fresh[k] {
+				inserted[i] = true
+				delete(fresh, k) // a later copy in this batch is a duplicate
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -317,4 +358,86 @@ func (db *DB) CensusReplies(ctx context.Context, roundID int64) ([]CensusReply, 
 		return nil, fmt.Errorf("census replies: %w", err)
 	}
 	return out, nil
+}
+
+// CensusCount is a number of distinct prefixes of a round: per site (ASN
+// nil and Country "" with ByASN and ByCountry false), per site and ASN
+// (ByASN), or per site and country (ByCountry).
+type CensusCount struct {
+	Site      string
+	ASN       *int64
+	Country   string
+	ByASN     bool
+	ByCountry bool
+	Prefixes  int
+}
+
+// CensusTotals are a round's totals.
+type CensusTotals struct {
+	Prefixes  int // distinct prefixes
+	MultiSite int // prefixes whose replies reached more than one site
+	Late      int // replies received after the round closed
+}
+
+// CensusSummary aggregates a round in the database (a round can hold
+// millions of replies): distinct prefix counts per site, per site and
+// ASN, per site and country, and the totals.
+func (db *DB) CensusSummary(ctx context.Context, roundID int64) ([]CensusCount, CensusTotals, error) {
+	var tot CensusTotals
+	rows, err := db.pool.Query(ctx, `SELECT site, asn, coalesce(country, ''), grouping(asn) = 0, grouping(country) = 0,
+			count(DISTINCT prefix)
+		FROM census_replies WHERE round_id = $1
+		GROUP BY GROUPING SETS ((site), (site, asn), (site, country))`, roundID)
+	if err != nil {
+		return nil, tot, fmt.Errorf("census summary: %w", err)
+	}
+	counts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (CensusCount, error) {
+		var c CensusCount
+		err := row.Scan(&c.Site, &c.ASN, &c.Country, &c.ByASN, &c.ByCountry, &c.Prefixes)
+		return c, err
+	})
+	if err != nil {
+		return nil, tot, fmt.Errorf("census summary: %w", err)
+	}
+	err = db.pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE sites > 1), coalesce(sum(late), 0)
+		FROM (SELECT count(DISTINCT site) AS sites, count(*) FILTER (WHERE late) AS late
+			FROM census_replies WHERE round_id = $1 GROUP BY prefix) p`, roundID).Scan(&tot.Prefixes, &tot.MultiSite, &tot.Late)
+	if err != nil {
+		return nil, tot, fmt.Errorf("census totals: %w", err)
+	}
+	return counts, tot, nil
+}
+
+// CensusMove is a prefix whose site(s) differ between two rounds; From or
+// To is "" when it replied in one round only. Several sites are joined
+// by "+" in order.
+type CensusMove struct {
+	Prefix   netip.Prefix
+	From, To string
+}
+
+// CensusChanges compares round to with round from in the database and
+// returns at most limit moves in prefix order, and how many there are.
+func (db *DB) CensusChanges(ctx context.Context, from, to int64, limit int) ([]CensusMove, int, error) {
+	rows, err := db.pool.Query(ctx, `WITH a AS (
+			SELECT prefix, string_agg(DISTINCT site, '+' ORDER BY site) AS sites FROM census_replies WHERE round_id = $1 GROUP BY prefix),
+		b AS (
+			SELECT prefix, string_agg(DISTINCT site, '+' ORDER BY site) AS sites FROM census_replies WHERE round_id = $2 GROUP BY prefix)
+		SELECT coalesce(a.prefix, b.prefix) AS p, coalesce(a.sites, ''), coalesce(b.sites, ''), count(*) OVER ()
+		FROM a FULL JOIN b ON a.prefix = b.prefix
+		WHERE a.sites IS DISTINCT FROM b.sites
+		ORDER BY p LIMIT $3`, from, to, limit)
+	if err != nil {
+		return nil, 0, fmt.Errorf("census changes: %w", err)
+	}
+	total := 0
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (CensusMove, error) {
+		var m CensusMove
+		err := row.Scan(&m.Prefix, &m.From, &m.To, &total)
+		return m, err
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("census changes: %w", err)
+	}
+	return out, total, nil
 }

@@ -97,15 +97,33 @@ func TestCensusFlow(t *testing.T) {
 	if err != nil || ins[0] {
 		t.Fatalf("re-ingest: %v %v (want not inserted)", ins, err)
 	}
+	// Copies within one batch: the first counts.
+	twice := []CensusReply{rows[0], rows[0]}
+	twice[0].Addr = netip.MustParseAddr("198.18.128.3")
+	twice[1].Addr = twice[0].Addr
+	if ins, err := db.IngestCensusReplies(ctx, twice); err != nil || !ins[0] || ins[1] {
+		t.Fatalf("copies in a batch: %v %v", ins, err)
+	}
+	// A reply of a round that does not exist: nothing is stored.
+	bad := rows[0]
+	bad.Round = r.ID + 1000
+	if _, err := db.IngestCensusReplies(ctx, []CensusReply{bad}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown round: got %v, want ErrNotFound", err)
+	}
 	got, err := db.CensusReplies(ctx, r.ID)
-	if err != nil || len(got) != 2 {
+	if err != nil || len(got) != 3 {
 		t.Fatalf("replies %+v, %v", got, err)
 	}
+	got = append(got[:1], got[2:]...) // drop 198.18.128.3
 	if got[0].Site != "ams" || got[0].RTTMS == nil || *got[0].RTTMS != 12.5 || got[0].Country != "NL" || got[0].Late {
 		t.Errorf("reply 0: %+v", got[0])
 	}
 	if got[1].Site != "fra" || !got[1].Late || got[1].RTTMS != nil {
 		t.Errorf("reply 1: %+v", got[1])
+	}
+	counts, tot, err := db.CensusSummary(ctx, r.ID)
+	if err != nil || tot != (CensusTotals{Prefixes: 2, MultiSite: 0, Late: 1}) || len(counts) != 6 || counts[0].Prefixes == 0 {
+		t.Fatalf("summary %+v %+v %v", counts, tot, err)
 	}
 	list, err := db.ListCensusRounds(ctx, tg.ID, 10)
 	if err != nil || len(list) != 1 {

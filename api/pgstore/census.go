@@ -1,9 +1,13 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
+	"slices"
+	"strconv"
 
 	"github.com/anycatch/anycatch/api"
+	"github.com/anycatch/anycatch/census"
 	"github.com/anycatch/anycatch/store"
 )
 
@@ -67,4 +71,70 @@ func (s Store) CensusReplies(ctx context.Context, roundID int64) ([]api.CensusRe
 			Late: r.Late, ASN: r.ASN, Country: r.Country, Lat: r.Lat, Lon: r.Lon}
 	}
 	return out, nil
+}
+
+func (s Store) CensusSummary(ctx context.Context, roundID int64) (census.Summary, error) {
+	counts, tot, err := s.DB.CensusSummary(ctx, roundID)
+	if err != nil {
+		return census.Summary{}, apiErr(err)
+	}
+	return summaryOf(counts, tot), nil
+}
+
+// summaryOf builds the report's summary from the store's grouped counts,
+// in census.Summarize's order and keys ("AS64500", "NL", "unknown").
+func summaryOf(counts []store.CensusCount, tot store.CensusTotals) census.Summary {
+	sum := census.Summary{Prefixes: tot.Prefixes, MultiSite: tot.MultiSite, Late: tot.Late, Sites: []census.SiteSummary{}}
+	idx := map[string]int{}
+	site := func(code string) *census.SiteSummary {
+		i, ok := idx[code]
+		if !ok {
+			i = len(sum.Sites)
+			idx[code] = i
+			sum.Sites = append(sum.Sites, census.SiteSummary{Site: code, ByASN: []census.Count{}, ByCountry: []census.Count{}})
+		}
+		return &sum.Sites[i]
+	}
+	for _, c := range counts {
+		st := site(c.Site)
+		switch {
+		case c.ByASN:
+			key := "unknown"
+			if c.ASN != nil && *c.ASN > 0 {
+				key = "AS" + strconv.FormatInt(*c.ASN, 10)
+			}
+			st.ByASN = append(st.ByASN, census.Count{Key: key, Prefixes: c.Prefixes})
+		case c.ByCountry:
+			key := c.Country
+			if key == "" {
+				key = "unknown"
+			}
+			st.ByCountry = append(st.ByCountry, census.Count{Key: key, Prefixes: c.Prefixes})
+		default:
+			st.Prefixes = c.Prefixes
+		}
+	}
+	byCount := func(a, b census.Count) int {
+		return cmp.Or(cmp.Compare(b.Prefixes, a.Prefixes), cmp.Compare(a.Key, b.Key))
+	}
+	for i := range sum.Sites {
+		slices.SortFunc(sum.Sites[i].ByASN, byCount)
+		slices.SortFunc(sum.Sites[i].ByCountry, byCount)
+	}
+	slices.SortFunc(sum.Sites, func(a, b census.SiteSummary) int {
+		return cmp.Or(cmp.Compare(b.Prefixes, a.Prefixes), cmp.Compare(a.Site, b.Site))
+	})
+	return sum
+}
+
+func (s Store) CensusChanges(ctx context.Context, from, to int64, limit int) ([]census.Move, int, error) {
+	ms, n, err := s.DB.CensusChanges(ctx, from, to, limit)
+	if err != nil {
+		return nil, 0, apiErr(err)
+	}
+	out := make([]census.Move, len(ms))
+	for i, m := range ms {
+		out[i] = census.Move{Prefix: m.Prefix, From: m.From, To: m.To}
+	}
+	return out, n, nil
 }
