@@ -18,6 +18,7 @@ import (
 	"github.com/anycatch/anycatch/collector"
 	cpg "github.com/anycatch/anycatch/collector/pgstore"
 	"github.com/anycatch/anycatch/internal/fixtures"
+	"github.com/anycatch/anycatch/measure"
 )
 
 // docCurl is one curl command of docs/api.md.
@@ -164,7 +165,7 @@ func parseCurl(t *testing.T, line int, cmd string, vars map[string]string) docCu
 		case strings.HasPrefix(w, "-"):
 			for _, o := range w[1:] {
 				switch o {
-				case 's':
+				case 's', 'N': // silent; no buffering (streams are read whole)
 				case 'H', 'X', 'd', 'o':
 					i++
 					if i >= len(words) {
@@ -206,8 +207,12 @@ func TestDocsAPIExamples(t *testing.T) {
 	// The examples ask for fixed times (2026-11-14 … 2026-11-21): the seed
 	// data is placed just before the last of them so that they find it.
 	e.now = time.Date(2026, 11, 20, 18, 30, 0, 0, time.UTC)
+	// On-demand examples run against a live channel whose measurements
+	// finish at once (every selected probe offline): the shapes are the
+	// API's own; $MSM names one started beforehand.
+	live := finishedLive{&fakeLive{connected: []string{"p-1", "p-2", "p-3", "p-4"}}}
 	e.srv.Config.Handler = api.New(api.Config{Store: pgstore.New(e.db), Now: func() time.Time { return e.now },
-		Tokens: pgstore.Tokens{Service: collector.Tokens{Store: cpg.New(e.db)}}})
+		Tokens: pgstore.Tokens{Service: collector.Tokens{Store: cpg.New(e.db)}}, Live: live})
 	e.seed()
 	root := fixtures.ModuleRoot(t)
 	doc, err := os.ReadFile(filepath.Join(root, "docs", "api.md"))
@@ -216,7 +221,11 @@ func TestDocsAPIExamples(t *testing.T) {
 	}
 	spec := loadSpec(t, filepath.Join(root, "api", "openapi.json"))
 	// T is the doc's target (make demo's "lab"); here the seeded one.
-	vars := map[string]string{"KEY": e.read, "API": e.srv.URL + "/api/v1", "T": e.target.Name}
+	msm, err := live.StartMeasurement(api.LiveRequest{Target: e.target.Name, Probes: []string{"p-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{"KEY": e.read, "API": e.srv.URL + "/api/v1", "T": e.target.Name, "MSM": msm.Status(0).ID}
 	cmds := curlExamples(t, string(doc), vars, e.now)
 	if len(cmds) < 8 {
 		t.Fatalf("found %d curl examples in docs/api.md, want every one (at least 8)", len(cmds))
@@ -504,4 +513,20 @@ func jsonType(v any) string {
 		return "object"
 	}
 	return "unknown"
+}
+
+// finishedLive is a fakeLive whose measurements end as they start: every
+// selected probe is reported offline.
+type finishedLive struct{ *fakeLive }
+
+func (f finishedLive) StartMeasurement(req api.LiveRequest) (api.LiveMeasurement, error) {
+	m, err := f.fakeLive.StartMeasurement(req)
+	if err != nil {
+		return nil, err
+	}
+	fm := m.(*fakeMsm)
+	for i, p := range req.Probes {
+		fm.event(measure.OnDemandEvent{At: time.Now().UTC(), Probe: p, Outcome: measure.OutcomeOffline}, i == len(req.Probes)-1)
+	}
+	return m, nil
 }

@@ -103,6 +103,8 @@ func jsonCatchmentReports() []CatchmentReport {
 	full := rep
 	full.AF, full.Total, full.Groups = nil, groups[1], groups
 	full.Total.Unreachable = 1
+	latest := jsonAt.Add(-90 * time.Minute)
+	full.LatestDataAt = &latest
 	return []CatchmentReport{rep, full}
 }
 

@@ -53,6 +53,8 @@ func codecResults() map[string]*Result {
 		"ntp": {V: Version, ID: id, Measurement: "m", Kind: KindNTP, Time: ts, Dst: "2001:db8::123", AF: 6,
 			NTP: &NTPResult{Server: "[2001:db8::123]:123", RTT: 0.5, Version: 4, Leap: 3, Stratum: 1, RefID: "GPS",
 				RootDelayMS: 0.0152587890625, RootDispMS: -0.0, OffsetMS: -12.75, Kiss: "RATE", Error: "x"}},
+		"ntp dispersion": {V: Version, ID: id, Measurement: "m", Kind: KindNTP, Time: ts, Dst: "198.51.100.1", AF: 4,
+			NTP: &NTPResult{Server: "198.51.100.1:123", RTT: 12.25, Version: 4, Stratum: 2, RefID: "198.51.100.9", RootDispMS: 7.62939453125}},
 		"ntp zero": {V: Version, ID: id, Measurement: "m", Kind: KindNTP, Time: ts, Dst: "198.51.100.1", AF: 4, NTP: &NTPResult{}},
 	}
 }

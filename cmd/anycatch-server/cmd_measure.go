@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/anycatch/anycatch/internal/cliflag"
 	"io"
 	"net/http"
 	"os"
@@ -45,19 +46,16 @@ func cmdMeasure(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fs.PrintDefaults()
 	}
 	// Flags may follow the kinds argument.
+	pos, err := cliflag.Parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 {
+		return fmt.Errorf("measure: unexpected argument %q", pos[1])
+	}
 	var kindsArg string
-	rest := args
-	for {
-		if err := fs.Parse(rest); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		if kindsArg != "" {
-			return fmt.Errorf("measure: unexpected argument %q", fs.Arg(0))
-		}
-		kindsArg, rest = fs.Arg(0), fs.Args()[1:]
+	if len(pos) == 1 {
+		kindsArg = pos[0]
 	}
 	if *target == "" {
 		return errors.New("measure: --target is required")

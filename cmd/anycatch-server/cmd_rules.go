@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/anycatch/anycatch/internal/cliflag"
 	"io"
 	"os"
 	"strings"
@@ -33,15 +34,16 @@ it) and prints a rules file with one egress_addr prefix rule per line for
 the service. Prefixes listed for two sites are left out and reported.`)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args[1:]); err != nil {
+	pos, err := cliflag.Parse(fs, args[1:])
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 || strings.TrimSpace(*note) == "" {
+	if len(pos) != 1 || strings.TrimSpace(*note) == "" {
 		fs.Usage()
 		return errors.New("rules egress: want one FILE and --note")
 	}
 	in := io.Reader(os.Stdin)
-	if p := fs.Arg(0); p != "-" {
+	if p := pos[0]; p != "-" {
 		f, err := os.Open(p)
 		if err != nil {
 			return fmt.Errorf("rules egress: %w", err)

@@ -83,10 +83,10 @@ func TestServeFlagsDoc(t *testing.T) {
 }
 
 // otherProgramsFlags are flags the docs name that belong to other
-// programs: curl, systemctl, docker compose, anycatch-probe.
+// programs: curl, systemctl, docker compose, anycatch-probe, anycatch-site.
 var otherProgramsFlags = map[string]bool{
 	"compressed": true, "now": true, "build": true, "help": true,
-	"collector": true, "enroll-token": true,
+	"collector": true, "enroll-token": true, "no-live": true,
 }
 
 // TestDocsNameRealFlags: every --flag named in the README, docs/api.md
@@ -97,7 +97,7 @@ func TestDocsNameRealFlags(t *testing.T) {
 	known := map[string]bool{}
 	flagLine := regexp.MustCompile(`(?m)^\s+-([a-z0-9][a-z0-9-]*)`)
 	helps := [][]string{{"serve"}, {"migrate"}, {"token", "create"}, {"reidentify"}, {"rollup"}, {"import", "atlas"},
-		{"target", "create"}, {"target", "update"}, {"site", "create"}, {"rule", "create"}, {"key", "create"}, {"healthcheck"}, {"seed"}}
+		{"target", "create"}, {"target", "update"}, {"site", "create"}, {"rule", "create"}, {"key", "create"}, {"healthcheck"}, {"seed"}, {"measure"}, {"rules", "egress"}}
 	for _, h := range helps {
 		var out, errb bytes.Buffer
 		err := run(context.Background(), append(append([]string{}, h...), "-h"), &out, &errb)

@@ -33,6 +33,7 @@ var (
 	// must never link.
 	serverOnly = []string{"github.com/jackc/", "github.com/go-chi/", "github.com/oschwald/", "github.com/prometheus/",
 		mod + "/store", mod + "/api", mod + "/collector", mod + "/web", mod + "/geo", mod + "/migrations"}
+	labDeny = slices.DeleteFunc(slices.Clone(serverOnly), func(p string) bool { return p == "github.com/oschwald/" })
 )
 
 // rules is the one dependency policy of the module (STYLE.md, "Layout
@@ -51,6 +52,7 @@ var rules = []rule{
 	{pkg: "site", deny: serverOnly},
 	{pkg: "cmd/anycatch-site", deny: serverOnly},
 	{pkg: "geo", deny: append([]string{mod + "/"}, sqlAndHTTP...)},
+	{pkg: "geo/borders", onlyStd: true},
 	// (prometheus' collectors link database/sql: the collector's own SQL is
 	// ruled out by directDeny.)
 	{pkg: "collector", deny: []string{mod + "/store", mod + "/api", mod + "/web", "github.com/go-chi/", "github.com/jackc/"}, directDeny: sql},
@@ -59,8 +61,11 @@ var rules = []rule{
 	{pkg: "api/...", deny: []string{mod + "/web"}, directDeny: sql},
 	{pkg: "atlas", deny: append([]string{mod + "/collector", mod + "/api", mod + "/geo"}, sqlAndHTTP...)},
 	{pkg: "atlas/...", deny: []string{mod + "/collector", mod + "/api", mod + "/web", "github.com/go-chi/"}, directDeny: sql},
-	{pkg: "lab/...", deny: serverOnly},
-	{pkg: "cmd/anycatch-lab", deny: serverOnly},
+	// The lab drives the server through its binary and API; it writes
+	// GeoIP databases of its own networks (maxmind's mmdb writer links
+	// oschwald's reader), which is all it shares with the server side.
+	{pkg: "lab/...", deny: labDeny},
+	{pkg: "cmd/anycatch-lab", deny: labDeny},
 	{pkg: "store", wiring: true},
 	{pkg: "cmd/anycatch-server", wiring: true, directDeny: sql},
 	{pkg: "cmd/anycatch-loadgen", wiring: true}, // a benchmark tool: measures raw COPY itself
@@ -68,6 +73,7 @@ var rules = []rule{
 	{pkg: "internal/...", wiring: true}, // test infrastructure
 	{pkg: "alert", onlyStd: true, allow: []string{mod + "/measure", mod + "/catchment"}},
 	{pkg: "alert/webhook", onlyStd: true},
+	{pkg: "alert/pgstore", deny: []string{mod + "/api", mod + "/collector", mod + "/web", "github.com/go-chi/"}, directDeny: sql},
 	{pkg: "alert/service", deny: []string{"github.com/jackc/", "github.com/go-chi/", mod + "/store", mod + "/api", mod + "/collector", mod + "/web"}, directDeny: sql},
 }
 
