@@ -147,6 +147,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	client, err := enroll(ctx, cfg)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while waiting for the collector
+		}
 		return err
 	}
 	sp, err := spool.Open(filepath.Join(cfg.StateDir, "spool"), spool.Options{})
