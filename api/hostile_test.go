@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/anycatch/anycatch/api"
+	"github.com/anycatch/anycatch/catchment"
+	"github.com/anycatch/anycatch/measure"
+	"github.com/anycatch/anycatch/store"
 )
 
 // insertChange stores one catchment change directly, as data written
@@ -135,5 +138,62 @@ func TestCSVFormulaInjection(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestLatencyIgnoresOutOfRangeRTT: RTTs stored before results were
+// range-checked (-50 and 1.7e308, which a real column holds as -50 and
+// Infinity) leave the latency report exactly as it was without them.
+// Before, the rollup turned the negative minimum into "min 0" and the
+// infinite sum into 0, dragging the probe's latency down.
+func TestLatencyIgnoresOutOfRangeRTT(t *testing.T) {
+	e := newEnv(t, api.Config{})
+	e.seed()
+	from := url.QueryEscape(e.now.Add(-3 * time.Hour).Format(time.RFC3339))
+	report := func() api.LatencyReport {
+		var rep api.LatencyReport
+		r := e.do("GET", "/api/v1/targets/k-root/latency?group=country&from="+from, e.read, "")
+		if r.status != 200 {
+			t.Fatalf("latency: %d %s", r.status, r.body)
+		}
+		r.decode(t, &rep)
+		return rep
+	}
+	before := report()
+	ctx := context.Background()
+	var rows []store.ResultRow
+	for i, rtt := range []float64{-50, 1.7e308} {
+		ts := e.now.Add(-5*time.Minute + time.Duration(i+1)*time.Second)
+		res := &measure.Result{V: 1, ID: measure.NewUUIDv7(ts), Probe: "p-2", Measurement: "k-root/identity", Target: "k-root",
+			Kind: measure.KindIdentity, Time: ts, Dst: "198.18.53.53", AF: 4,
+			DNS: &measure.DNSResult{Server: "198.18.53.53:53", Exchanges: []measure.DNSExchange{{QName: "hostname.bind.", RTT: 1}},
+				Identity: &measure.Identity{HostnameBind: "ams1.k"}}}
+		rows = append(rows, store.ResultRow{TargetID: e.target.ID, Result: res, RTT: &rtt, Identity: "ams1.k", Site: "ams", State: catchment.StateSite})
+	}
+	if _, err := e.db.IngestBatch(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.RollupResults(ctx, e.now.Add(-3*time.Hour), e.now); err != nil {
+		t.Fatal(err)
+	}
+	after := report()
+	same := func(name string, a, b *float64) {
+		switch {
+		case (a == nil) != (b == nil):
+			t.Errorf("%s: %v before, %v after", name, a, b)
+		case a != nil && *a != *b:
+			t.Errorf("%s: %g before, %g after the out-of-range RTTs", name, *a, *b)
+		}
+	}
+	same("total min", before.Total.Min, after.Total.Min)
+	same("total p50", before.Total.P50, after.Total.P50)
+	same("total max", before.Total.Max, after.Total.Max)
+	for i := range before.Sites {
+		if i < len(after.Sites) {
+			same("site "+before.Sites[i].Key+" min", before.Sites[i].Min, after.Sites[i].Min)
+		}
+	}
+	if after.Total.Min == nil || *after.Total.Min <= 0 {
+		t.Errorf("total min %v, want the smallest real RTT", after.Total.Min)
 	}
 }

@@ -58,17 +58,27 @@ func (c *Collector) authed(limit int64, h http.HandlerFunc) http.Handler {
 			return
 		}
 		if err := c.verifier.Verify(key.PublicKey, r.Method, measure.RequestTarget(r.URL), r.Header, body, c.cfg.Now()); err != nil {
-			if errors.Is(err, measure.ErrReplayCacheFull) {
+			switch {
+			case errors.Is(err, measure.ErrTooManyNonces):
+				c.metrics.authFailures.WithLabelValues("too_many_requests").Inc()
+				c.log.Warn("probe auth: probe over its signed-request bound", "probe", id)
+				writeRetry(w, http.StatusTooManyRequests, c.cfg.RetryAfter, "overloaded", err.Error())
+				return
+			case errors.Is(err, measure.ErrReplayCacheFull):
 				c.log.Warn("probe auth: replay cache full", "probe", id)
 				writeRetry(w, http.StatusServiceUnavailable, c.cfg.RetryAfter, "unavailable", err.Error())
 				return
 			}
 			// Same message for unknown probes and bad signatures, except
-			// the clock and replay hints, which help honest probes and
-			// leak nothing (both follow a valid signature or none).
+			// the clock, replay and nonce hints, which help honest probes
+			// and leak nothing (the first two follow a valid signature,
+			// the last is about the request's own headers).
 			msg := "unknown probe or bad signature"
-			if strings.Contains(err.Error(), "timestamp") || errors.Is(err, measure.ErrReplay) {
+			switch {
+			case strings.Contains(err.Error(), "timestamp") || errors.Is(err, measure.ErrReplay):
 				msg = err.Error()
+			case strings.Contains(err.Error(), measure.HeaderNonce):
+				msg = err.Error() + " (probes older than request signing v2 must be upgraded)"
 			}
 			c.authFail(w, r, msg)
 			return

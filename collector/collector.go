@@ -228,6 +228,7 @@ func (c *Collector) Handler() http.Handler {
 	return mux
 }
 
-// Metrics returns the collector's metrics; serve Metrics().Handler() at
-// /metrics.
+// Metrics returns the collector's metrics. The server registers
+// Metrics().Collectors() on its own registry, which its one /metrics
+// handler serves (cmd/anycatch-server metricsHandler; not public).
 func (c *Collector) Metrics() *Metrics { return c.metrics }

@@ -372,6 +372,18 @@ func TestReplayRefused(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("query not covered by the signature: %d, want 401", resp.StatusCode)
 	}
+	// An old (v1) probe sends no nonce: refused, told to upgrade.
+	old, _ := http.NewRequest(http.MethodGet, e.srv.URL+measure.PathSchedule, nil)
+	measure.SignRequest(old.Header, p.key, p.id, http.MethodGet, measure.PathSchedule, nil, time.Now())
+	old.Header.Del(measure.HeaderNonce)
+	if resp, err = http.DefaultClient.Do(old); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(b), "upgrade") {
+		t.Errorf("request without a nonce: %d %s, want 401 asking for an upgrade", resp.StatusCode, b)
+	}
 	// Signed with its query: accepted.
 	q, _ = http.NewRequest(http.MethodGet, e.srv.URL+measure.PathSchedule+"?probe=other", nil)
 	measure.SignRequest(q.Header, p.key, p.id, http.MethodGet, measure.PathSchedule+"?probe=other", nil, time.Now())

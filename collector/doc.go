@@ -10,6 +10,10 @@
 // comes first). A line is acknowledged only after its batch committed; when
 // the queue is full the collector answers 429, when the store fails 503,
 // both with Retry-After and without acknowledging any line of the request.
+// When the store refuses a batch for a value in it ([ErrRowData]) the batch
+// is bisected so that only the offending lines are rejected, finally, and
+// every other row commits: one probe's bad line never holds up others.
+// docs/security.md lists every limit and where it is enforced.
 //
 // Live channel (live.go): each running probe holds one WebSocket at
 // [measure.PathLive], authenticated by a signed upgrade and a challenge.

@@ -361,11 +361,12 @@ func (c *Collector) commit(ctx context.Context, batch []*ingestReq, n int) {
 		}
 	}
 	// Shutdown must not cut a commit in half: each store call is bounded
-	// by its own timeout instead.
+	// by its own timeout instead, and no batch is split once the
+	// collector is stopping (the probes retry what did not commit).
 	out := make([]rowOutcome, len(rows))
 	budget := maxSplitCalls
 	start := time.Now()
-	c.storeRows(context.WithoutCancel(ctx), rows, out, &budget)
+	c.storeRows(context.WithoutCancel(ctx), ctx.Done(), rows, out, &budget)
 	c.metrics.commitSecs.Observe(time.Since(start).Seconds())
 	c.metrics.batchRows.Observe(float64(len(rows)))
 	if calls := maxSplitCalls - budget; calls > 1 {
@@ -403,7 +404,7 @@ const maxSplitCalls = 128
 // for its content, the batch is halved and each half stored on its own,
 // recursively, so that only the offending rows fail and every other row
 // (other probes' results in particular) commits.
-func (c *Collector) storeRows(ctx context.Context, rows []Row, out []rowOutcome, budget *int) {
+func (c *Collector) storeRows(ctx context.Context, stopping <-chan struct{}, rows []Row, out []rowOutcome, budget *int) {
 	*budget--
 	cctx, cancel := context.WithTimeout(ctx, c.cfg.CommitTimeout)
 	inserted, err := c.store.IngestBatch(cctx, rows)
@@ -418,15 +419,24 @@ func (c *Collector) storeRows(ctx context.Context, rows []Row, out []rowOutcome,
 		}
 	case errors.Is(err, ErrRowData) && len(rows) == 1:
 		out[0] = rowOutcome{refused: "store refused the result: " + shorten(err.Error())}
-	case errors.Is(err, ErrRowData) && *budget >= 2:
+	case errors.Is(err, ErrRowData) && *budget >= 2 && !closed(stopping):
 		h := len(rows) / 2
-		c.storeRows(ctx, rows[:h], out[:h], budget)
-		c.storeRows(ctx, rows[h:], out[h:], budget)
+		c.storeRows(ctx, stopping, rows[:h], out[:h], budget)
+		c.storeRows(ctx, stopping, rows[h:], out[h:], budget)
 	default:
 		c.log.Error("ingest batch failed", "rows", len(rows), "err", err)
 		for i := range out {
 			out[i] = rowOutcome{err: err}
 		}
+	}
+}
+
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }
 

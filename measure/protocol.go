@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -184,12 +185,21 @@ var (
 	// right now; the request is refused (a retry later succeeds) rather
 	// than accepted unchecked.
 	ErrReplayCacheFull = errors.New("replay cache full; retry later")
+	// ErrTooManyNonces means this probe signed more requests inside the
+	// skew window than MaxNoncesPerProbe: it is refused until its older
+	// nonces expire, so that one key cannot fill the cache for everyone.
+	ErrTooManyNonces = errors.New("too many signed requests from this probe; retry later")
 )
 
 // DefaultMaxNonces bounds a [Verifier]'s replay cache when MaxNonces is 0.
 // Entries live at most 2*MaxClockSkew; at one request per probe every 5 s
 // that is 120 entries per probe, so the default covers ~8000 busy probes.
 const DefaultMaxNonces = 1_000_000
+
+// DefaultMaxNoncesPerProbe bounds one probe's share of the replay cache
+// when MaxNoncesPerProbe is 0: ~17 signed requests a second sustained over
+// the 10-minute window, where an honest probe sends one every few seconds.
+const DefaultMaxNoncesPerProbe = 10_000
 
 // Verifier checks signed requests and refuses replays. It remembers every
 // accepted (probe, nonce) pair until its timestamp leaves the skew window,
@@ -198,10 +208,12 @@ const DefaultMaxNonces = 1_000_000
 // is per process: several collectors behind a load balancer each keep
 // their own (see docs/security.md).
 type Verifier struct {
-	MaxNonces int // replay cache entries; 0 means DefaultMaxNonces
+	MaxNonces         int // replay cache entries; 0 means DefaultMaxNonces
+	MaxNoncesPerProbe int // entries of one probe; 0 means DefaultMaxNoncesPerProbe
 
 	mu        sync.Mutex
 	seen      map[string]int64 // probe "\x00" nonce -> unix second it expires
+	perProbe  map[string]int   // probe -> its entries in seen
 	nextSweep int64
 }
 
@@ -235,7 +247,7 @@ func (v *Verifier) Verify(pub ed25519.PublicKey, method, target string, h Header
 	if !ed25519.Verify(pub, SigningMessage(probe, method, target, ts, nonce, body), sig) {
 		return ErrBadSignature
 	}
-	return v.remember(probe+"\x00"+nonce, ts+int64(MaxClockSkew/time.Second), now.Unix())
+	return v.remember(probe, nonce, ts+int64(MaxClockSkew/time.Second), now.Unix())
 }
 
 func validNonce(n string) bool {
@@ -251,12 +263,14 @@ func validNonce(n string) bool {
 	return true
 }
 
-// remember records key until expires, or reports a replay.
-func (v *Verifier) remember(key string, expires, now int64) error {
+// remember records probe's nonce until expires, or reports a replay.
+func (v *Verifier) remember(probe, nonce string, expires, now int64) error {
+	key := probe + "\x00" + nonce
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.seen == nil {
 		v.seen = make(map[string]int64)
+		v.perProbe = make(map[string]int)
 	}
 	if exp, ok := v.seen[key]; ok && exp >= now {
 		return ErrReplay
@@ -272,13 +286,25 @@ func (v *Verifier) remember(key string, expires, now int64) error {
 		for k, exp := range v.seen {
 			if exp < now {
 				delete(v.seen, k)
+				p, _, _ := strings.Cut(k, "\x00")
+				if v.perProbe[p]--; v.perProbe[p] <= 0 {
+					delete(v.perProbe, p)
+				}
 			}
 		}
 		v.nextSweep = now + 1
+	}
+	perProbe := v.MaxNoncesPerProbe
+	if perProbe <= 0 {
+		perProbe = DefaultMaxNoncesPerProbe
+	}
+	if v.perProbe[probe] >= perProbe {
+		return ErrTooManyNonces
 	}
 	if len(v.seen) >= limit {
 		return ErrReplayCacheFull
 	}
 	v.seen[key] = expires
+	v.perProbe[probe]++
 	return nil
 }

@@ -156,3 +156,33 @@ func FuzzVerifier(f *testing.F) {
 		}
 	})
 }
+
+// TestVerifierPerProbeBound: one key signing request after request cannot
+// fill the replay cache for everyone: past MaxNoncesPerProbe it alone is
+// refused, other probes still get in, and it recovers once its nonces
+// expire.
+func TestVerifierPerProbeBound(t *testing.T) {
+	pub, priv, _ := ed25519.GenerateKey(nil)
+	now := time.Unix(1_800_000_000, 0)
+	v := Verifier{MaxNonces: 100, MaxNoncesPerProbe: 3}
+	req := func(probe string, at time.Time) *http.Request {
+		r := httptest.NewRequest("GET", "http://c.test"+PathSchedule, nil)
+		SignRequest(r.Header, priv, probe, "GET", PathSchedule, nil, at)
+		return r
+	}
+	for i := range 3 {
+		if err := verify(&v, pub, req("p1", now), nil, now); err != nil {
+			t.Fatalf("p1 request %d: %v", i, err)
+		}
+	}
+	if err := verify(&v, pub, req("p1", now), nil, now); !errors.Is(err, ErrTooManyNonces) {
+		t.Fatalf("p1 4th request: %v, want ErrTooManyNonces", err)
+	}
+	if err := verify(&v, pub, req("p2", now), nil, now); err != nil {
+		t.Fatalf("p2 while p1 is over its bound: %v", err)
+	}
+	after := now.Add(MaxClockSkew + 2*time.Second)
+	if err := verify(&v, pub, req("p1", after), nil, after); err != nil {
+		t.Fatalf("p1 after its nonces expired: %v", err)
+	}
+}

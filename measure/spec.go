@@ -73,10 +73,11 @@ const (
 	// number) is not a measurement; Validate rejects it so that reports
 	// never see it and the real columns never turn it into Infinity.
 	MaxRTTMS = 2 * float64(MaxTimeout/time.Millisecond)
-	// MaxDurationMS bounds duration_ms, the whole measurement's run time
-	// (a 64-hop trace with 10 probes per hop at MaxTimeout would be
-	// longer, but no engine waits for every probe that way).
-	MaxDurationMS = float64(time.Hour / time.Millisecond)
+	// MaxDurationMS bounds duration_ms, the whole measurement's run time:
+	// a day, above the longest run any valid spec allows (a 64-hop trace,
+	// one hop per window, 10 probes per hop at MaxTimeout, is 5.3 h;
+	// TestMaxDurationCoversSpecs checks).
+	MaxDurationMS = float64(24 * time.Hour / time.Millisecond)
 )
 
 // WithDefaults returns a copy of s with every zero field set to its default.

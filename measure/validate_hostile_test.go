@@ -125,3 +125,23 @@ func TestValidateRanges(t *testing.T) {
 		})
 	}
 }
+
+// TestMaxDurationCoversSpecs: the longest run any valid spec allows fits
+// under MaxDurationMS, so an honest probe's duration_ms is never refused.
+func TestMaxDurationCoversSpecs(t *testing.T) {
+	maxMS := int(MaxTimeout / time.Millisecond)
+	worst := []Spec{
+		{Kind: KindTrace, Trace: &TraceSpec{FirstHop: 1, MaxHops: MaxTraceHops, ProbesPerHop: MaxProbesPerHop, TimeoutMS: maxMS, Window: 1}},
+		{Kind: KindPing, Ping: &PingSpec{Count: MaxPingCount, IntervalMS: maxMS, TimeoutMS: maxMS}},
+		{Kind: KindDNS, DNS: &DNSSpec{TimeoutMS: maxMS, Retries: MaxRetries}},
+		{Kind: KindIdentity, DNS: &DNSSpec{TimeoutMS: maxMS, Retries: MaxRetries}},
+	}
+	for _, s := range worst {
+		if err := s.Validate(); err != nil {
+			t.Logf("%s: %v (bound still checked)", s.Kind, err)
+		}
+		if d := float64(s.Timeout() / time.Millisecond); d > MaxDurationMS {
+			t.Errorf("%s: a run may take %g ms, more than MaxDurationMS %g", s.Kind, d, MaxDurationMS)
+		}
+	}
+}

@@ -101,6 +101,9 @@ func (d *rawDecoder) float(oid uint32, raw []byte) (*float64, error) {
 	default:
 		return nil, errRawValue
 	}
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil, nil // a stored Infinity (see f64) is no value: reports skip it
+	}
 	if len(d.floats) == cap(d.floats) {
 		d.floats = make([]float64, 0, 1024)
 	}

@@ -7,7 +7,15 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/anycatch/anycatch/measure"
 )
+
+// rttInRange keeps RTTs outside 0..measure.MaxRTTMS (Infinity, NaN and
+// negatives stored before results were range-checked) out of the
+// rollups: such a result counts as a result without an RTT, instead of
+// an RTT sum of Infinity or a minimum the block builder would turn into 0.
+var rttInRange = fmt.Sprintf("rtt_ms >= 0 AND rtt_ms <= %g", measure.MaxRTTMS)
 
 // RollupResults rebuilds results_hourly for the hours overlapping [from,
 // to) from raw results, and the rollup blocks of those hours (see
@@ -48,8 +56,10 @@ func (db *DB) RollupResults(ctx context.Context, from, to time.Time) error {
 		{`DELETE FROM results_hourly WHERE target_id = ANY($3) AND hour >= $1 AND hour < $2`, []any{from, to, targets}},
 		{`INSERT INTO results_hourly (target_id, hour, probe_id, af, kind, site, results, answered, rtt_sum, rtt_min,
 				loss_sum, loss_n, first_ts, last_ts)
-			SELECT target_id, date_trunc('hour', ts), probe_id, af, kind, coalesce(site, ''), count(*), count(rtt_ms),
-				coalesce(sum(rtt_ms), 0), min(rtt_ms), coalesce(sum(loss), 0), count(loss), min(ts), max(ts)
+			SELECT target_id, date_trunc('hour', ts), probe_id, af, kind, coalesce(site, ''), count(*),
+				count(rtt_ms) FILTER (WHERE ` + rttInRange + `),
+				coalesce(sum(rtt_ms) FILTER (WHERE ` + rttInRange + `), 0), min(rtt_ms) FILTER (WHERE ` + rttInRange + `),
+				coalesce(sum(loss), 0), count(loss), min(ts), max(ts)
 			FROM results WHERE ts >= $1 AND ts < $2
 			GROUP BY 1, 2, 3, 4, 5, 6`, []any{from, to}},
 	}

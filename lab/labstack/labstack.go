@@ -66,6 +66,9 @@ type Options struct {
 	Target      string        // target name; "" means "lab"
 	IntervalSec int           // target measurement interval; 0 means 10
 	Log         io.Writer     // progress lines; nil discards
+	// EnrollRate is the server's --enroll-rate; 0 means -1 (unlimited):
+	// every lab probe enrolls through one forwarder address.
+	EnrollRate int
 }
 
 // Stack is a running platform on a lab.
@@ -226,8 +229,12 @@ func (s *Stack) startServer(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("labstack: %w", err)
 	}
+	enrollRate := s.opts.EnrollRate
+	if enrollRate == 0 {
+		enrollRate = -1
+	}
 	args := append([]string{"serve", "--listen", listen, "--anonymous-read",
-		"--probe-cap-per-addr", "-1", "--schedule-refresh", "15"}, s.dbArgs()...)
+		"--probe-cap-per-addr", "-1", "--enroll-rate", strconv.Itoa(enrollRate), "--schedule-refresh", "15"}, s.dbArgs()...)
 	cmd := exec.Command(s.opts.ServerBin, args...)
 	cmd.Env = append(os.Environ(), "ANYCATCH_BOOTSTRAP_ADMIN_KEY="+s.AdminKey)
 	s.logf("starting %s", strings.Join(append([]string{s.opts.ServerBin}, args...), " "))
