@@ -179,8 +179,12 @@ type condition struct {
 func (e *Evaluator) Eval(now time.Time, rules []Rule) []Event {
 	var out []Event
 	live := map[instKey]bool{}
+	disabled := map[int64]bool{}
 	for _, r := range rules {
 		if !r.Enabled {
+			// A disabled (muted) rule's alerts were resolved when it was
+			// disabled: forget them, so enabling it starts afresh.
+			disabled[r.ID] = true
 			continue
 		}
 		r.Defaults()
@@ -226,7 +230,7 @@ func (e *Evaluator) Eval(now time.Time, rules []Rule) []Event {
 		}
 	}
 	for ik, in := range e.inst {
-		if !live[ik] && !in.firing {
+		if !live[ik] && (!in.firing || disabled[ik.rule]) {
 			delete(e.inst, ik)
 		}
 	}

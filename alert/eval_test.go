@@ -297,6 +297,27 @@ func TestEvalRestoredAlertResolvesInsteadOfRefiring(t *testing.T) {
 	}
 }
 
+func TestEvalDisabledRuleForgetsItsAlerts(t *testing.T) {
+	e := NewEvaluator()
+	rules := rule(KindSiteLost, 0, func(r *Rule) { r.MinProbes = 1; r.ResolveSec = -1 })
+	e.Observe(Snapshot{TargetID: 1, AF: 4, Time: t0, Sites: map[string]int{"ams": 2, "nrt": 2}})
+	e.Observe(Snapshot{TargetID: 1, AF: 4, Time: t0.Add(10 * time.Second), Sites: map[string]int{"nrt": 4}})
+	if evs := e.Eval(t0.Add(10*time.Second), rules); len(evs) != 1 {
+		t.Fatalf("got %+v, want ams firing", evs)
+	}
+	// Muted (its alert resolved by the store), then unmuted while ams is
+	// still lost: it fires again, as a new alert.
+	rules[0].Enabled = false
+	if evs := e.Eval(t0.Add(20*time.Second), rules); len(evs) != 0 {
+		t.Fatalf("muted rule produced %+v", evs)
+	}
+	rules[0].Enabled = true
+	e.Observe(Snapshot{TargetID: 1, AF: 4, Time: t0.Add(30 * time.Second), Sites: map[string]int{"nrt": 4}})
+	if evs := e.Eval(t0.Add(30*time.Second), rules); len(evs) != 1 || evs[0].Alert.Status != StatusFiring {
+		t.Fatalf("unmuted rule: %+v, want ams firing again", evs)
+	}
+}
+
 func TestRuleValidate(t *testing.T) {
 	tests := []struct {
 		r    Rule

@@ -16,6 +16,8 @@ type Alerts interface {
 	Rules(ctx context.Context, target string) ([]alert.Rule, error)
 	CreateRule(ctx context.Context, r alert.Rule) (alert.Rule, error)
 	DeleteRule(ctx context.Context, id int64) error
+	SetRuleEnabled(ctx context.Context, id int64, enabled bool) error
+	SetWebhookEnabled(ctx context.Context, id int64, enabled bool) error
 	Alerts(ctx context.Context, q alert.AlertQuery) ([]alert.Alert, error)
 	Webhooks(ctx context.Context) ([]alert.Webhook, error)
 	CreateWebhook(ctx context.Context, w alert.Webhook) (alert.Webhook, error)
@@ -181,4 +183,39 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, a Alerts
 		return
 	}
 	writeJSON(w, http.StatusOK, listOf(out))
+}
+
+// setEnabled answers PATCH {"enabled": bool} on a rule or webhook.
+func (s *Server) setEnabled(what string, set func(a Alerts) func(context.Context, int64, bool) error) func(w http.ResponseWriter, r *http.Request, a Alerts) {
+	return func(w http.ResponseWriter, r *http.Request, a Alerts) {
+		id, err := idParam(r)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		var in struct {
+			Enabled *bool `json:"enabled"`
+		}
+		if err := decodeBody(r, &in); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if in.Enabled == nil {
+			s.writeError(w, r, invalid("enabled", "want {\"enabled\": true|false}"))
+			return
+		}
+		if err := set(a)(r.Context(), id, *in.Enabled); err != nil {
+			s.writeError(w, r, alertError(err, what))
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+func (s *Server) patchAlertRule(w http.ResponseWriter, r *http.Request, a Alerts) {
+	s.setEnabled("alert rule", func(a Alerts) func(context.Context, int64, bool) error { return a.SetRuleEnabled })(w, r, a)
+}
+
+func (s *Server) patchWebhook(w http.ResponseWriter, r *http.Request, a Alerts) {
+	s.setEnabled("webhook", func(a Alerts) func(context.Context, int64, bool) error { return a.SetWebhookEnabled })(w, r, a)
 }

@@ -47,6 +47,13 @@ func TestAlertEndpoints(t *testing.T) {
 		{"test a missing webhook", "POST", "/api/v1/alerts/webhooks/99/test", e.admin, "", 404, "webhook"},
 		{"delete webhook", "DELETE", "/api/v1/alerts/webhooks/2", e.admin, "", 204, ""},
 		{"delete webhook again", "DELETE", "/api/v1/alerts/webhooks/2", e.admin, "", 404, ""},
+		{"mute rule", "PATCH", "/api/v1/alerts/rules/1", e.admin, `{"enabled":false}`, 204, ""},
+		{"muted rule listed", "GET", "/api/v1/alerts/rules", e.read, "", 200, `"enabled":false`},
+		{"mute rule without enabled", "PATCH", "/api/v1/alerts/rules/1", e.admin, `{}`, 400, "enabled"},
+		{"mute a missing rule", "PATCH", "/api/v1/alerts/rules/99", e.admin, `{"enabled":false}`, 404, "alert rule"},
+		{"mute rule by a reader", "PATCH", "/api/v1/alerts/rules/1", e.read, `{"enabled":true}`, 403, "forbidden"},
+		{"pause webhook", "PATCH", "/api/v1/alerts/webhooks/1", e.admin, `{"enabled":false}`, 204, ""},
+		{"paused webhook listed", "GET", "/api/v1/alerts/webhooks", e.admin, "", 200, `"enabled":false`},
 		{"delete rule", "DELETE", "/api/v1/alerts/rules/1", e.admin, "", 204, ""},
 		{"delete rule bad id", "DELETE", "/api/v1/alerts/rules/x", e.admin, "", 400, "id"},
 	}

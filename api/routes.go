@@ -70,9 +70,11 @@ func (s *Server) routes() http.Handler {
 				r.Delete("/admin/tokens/{id}", s.revokeToken)
 
 				r.Post("/alerts/rules", s.withAlerts(s.createAlertRule))
+				r.Patch("/alerts/rules/{id}", s.withAlerts(s.patchAlertRule))
 				r.Delete("/alerts/rules/{id}", s.withAlerts(s.deleteAlertRule))
 				r.Get("/alerts/webhooks", s.withAlerts(s.listWebhooks))
 				r.Post("/alerts/webhooks", s.withAlerts(s.createWebhook))
+				r.Patch("/alerts/webhooks/{id}", s.withAlerts(s.patchWebhook))
 				r.Delete("/alerts/webhooks/{id}", s.withAlerts(s.deleteWebhook))
 				r.Post("/alerts/webhooks/{id}/test", s.withAlerts(s.testWebhook))
 				r.Get("/alerts/webhooks/{id}/deliveries", s.withAlerts(s.listDeliveries))

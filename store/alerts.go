@@ -52,6 +52,39 @@ func (db *DB) ListAlertRules(ctx context.Context, target string) ([]AlertRuleRow
 	return out, nil
 }
 
+// SetAlertRuleEnabled enables or disables a rule; disabling resolves its
+// firing alerts at once. ErrNotFound when absent.
+func (db *DB) SetAlertRuleEnabled(ctx context.Context, id int64, enabled bool) error {
+	var n int64
+	err := db.pool.QueryRow(ctx, `WITH r AS (
+			UPDATE alert_rules SET enabled = $2 WHERE id = $1 RETURNING id
+		), a AS (
+			UPDATE alerts SET status = 'resolved', resolved_at = now(),
+				body = body || jsonb_build_object('status', 'resolved', 'resolved_at', now(), 'summary', (body->>'summary') || ' (rule disabled)')
+			WHERE rule_id IN (SELECT id FROM r) AND NOT $2 AND status = 'firing' RETURNING id
+		)
+		SELECT count(*) FROM r`, id, enabled).Scan(&n)
+	if err != nil {
+		return fmt.Errorf("set alert rule enabled: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("alert rule %d: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// SetWebhookEnabled enables or disables a webhook. ErrNotFound when absent.
+func (db *DB) SetWebhookEnabled(ctx context.Context, id int64, enabled bool) error {
+	tag, err := db.pool.Exec(ctx, `UPDATE webhooks SET enabled = $2 WHERE id = $1`, id, enabled)
+	if err != nil {
+		return fmt.Errorf("set webhook enabled: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("webhook %d: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
 // DeleteAlertRule deletes a rule and its alerts. ErrNotFound when absent.
 func (db *DB) DeleteAlertRule(ctx context.Context, id int64) error {
 	tag, err := db.pool.Exec(ctx, `DELETE FROM alert_rules WHERE id = $1`, id)

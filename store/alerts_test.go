@@ -111,6 +111,23 @@ func TestAlertTables(t *testing.T) {
 	if _, err := db.GetWebhook(ctx, w.ID); !errors.Is(err, ErrNotFound) {
 		t.Errorf("deleted webhook: %v", err)
 	}
+	// Muting a rule resolves its firing alerts.
+	c := &AlertRow{RuleID: r.ID, TargetID: tg.ID, AF: 6, Subject: "nrt", StartedAt: now, Body: []byte(`{"summary":"x"}`)}
+	if err := db.OpenAlert(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetAlertRuleEnabled(ctx, r.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if firing, _ := db.ListAlerts(ctx, AlertQuery{Status: "firing"}); len(firing) != 0 {
+		t.Errorf("firing after muting the rule: %+v", firing)
+	}
+	if rs, _ := db.ListAlertRules(ctx, "lab"); len(rs) != 1 || rs[0].Enabled {
+		t.Errorf("rules after muting %+v", rs)
+	}
+	if err := db.SetAlertRuleEnabled(ctx, 999, true); !errors.Is(err, ErrNotFound) {
+		t.Errorf("muting a missing rule: %v", err)
+	}
 	if err := db.DeleteAlertRule(ctx, r.ID); err != nil {
 		t.Fatal(err)
 	}

@@ -121,6 +121,14 @@ func (s Store) CreateRule(ctx context.Context, r *alert.Rule) error {
 	return nil
 }
 
+func (s Store) SetRuleEnabled(ctx context.Context, id int64, enabled bool) error {
+	return alertErr(s.DB.SetAlertRuleEnabled(ctx, id, enabled))
+}
+
+func (s Store) SetWebhookEnabled(ctx context.Context, id int64, enabled bool) error {
+	return alertErr(s.DB.SetWebhookEnabled(ctx, id, enabled))
+}
+
 func (s Store) DeleteRule(ctx context.Context, id int64) error {
 	return alertErr(s.DB.DeleteAlertRule(ctx, id))
 }

@@ -70,6 +70,10 @@ type Store interface {
 	DeleteWebhook(ctx context.Context, id int64) error
 	CreateDelivery(ctx context.Context, d *alert.Delivery) error
 	UpdateDelivery(ctx context.Context, d *alert.Delivery) error
+	// SetRuleEnabled enables or disables a rule; disabling resolves its
+	// firing alerts (without notifications).
+	SetRuleEnabled(ctx context.Context, id int64, enabled bool) error
+	SetWebhookEnabled(ctx context.Context, id int64, enabled bool) error
 	// PendingDeliveries returns deliveries left pending (with payloads).
 	PendingDeliveries(ctx context.Context) ([]alert.Delivery, error)
 	Deliveries(ctx context.Context, webhookID int64, limit int) ([]alert.Delivery, error)
@@ -267,7 +271,9 @@ func (s *Service) Tick(ctx context.Context) error {
 			if a.ID == 0 {
 				continue // never stored (its open failed): nothing to resolve
 			}
-			if err := s.st.ResolveAlert(ctx, a); err != nil && !errors.Is(err, alert.ErrNotFound) {
+			if err := s.st.ResolveAlert(ctx, a); errors.Is(err, alert.ErrNotFound) {
+				continue // resolved already (its rule was disabled, or another server): notified then
+			} else if err != nil {
 				errs = append(errs, err)
 				continue
 			}
@@ -449,6 +455,17 @@ func (s *Service) CreateRule(ctx context.Context, r alert.Rule) (alert.Rule, err
 		return alert.Rule{}, err
 	}
 	return r, nil
+}
+
+// SetRuleEnabled mutes (false) or unmutes a rule. Muting resolves its
+// firing alerts in the history without notifying anyone.
+func (s *Service) SetRuleEnabled(ctx context.Context, id int64, enabled bool) error {
+	return s.st.SetRuleEnabled(ctx, id, enabled)
+}
+
+// SetWebhookEnabled pauses (false) or resumes notifications to an endpoint.
+func (s *Service) SetWebhookEnabled(ctx context.Context, id int64, enabled bool) error {
+	return s.st.SetWebhookEnabled(ctx, id, enabled)
 }
 
 // DeleteRule deletes a rule and its alerts.

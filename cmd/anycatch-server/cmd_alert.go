@@ -20,12 +20,13 @@ import (
 // the API's /alerts endpoints do:
 //
 //	anycatch-server alert rule-create TARGET --kind site_lost [--af 4] [--threshold X] [--window 5m] [--for 0] [--resolve 1m] [--min-probes 2]
-//	anycatch-server alert rules [--target T] | alert rule-delete ID
+//	anycatch-server alert rules [--target T] | alert rule-delete ID | rule-disable ID (mute; resolves its alerts) | rule-enable ID
 //	anycatch-server alert list [--target T] [--status firing]
 //	anycatch-server alert webhook-create --url URL [--name N] [--target T] [--allow-private] [--max-attempts 5]   prints the secret once
-//	anycatch-server alert webhooks | webhook-delete ID | webhook-test ID | deliveries ID
+//	anycatch-server alert webhooks | webhook-delete ID | webhook-disable ID | webhook-enable ID | webhook-test ID | deliveries ID
 func cmdAlert(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	actions := []string{"rule-create", "rules", "rule-delete", "list", "webhook-create", "webhooks", "webhook-delete", "webhook-test", "deliveries"}
+	actions := []string{"rule-create", "rules", "rule-delete", "rule-enable", "rule-disable", "list",
+		"webhook-create", "webhooks", "webhook-delete", "webhook-enable", "webhook-disable", "webhook-test", "deliveries"}
 	c, err := newAdminCmd("alert", args, stderr, stdout, actions...)
 	if err != nil {
 		return err
@@ -49,7 +50,8 @@ func cmdAlert(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	c.fs.IntVar(&w.MaxAttempts, "max-attempts", 0, "delivery attempts; 0 means 5 (webhook-create)")
 	target := c.fs.String("target", "", "only this target (rules, list, webhook-create)")
 	status := c.fs.String("status", "", "firing or resolved (list)")
-	want := map[string]int{"rule-create": 1, "rule-delete": 1, "webhook-delete": 1, "webhook-test": 1, "deliveries": 1}[c.action]
+	want := map[string]int{"rule-create": 1, "rule-delete": 1, "rule-enable": 1, "rule-disable": 1,
+		"webhook-delete": 1, "webhook-enable": 1, "webhook-disable": 1, "webhook-test": 1, "deliveries": 1}[c.action]
 	db, err := c.open(ctx, args[1:], want)
 	if err != nil {
 		return err
@@ -94,6 +96,18 @@ func cmdAlert(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		if err := svc.DeleteRule(ctx, n); err != nil {
 			return fmt.Errorf("alert rule-delete %d: %w", n, err)
+		}
+	case "rule-enable", "rule-disable", "webhook-enable", "webhook-disable":
+		n, err := id()
+		if err != nil {
+			return err
+		}
+		set := svc.SetRuleEnabled
+		if strings.HasPrefix(c.action, "webhook") {
+			set = svc.SetWebhookEnabled
+		}
+		if err := set(ctx, n, strings.HasSuffix(c.action, "-enable")); err != nil {
+			return fmt.Errorf("alert %s %d: %w", c.action, n, err)
 		}
 	case "list":
 		if *status != "" && *status != "firing" && *status != "resolved" {
