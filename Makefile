@@ -22,7 +22,7 @@ test: web-check ## run every test: unit, store (throwaway Postgres), lab, browse
 	$(GO) test -count=1 -timeout 30m $$($(GO) list $(PKGS) | grep -v '/e2e$$')
 	@# The end-to-end test runs last and verbose, so its measured catchment
 	@# detection delay shows in the log.
-	$(GO) test -count=1 -timeout 15m -v ./e2e
+	$(GO) test -count=1 -timeout 45m -v ./e2e
 
 test-short: ## unit tests only (no root, no lab)
 	$(GO) test -short -count=1 $(PKGS)

@@ -19,7 +19,6 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/anycatch/anycatch/internal/browsertest"
-	"github.com/anycatch/anycatch/internal/pgtest"
 	"github.com/anycatch/anycatch/lab/labstack"
 )
 
@@ -148,7 +147,6 @@ func verifySignature(t *testing.T, secret string, n notification) {
 // interval + 30 s, and a resolved notification after the restore.
 func TestAlertsEndToEnd(t *testing.T) {
 	requireLab(t)
-	serverBin, probeBin := buildBinaries(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	// The server reads its flags from the environment too: evaluate
@@ -156,25 +154,7 @@ func TestAlertsEndToEnd(t *testing.T) {
 	// interval, as it is with the default 10 s and a 5-minute interval.
 	t.Setenv("ANYCATCH_ALERT_INTERVAL", "3s")
 
-	work := t.TempDir()
-	s, err := labstack.Start(ctx, labstack.Options{
-		Name: labName("a"), ServerBin: serverBin, ProbeBin: probeBin,
-		DatabaseURL: pgtest.NewURL(t), WorkDir: work, IntervalSec: interval,
-		Log: testWriter{t},
-	})
-	if err != nil {
-		t.Fatalf("start stack: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if err := s.Stop(ctx); err != nil {
-			t.Errorf("stop stack: %v", err)
-		}
-		if t.Failed() {
-			dumpLogs(t, work)
-		}
-	})
+	s := startStack(ctx, t, "a", labstack.Options{})
 	rcv := newHookReceiver(t)
 	const secret = "e2e-webhook-secret-0123456789"
 	var hook struct {

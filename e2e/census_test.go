@@ -17,7 +17,6 @@ import (
 
 	"github.com/anycatch/anycatch/internal/browsertest"
 	"github.com/anycatch/anycatch/internal/fixtures"
-	"github.com/anycatch/anycatch/internal/pgtest"
 	"github.com/anycatch/anycatch/lab/labstack"
 	"github.com/anycatch/anycatch/site"
 )
@@ -147,28 +146,12 @@ func roundStats(t *testing.T, s *labstack.Stack, sender string, round int64) sit
 // probes, count late replies and survive a sender restart mid-round.
 func TestCensus(t *testing.T) {
 	requireLab(t)
-	serverBin, probeBin := buildBinaries(t)
 	siteBin := buildSiteAgent(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 
-	work := t.TempDir()
-	s, err := labstack.Start(ctx, labstack.Options{
-		Name: labName("c"), ServerBin: serverBin, ProbeBin: probeBin, SiteBin: siteBin, Census: true,
-		DatabaseURL: pgtest.NewURL(t), WorkDir: work, IntervalSec: interval, Log: testWriter{t},
-	})
-	if err != nil {
-		t.Fatalf("start stack: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if err := s.Stop(ctx); err != nil {
-			t.Errorf("stop stack: %v", err)
-		}
-		if t.Failed() {
-			dumpLogs(t, work)
-		}
+	s := startStack(ctx, t, "c", labstack.Options{
+		SiteBin: siteBin, Census: true,
 	})
 	// The probes' catchment first: the census is compared with it.
 	waitCatchment(ctx, t, s, 4, 90*time.Second)

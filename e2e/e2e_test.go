@@ -42,6 +42,48 @@ func buildBinaries(t *testing.T) (server, probe string) {
 	return filepath.Join(dir, "anycatch-server"), filepath.Join(dir, "anycatch-probe")
 }
 
+// startStack starts the lab, the server and one probe per lab client the
+// way labstack.Start does, with what opts leaves empty filled in: the
+// binaries (built here), a lab name per process from prefix, a throwaway
+// database, a work directory, the package's interval and the test log. The
+// stack stops when the test ends; a failed test gets the stack's logs.
+func startStack(ctx context.Context, t *testing.T, prefix string, opts labstack.Options) *labstack.Stack {
+	t.Helper()
+	if opts.ServerBin == "" {
+		opts.ServerBin, opts.ProbeBin = buildBinaries(t)
+	}
+	if opts.Name == "" {
+		opts.Name = labName(prefix)
+	}
+	if opts.DatabaseURL == "" {
+		opts.DatabaseURL = pgtest.NewURL(t)
+	}
+	if opts.WorkDir == "" {
+		opts.WorkDir = t.TempDir()
+	}
+	if opts.IntervalSec == 0 {
+		opts.IntervalSec = interval
+	}
+	if opts.Log == nil {
+		opts.Log = testWriter{t}
+	}
+	s, err := labstack.Start(ctx, opts)
+	if err != nil {
+		t.Fatalf("start stack: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := s.Stop(ctx); err != nil {
+			t.Errorf("stop stack: %v", err)
+		}
+		if t.Failed() {
+			dumpLogs(t, opts.WorkDir)
+		}
+	})
+	return s
+}
+
 func requireLab(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
@@ -80,29 +122,10 @@ func waitCatchment(ctx context.Context, t *testing.T, s *labstack.Stack, af int,
 
 func TestEndToEnd(t *testing.T) {
 	requireLab(t)
-	serverBin, probeBin := buildBinaries(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 
-	work := t.TempDir()
-	s, err := labstack.Start(ctx, labstack.Options{
-		Name: labName("e"), ServerBin: serverBin, ProbeBin: probeBin,
-		DatabaseURL: pgtest.NewURL(t), WorkDir: work, IntervalSec: interval,
-		Log: testWriter{t},
-	})
-	if err != nil {
-		t.Fatalf("start stack: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if err := s.Stop(ctx); err != nil {
-			t.Errorf("stop stack: %v", err)
-		}
-		if t.Failed() {
-			dumpLogs(t, work)
-		}
-	})
+	s := startStack(ctx, t, "e", labstack.Options{})
 
 	// 1. Every probe enrolls and its catchment equals the routers' truth,
 	// for both address families.

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/anycatch/anycatch/internal/pgtest"
 	"github.com/anycatch/anycatch/lab/labstack"
 	"github.com/anycatch/anycatch/measure"
 )
@@ -61,27 +60,10 @@ func (h *hostileProbe) do(req *http.Request) (int, []byte, http.Header) {
 // 429s.
 func TestHostileProbe(t *testing.T) {
 	requireLab(t)
-	serverBin, probeBin := buildBinaries(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	work := t.TempDir()
-	s, err := labstack.Start(ctx, labstack.Options{
-		Name: labName("h"), ServerBin: serverBin, ProbeBin: probeBin,
-		DatabaseURL: pgtest.NewURL(t), WorkDir: work, IntervalSec: interval,
-		Log: testWriter{t}, EnrollRate: 30, // the server's default, which the lab turns off
-	})
-	if err != nil {
-		t.Fatalf("start stack: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if err := s.Stop(ctx); err != nil {
-			t.Errorf("stop stack: %v", err)
-		}
-		if t.Failed() {
-			dumpLogs(t, work)
-		}
+	s := startStack(ctx, t, "h", labstack.Options{
+		EnrollRate: 30, // the server's default, which the lab turns off
 	})
 	took, _ := waitCatchment(ctx, t, s, 4, 3*time.Minute)
 	t.Logf("IPv4 catchment matches the lab's truth %s after start", took.Round(time.Millisecond))

@@ -9,7 +9,6 @@ import (
 
 	"github.com/anycatch/anycatch/api"
 	"github.com/anycatch/anycatch/catchment"
-	"github.com/anycatch/anycatch/internal/pgtest"
 	"github.com/anycatch/anycatch/lab/labstack"
 	"github.com/anycatch/anycatch/measure"
 )
@@ -25,28 +24,9 @@ import (
 //     coordinates, and flags a site given deliberately wrong ones.
 func TestIdentifyBeyondCHAOS(t *testing.T) {
 	requireLab(t)
-	serverBin, probeBin := buildBinaries(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	work := t.TempDir()
-	s, err := labstack.Start(ctx, labstack.Options{
-		Name: labName("i"), ServerBin: serverBin, ProbeBin: probeBin,
-		DatabaseURL: pgtest.NewURL(t), WorkDir: work, IntervalSec: interval,
-		Log: testWriter{t},
-	})
-	if err != nil {
-		t.Fatalf("start stack: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if err := s.Stop(ctx); err != nil {
-			t.Errorf("stop stack: %v", err)
-		}
-		if t.Failed() {
-			dumpLogs(t, work)
-		}
-	})
+	s := startStack(ctx, t, "i", labstack.Options{})
 	rules, order, err := labstack.Rules()
 	if err != nil {
 		t.Fatal(err)

@@ -32,25 +32,9 @@ func TestLiveSchedule(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 
-	work := t.TempDir()
 	dbURL := pgtest.NewURL(t)
-	s, err := labstack.Start(ctx, labstack.Options{
-		Name: labName("l"), ServerBin: serverBin, ProbeBin: probeBin,
-		DatabaseURL: dbURL, WorkDir: work, IntervalSec: 60,
-		Log: testWriter{t},
-	})
-	if err != nil {
-		t.Fatalf("start stack: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if err := s.Stop(ctx); err != nil {
-			t.Errorf("stop stack: %v", err)
-		}
-		if t.Failed() {
-			dumpLogs(t, work)
-		}
+	s := startStack(ctx, t, "l", labstack.Options{
+		DatabaseURL: dbURL, ServerBin: serverBin, ProbeBin: probeBin, IntervalSec: 60,
 	})
 
 	// 1. Before the probes enroll: labstack has just started them.

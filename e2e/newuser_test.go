@@ -22,25 +22,9 @@ func TestNewUser(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	dbURL := pgtest.NewURL(t)
-	work := t.TempDir()
 	started := time.Now()
-	s, err := labstack.Start(ctx, labstack.Options{
-		Name: labName("n"), ServerBin: serverBin, ProbeBin: probeBin,
-		DatabaseURL: dbURL, WorkDir: work, IntervalSec: interval,
-		Log: testWriter{t},
-	})
-	if err != nil {
-		t.Fatalf("start stack: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		if err := s.Stop(ctx); err != nil {
-			t.Errorf("stop stack: %v", err)
-		}
-		if t.Failed() {
-			dumpLogs(t, work)
-		}
+	s := startStack(ctx, t, "n", labstack.Options{
+		DatabaseURL: dbURL, ServerBin: serverBin, ProbeBin: probeBin,
 	})
 	waitCatchment(ctx, t, s, 4, 90*time.Second)
 
