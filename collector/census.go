@@ -89,32 +89,13 @@ func (c *Collector) handleCensusEnroll(w http.ResponseWriter, r *http.Request) {
 	if c.enrollLimited(w, r, src) {
 		return
 	}
-	body, err := readBody(w, r, 16<<10)
-	if err != nil {
-		writeError(w, measure.CodeTooLarge, "enrollment request larger than 16 KiB")
-		return
-	}
-	var req measure.EnrollRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		writeError(w, measure.CodeInvalid, "enrollment request: "+err.Error())
-		return
-	}
-	switch {
-	case req.Token == "" || len(req.Token) > 256:
-		writeError(w, measure.CodeInvalid, "token: missing")
-		return
-	case len(req.PublicKey) != ed25519.PublicKeySize:
-		writeError(w, measure.CodeInvalid, fmt.Sprintf("public_key: %d bytes, want %d (ed25519)", len(req.PublicKey), ed25519.PublicKeySize))
-		return
-	case len(req.Version) > 100:
-		writeError(w, measure.CodeInvalid, "version: longer than 100 bytes")
+	req, ok := readEnrollRequest(w, r)
+	if !ok {
 		return
 	}
 	e := SiteEnrollment{TokenHash: HashToken(req.Token), ProbeID: newProbeID(), PublicKey: ed25519.PublicKey(req.PublicKey),
 		Version: req.Version, Src: src, Now: c.cfg.Now().UTC()}
-	err = c.cfg.Census.EnrollSite(r.Context(), e)
+	err := c.cfg.Census.EnrollSite(r.Context(), e)
 	switch {
 	case errors.Is(err, ErrTokenInvalid):
 		c.log.Info("site agent enrollment refused", "src", src, "err", err)

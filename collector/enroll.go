@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -145,30 +146,8 @@ func (c *Collector) handleEnroll(w http.ResponseWriter, r *http.Request) {
 	if c.enrollLimited(w, r, src) {
 		return
 	}
-	body, err := readBody(w, r, 16<<10)
-	if err != nil {
-		writeError(w, measure.CodeTooLarge, "enrollment request larger than 16 KiB")
-		return
-	}
-	var req measure.EnrollRequest
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		writeError(w, measure.CodeInvalid, "enrollment request: "+err.Error())
-		return
-	}
-	switch {
-	case req.Token == "" || len(req.Token) > 256:
-		writeError(w, measure.CodeInvalid, "token: missing")
-		return
-	case len(req.PublicKey) != ed25519.PublicKeySize:
-		writeError(w, measure.CodeInvalid, fmt.Sprintf("public_key: %d bytes, want %d (ed25519)", len(req.PublicKey), ed25519.PublicKeySize))
-		return
-	case len(req.Version) > 100:
-		writeError(w, measure.CodeInvalid, "version: longer than 100 bytes")
-		return
-	case req.Location != nil && !validLocation(req.Location):
-		writeError(w, measure.CodeInvalid, "location: lat/lon out of range")
+	req, ok := readEnrollRequest(w, r)
+	if !ok {
 		return
 	}
 	e := Enrollment{
@@ -183,7 +162,7 @@ func (c *Collector) handleEnroll(w http.ResponseWriter, r *http.Request) {
 		Limits:       c.cfg.Limits,
 		Now:          c.cfg.Now().UTC(),
 	}
-	err = c.store.Enroll(r.Context(), e)
+	err := c.store.Enroll(r.Context(), e)
 	switch {
 	case errors.Is(err, ErrTokenInvalid):
 		c.metrics.enrollments.WithLabelValues("bad_token").Inc()
@@ -240,4 +219,34 @@ func (c *Collector) handleHeartbeat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// readEnrollRequest reads and checks the enrollment request of a probe or
+// a site agent (at most 16 KiB of JSON, no unknown fields). It has
+// answered the client when ok is false.
+func readEnrollRequest(w http.ResponseWriter, r *http.Request) (req measure.EnrollRequest, ok bool) {
+	body, err := readBody(w, r, 16<<10)
+	if err != nil {
+		writeError(w, measure.CodeTooLarge, "enrollment request larger than 16 KiB")
+		return req, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, measure.CodeInvalid, "enrollment request: "+err.Error())
+		return req, false
+	}
+	switch {
+	case req.Token == "" || len(req.Token) > 256:
+		writeError(w, measure.CodeInvalid, "token: missing")
+	case len(req.PublicKey) != ed25519.PublicKeySize:
+		writeError(w, measure.CodeInvalid, fmt.Sprintf("public_key: %d bytes, want %d (ed25519)", len(req.PublicKey), ed25519.PublicKeySize))
+	case len(req.Version) > 100:
+		writeError(w, measure.CodeInvalid, "version: longer than 100 bytes")
+	case req.Location != nil && !validLocation(req.Location):
+		writeError(w, measure.CodeInvalid, "location: lat/lon out of range")
+	default:
+		return req, true
+	}
+	return req, false
 }
