@@ -14,8 +14,10 @@ import (
 )
 
 // Packets laid out per RFC 5905 figure 8, with values a real server sends
-// (kiss codes from RFC 5905 section 7.4). They are constructed, not
-// recorded: no capture of a public server is used or made.
+// (kiss codes from RFC 5905 section 7.4). They are constructed, for the
+// cases no published capture covers (a RATE kiss, leap 3 at stratum 2);
+// replies recorded from real servers are in testdata/*.hex and
+// recorded_test.go. No test sends a packet beyond loopback.
 const (
 	// LI 0, VN 4, mode 4, stratum 1, poll 3, precision -23, root delay
 	// 0, root dispersion 0x00000010, refid "GPS\0".
@@ -186,6 +188,8 @@ func TestQueryTimeoutAndMalformed(t *testing.T) {
 
 // FuzzParsePacket: any bytes give a packet or an error, never a panic, and
 // a parsed packet's text fields are printable and fit the result limits.
+// Besides the seeds below, testdata/fuzz/FuzzParsePacket holds every
+// recorded reply in testdata/*.hex (see TestRecordedRepliesSeedTheFuzzer).
 func FuzzParsePacket(f *testing.F) {
 	f.Add(mustHex(f, stratum1GPS))                              // stratum 1 refid GPS
 	f.Add(mustHex(f, stratum2))                                 // stratum 2, IPv4 refid, leap 3
