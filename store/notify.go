@@ -10,7 +10,7 @@ import (
 )
 
 // TargetsChannel is the NOTIFY channel the schema's triggers signal on
-// every change to targets, sites or site rules (migration 006).
+// every change to targets, sites or site rules (migration 004_live_notify.sql).
 const TargetsChannel = "anycatch_targets"
 
 // ListenTargetChanges calls changed whenever targets, sites or site rules
