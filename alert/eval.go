@@ -81,6 +81,21 @@ type Evaluator struct {
 	moves   map[track][]Move
 	seen    map[moveKey]bool
 	inst    map[instKey]*instance
+	// regions is each target's probes' regions, for region_flap rules.
+	regions map[int]map[string]ProbeRegion
+	// checks is the newest result of each periodic check (speed_of_light,
+	// inflation) per target and family.
+	checks map[checkKey]checkResult
+}
+
+type checkKey struct {
+	target, af int
+	kind       Kind
+}
+
+type checkResult struct {
+	at    time.Time
+	items []Finding
 }
 
 type moveKey struct {
@@ -91,7 +106,8 @@ type moveKey struct {
 
 // NewEvaluator returns an evaluator with no history.
 func NewEvaluator() *Evaluator {
-	return &Evaluator{history: map[track][]Snapshot{}, moves: map[track][]Move{}, seen: map[moveKey]bool{}, inst: map[instKey]*instance{}}
+	return &Evaluator{history: map[track][]Snapshot{}, moves: map[track][]Move{}, seen: map[moveKey]bool{}, inst: map[instKey]*instance{},
+		regions: map[int]map[string]ProbeRegion{}, checks: map[checkKey]checkResult{}}
 }
 
 // Observe adds a snapshot. Snapshots of a track must come in time order;
@@ -103,6 +119,29 @@ func (e *Evaluator) Observe(s Snapshot) {
 		return
 	}
 	e.history[k] = append(h, s)
+}
+
+// SetRegions replaces the regions of a target's probes (region_flap
+// rules); moves of probes missing from m belong to no region.
+func (e *Evaluator) SetRegions(targetID int, m map[string]ProbeRegion) {
+	e.regions[targetID] = m
+}
+
+// ObserveCheck records the result of a periodic check (kind
+// KindSpeedOfLight or KindInflation) of a target at time at: its findings
+// over both families. Each family's count replaces the one before, so an
+// empty result (nothing found) clears the condition.
+func (e *Evaluator) ObserveCheck(targetID int, kind Kind, at time.Time, items []Finding) {
+	for _, af := range []int{4, 6} {
+		var mine []Finding
+		for _, f := range items {
+			if f.AF == af {
+				mine = append(mine, f)
+			}
+		}
+		slices.SortStableFunc(mine, func(a, b Finding) int { return cmp.Or(cmp.Compare(b.Weight, a.Weight), cmp.Compare(a.Key, b.Key)) })
+		e.checks[checkKey{targetID, af, kind}] = checkResult{at: at, items: mine}
+	}
 }
 
 // AddMoves adds change events, ignoring ones already added (the caller may
@@ -199,6 +238,11 @@ func (e *Evaluator) Eval(now time.Time, rules []Rule) []Event {
 			}
 			cur := h[len(h)-1]
 			base := baseline(h, now.Add(-r.window()))
+			if r.Kind == KindSpeedOfLight || r.Kind == KindInflation {
+				// The site shares of these alerts are of no interest,
+				// and a check covers the window: compare nothing.
+				base = cur
+			}
 			// Sites of firing instances are evaluated even when no
 			// snapshot in the window has probes there any more: a lost
 			// site stays lost after the window has moved past it.
@@ -402,6 +446,27 @@ func (e *Evaluator) conditions(r Rule, af int, base, cur Snapshot, now time.Time
 		v := float64(len(probes))
 		return []condition{{value: v, active: v > r.Threshold && len(probes) >= r.MinProbes, clear: v <= r.Clear,
 			summary: fmt.Sprintf("%d probes moved within %s (IPv%d)", len(probes), r.window(), af), probes: sample}}
+	case KindRegionFlap:
+		return e.regionFlap(r, af, moves, extra)
+	case KindSpeedOfLight, KindInflation:
+		res, ok := e.checks[checkKey{r.TargetID, af, r.Kind}]
+		if !ok {
+			// Not checked yet (or the check failed): hold the state
+			// rather than resolve a firing alert for want of data.
+			return []condition{{}}
+		}
+		what := "(probe, site) pairs with results faster than light"
+		if r.Kind == KindInflation {
+			what = "probes with an inflated RTT"
+		}
+		var sample []string
+		for _, f := range res.items[:min(len(res.items), maxSample)] {
+			sample = append(sample, f.Detail)
+		}
+		v := float64(len(res.items))
+		return []condition{{value: v, active: v > r.Threshold && len(res.items) >= r.MinProbes, clear: v <= r.Clear,
+			summary: fmt.Sprintf("%d %s within %s (IPv%d, checked %s)", len(res.items), what, r.window(), af, res.at.UTC().Format(time.RFC3339)),
+			probes:  sample}}
 	case KindFlap:
 		n := map[string]int{}
 		for _, m := range moves {
@@ -420,6 +485,49 @@ func (e *Evaluator) conditions(r Rule, af int, base, cur Snapshot, now time.Time
 			probes:  flappers[:min(len(flappers), maxSample)]}}
 	}
 	return nil
+}
+
+// regionFlap counts, per region of the rule's kind, the region's probes
+// that changed place at least FlapChanges times within the window. The
+// MinProbes floor is what keeps one noisy probe in a region quiet.
+func (e *Evaluator) regionFlap(r Rule, af int, moves []Move, extra []string) []condition {
+	regions, ok := e.regions[r.TargetID]
+	if !ok {
+		// Regions not read yet (or their read failed): hold the firing
+		// regions rather than resolve them for want of data.
+		var out []condition
+		for _, key := range extra {
+			out = append(out, condition{subject: key})
+		}
+		return out
+	}
+	n := map[string]int{}
+	for _, m := range moves {
+		n[m.Probe]++
+	}
+	flappers := map[string][]string{}
+	for p, c := range n {
+		if c < r.FlapChanges {
+			continue
+		}
+		if key := regions[p].key(r.Region); key != "" {
+			flappers[key] = append(flappers[key], p)
+		}
+	}
+	var keys []string
+	for k := range flappers {
+		keys = append(keys, k)
+	}
+	var out []condition
+	for _, key := range addSites(keys, extra) { // firing regions are evaluated even when calm
+		ps := flappers[key]
+		slices.Sort(ps)
+		v := float64(len(ps))
+		out = append(out, condition{subject: key, value: v, active: v > r.Threshold && len(ps) >= r.MinProbes, clear: v <= r.Clear,
+			summary: fmt.Sprintf("%d probes in %s changed site %d or more times within %s (IPv%d)", len(ps), key, r.FlapChanges, r.window(), af),
+			probes:  ps[:min(len(ps), maxSample)]})
+	}
+	return out
 }
 
 // movedProbes samples the probes that left or reached site, and counts

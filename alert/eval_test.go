@@ -24,7 +24,12 @@ type step struct {
 // and returns the events as "t=<sec> <status> <subject>/<af>".
 func run(t *testing.T, rules []Rule, steps []step) []string {
 	t.Helper()
-	e := NewEvaluator()
+	return runWith(t, NewEvaluator(), rules, steps)
+}
+
+// runWith is run on a prepared evaluator (regions, checks).
+func runWith(t *testing.T, e *Evaluator, rules []Rule, steps []step) []string {
+	t.Helper()
 	var out []string
 	for _, s := range steps {
 		now := t0.Add(time.Duration(s.At) * time.Second)
@@ -332,6 +337,14 @@ func TestRuleValidate(t *testing.T) {
 		{Rule{Kind: KindSiteLost, AF: 5}, "af 5"},
 		{Rule{Kind: KindSiteLost, WindowSec: 5}, "window_sec 5"},
 		{Rule{Kind: KindSiteLost, Name: "a\nb"}, "control characters"},
+		{Rule{Kind: KindRegionFlap, Region: RegionCountry, Threshold: 2}, ""},
+		{Rule{Kind: KindRegionFlap, Region: RegionASN}, ""},
+		{Rule{Kind: KindRegionFlap}, `region ""`},
+		{Rule{Kind: KindRegionFlap, Region: "city"}, `region "city"`},
+		{Rule{Kind: KindFlap, Region: RegionCountry}, "only for region_flap"},
+		{Rule{Kind: KindSpeedOfLight, Threshold: 0}, ""},
+		{Rule{Kind: KindInflation, Threshold: 10, WindowSec: 7200}, ""},
+		{Rule{Kind: KindInflation, Threshold: 10, WindowSec: 300}, "window_sec 300 (want at least 600)"},
 	}
 	for _, tc := range tests {
 		tc.r.Defaults()

@@ -19,6 +19,15 @@ func FuzzRule(f *testing.F) {
 	f.Add([]byte(`{"kind":"flap","window_sec":-5,"flap_changes":1}`))
 	f.Add([]byte(`{"kind":"unreachable_share","threshold":1e308}`))
 	f.Add([]byte(`{"kind":"x","name":"\u0000"}`))
+	// The region and check kinds: a valid region_flap; one without a
+	// region (invalid); a region on a kind without regions (invalid); a
+	// speed_of_light rule with the default window; an inflation rule
+	// with a window below the check minimum (invalid).
+	f.Add([]byte(`{"kind":"region_flap","region":"country","threshold":1,"min_probes":2}`))
+	f.Add([]byte(`{"kind":"region_flap","threshold":1}`))
+	f.Add([]byte(`{"kind":"burst","region":"asn"}`))
+	f.Add([]byte(`{"kind":"speed_of_light","threshold":0,"min_probes":1}`))
+	f.Add([]byte(`{"kind":"inflation","threshold":5,"window_sec":60}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var r Rule
 		if json.Unmarshal(b, &r) != nil {
@@ -38,11 +47,13 @@ func FuzzRule(f *testing.F) {
 		}
 		r.ID, r.TargetID, r.Enabled = 1, 1, true
 		e := NewEvaluator()
+		e.SetRegions(1, map[string]ProbeRegion{"p": {Country: "DE", Continent: "EU", ASN: 64500}})
 		for i, sites := range []map[string]int{{"a": 3, "b": 1}, {"b": 4}, {"a": 1, "b": 3}, {}} {
 			now := t0.Add(time.Duration(i) * 10 * time.Second)
 			e.AddMoves([]Move{{TargetID: 1, AF: 4, Probe: "p", Time: now, From: "a", To: "b"}})
 			e.Observe(Snapshot{TargetID: 1, AF: 4, Time: now, Sites: sites, Unreachable: i})
 			e.Observe(Snapshot{TargetID: 1, AF: 6, Time: now, Sites: sites, Unidentified: i})
+			e.ObserveCheck(1, r.Kind, now, []Finding{{AF: 4, Key: "p>a", Weight: float64(i), Detail: "p"}})
 			e.Eval(now, []Rule{r})
 			e.Prune(now, time.Hour)
 		}

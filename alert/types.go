@@ -42,10 +42,64 @@ const (
 	// KindFlap: more than Threshold probes changed place at least
 	// FlapChanges times within Window.
 	KindFlap Kind = "flap"
+	// KindRegionFlap: in one region (a country, continent or ASN, chosen
+	// by Region), more than Threshold of the region's probes changed
+	// place at least FlapChanges times within Window (and at least
+	// MinProbes of them). Subject: the region, e.g. "country:DE".
+	KindRegionFlap Kind = "region_flap"
+	// KindSpeedOfLight: more than Threshold (probe, site) pairs of the
+	// last Window had results faster than light in fibre allows between
+	// the probe and the site (catchment.Impossible): a wrong identity
+	// rule or a wrong location. Checked at the slow cadence (see
+	// alert/service).
+	KindSpeedOfLight Kind = "speed_of_light"
+	// KindInflation: more than Threshold probes of the last Window have an
+	// inflated anycast RTT (catchment.Inflation, from the result
+	// rollups). Checked at the slow cadence.
+	KindInflation Kind = "inflation"
 )
 
+// Regions a region_flap rule groups probes by.
+const (
+	RegionCountry   = "country"
+	RegionContinent = "continent"
+	RegionASN       = "asn"
+)
+
+// ProbeRegion is where a probe is, for region_flap rules; empty fields are
+// unknown (such probes belong to no region of that kind).
+type ProbeRegion struct {
+	Country   string
+	Continent string
+	ASN       int64
+}
+
+// key is the probe's region of the given kind as a subject ("country:DE",
+// "continent:EU", "asn:AS64500"), or "" when unknown.
+func (p ProbeRegion) key(kind string) string {
+	switch {
+	case kind == RegionCountry && p.Country != "":
+		return "country:" + p.Country
+	case kind == RegionContinent && p.Continent != "":
+		return "continent:" + p.Continent
+	case kind == RegionASN && p.ASN > 0:
+		return fmt.Sprintf("asn:AS%d", p.ASN)
+	}
+	return ""
+}
+
+// Finding is one item a periodic check counts: an impossible (probe,
+// site) pair for speed_of_light, an inflated probe for inflation.
+type Finding struct {
+	AF     int
+	Key    string  // "probe" or "probe>site"
+	Weight float64 // how bad: the sample lists the heaviest first
+	Detail string  // a short human-readable line for the payload sample
+}
+
 // Kinds lists every rule kind, for validation messages and the API.
-var Kinds = []Kind{KindShareChange, KindSiteLost, KindUnreachable, KindUnidentified, KindBurst, KindFlap}
+var Kinds = []Kind{KindShareChange, KindSiteLost, KindUnreachable, KindUnidentified, KindBurst, KindFlap,
+	KindRegionFlap, KindSpeedOfLight, KindInflation}
 
 // Rule defaults and limits.
 const (
@@ -54,6 +108,12 @@ const (
 	DefaultMinProbes   = 2
 	DefaultFlapChanges = 3
 	MaxWindowSec       = 6 * 3600 // the evaluator keeps this much history in memory
+	// MinCheckWindowSec is the shortest window of speed_of_light and
+	// inflation rules: their checks run every few minutes.
+	MinCheckWindowSec = 600
+	// DefaultCheckWindowSec is their default window: an hour, the
+	// resolution of the result rollups the inflation check reads.
+	DefaultCheckWindowSec = 3600
 )
 
 // Rule is one alert rule of a target. Zero values of the optional fields
@@ -66,8 +126,9 @@ type Rule struct {
 	Kind     Kind   `json:"kind"`
 	// AF is 4 or 6, or 0 for both families, each evaluated on its own.
 	AF int `json:"af"`
-	// Threshold is in percentage points for the share kinds and in probes
-	// for burst and flap; site_lost ignores it.
+	// Threshold is in percentage points for the share kinds, in probes
+	// for burst, flap, region_flap and inflation, and in (probe, site)
+	// pairs for speed_of_light; site_lost ignores it.
 	Threshold float64 `json:"threshold"`
 	// Clear is the hysteresis band: a firing alert only counts as clear
 	// once its value is at or below Clear. 0 means 0.75 x Threshold.
@@ -86,15 +147,21 @@ type Rule struct {
 	MinProbes int `json:"min_probes"`
 	// FlapChanges is, for flap rules, the changes within Window that make
 	// a probe flapping; 0 means 3.
-	FlapChanges int       `json:"flap_changes"`
-	Enabled     bool      `json:"enabled"`
-	CreatedAt   time.Time `json:"created_at"`
+	FlapChanges int `json:"flap_changes"`
+	// Region is, for region_flap rules, what a region is: "country",
+	// "continent" or "asn". Other kinds must leave it empty.
+	Region    string    `json:"region,omitempty"`
+	Enabled   bool      `json:"enabled"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // Defaults fills the zero optional fields.
 func (r *Rule) Defaults() {
 	if r.WindowSec == 0 {
 		r.WindowSec = DefaultWindowSec
+		if r.Kind == KindSpeedOfLight || r.Kind == KindInflation {
+			r.WindowSec = DefaultCheckWindowSec
+		}
 	}
 	if r.ResolveSec == 0 {
 		r.ResolveSec = DefaultResolveSec
@@ -142,6 +209,16 @@ func (r *Rule) Validate() error {
 		return bad("min_probes must be >= 1 and flap_changes >= 2")
 	case len(r.Name) > 100 || strings.ContainsFunc(r.Name, func(c rune) bool { return c < 0x20 || c == 0x7f }):
 		return bad("name too long or with control characters")
+	}
+	switch {
+	case r.Kind == KindRegionFlap && r.Region != RegionCountry && r.Region != RegionContinent && r.Region != RegionASN:
+		return bad("region_flap region %q (want %s, %s or %s)", r.Region, RegionCountry, RegionContinent, RegionASN)
+	case r.Kind != KindRegionFlap && r.Region != "":
+		return bad("region %q is only for region_flap rules", r.Region)
+	case (r.Kind == KindSpeedOfLight || r.Kind == KindInflation) && r.WindowSec < MinCheckWindowSec:
+		// The checks read rollups by the hour and run every few
+		// minutes: a shorter window would see nothing or stale data.
+		return bad("%s window_sec %d (want at least %d)", r.Kind, r.WindowSec, MinCheckWindowSec)
 	}
 	switch r.Kind {
 	case KindShareChange, KindUnreachable, KindUnidentified:

@@ -58,7 +58,7 @@ type fixture struct {
 	now    time.Time
 }
 
-func setup(t *testing.T) *fixture {
+func setup(t testing.TB) *fixture {
 	ctx := context.Background()
 	db, err := store.Open(ctx, pgtest.NewURL(t), store.Options{MaxConns: 4, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {

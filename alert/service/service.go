@@ -97,6 +97,10 @@ type Config struct {
 	Now func() time.Time
 	// MaxConcurrentDeliveries bounds webhook sends in flight. 0 means 8.
 	MaxConcurrentDeliveries int
+	// CheckEvery is the cadence of the periodic checks of region_flap,
+	// speed_of_light and inflation rules (see [CheckStore]). 0 means
+	// DefaultCheckEvery (5 min).
+	CheckEvery time.Duration
 }
 
 // Service evaluates rules and delivers notifications.
@@ -114,6 +118,9 @@ type Service struct {
 	deliveries sync.WaitGroup
 
 	metrics *metrics
+
+	checks       checkState // owned under evalMu
+	warnedChecks bool
 }
 
 // New returns a service; start it with Run.
@@ -130,9 +137,12 @@ func New(cfg Config) *Service {
 	if cfg.MaxConcurrentDeliveries <= 0 {
 		cfg.MaxConcurrentDeliveries = 8
 	}
+	if cfg.CheckEvery <= 0 {
+		cfg.CheckEvery = DefaultCheckEvery
+	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	return &Service{cfg: cfg, st: cfg.Store, log: cfg.Log, sender: webhook.New(cfg.Webhook), eval: alert.NewEvaluator(),
-		sem: make(chan struct{}, cfg.MaxConcurrentDeliveries), metrics: newMetrics()}
+		sem: make(chan struct{}, cfg.MaxConcurrentDeliveries), metrics: newMetrics(), checks: checkState{}}
 }
 
 // Run evaluates every cfg.Every until ctx ends, then waits for deliveries
@@ -239,6 +249,9 @@ func (s *Service) Tick(ctx context.Context) error {
 			continue
 		}
 		s.metrics.countMoves(t, s.eval.AddMoves(moves))
+		if err := s.runChecks(ctx, now, t, rules); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	s.metrics.set(snap)
 	// Rules of disabled targets are not evaluated: their history stopped

@@ -20,6 +20,7 @@ import (
 // the API's /alerts endpoints do:
 //
 //	anycatch-server alert rule-create TARGET --kind site_lost [--af 4] [--threshold X] [--window 5m] [--for 0] [--resolve 1m] [--min-probes 2]
+//	                                  [--flap-changes 3] [--region country|continent|asn]
 //	anycatch-server alert rules [--target T] | alert rule-delete ID | rule-disable ID (mute; resolves its alerts) | rule-enable ID
 //	anycatch-server alert list [--target T] [--status firing]
 //	anycatch-server alert webhook-create --url URL [--name N] [--target T] [--allow-private] [--max-attempts 5]   prints the secret once
@@ -36,13 +37,14 @@ func cmdAlert(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	c.fs.StringVar((*string)(&r.Kind), "kind", "", "rule kind: "+kindList()+" (rule-create)")
 	c.fs.StringVar(&r.Name, "name", "", "rule or webhook name")
 	c.fs.IntVar(&r.AF, "af", 0, "address family 4 or 6; 0 evaluates both (rule-create)")
-	c.fs.Float64Var(&r.Threshold, "threshold", 0, "percentage points (share kinds) or probes (burst, flap) (rule-create)")
+	c.fs.Float64Var(&r.Threshold, "threshold", 0, "percentage points (share kinds), probes (burst, flap, region_flap, inflation) or (probe, site) pairs (speed_of_light) (rule-create)")
 	c.fs.Float64Var(&r.Clear, "clear", 0, "hysteresis: clear at or below this; 0 means 0.75 x threshold (rule-create)")
 	c.fs.DurationVar(&window, "window", 0, "look-back window; 0 means 5m (rule-create)")
 	c.fs.DurationVar(&forD, "for", 0, "how long the condition must hold before firing (rule-create)")
 	c.fs.DurationVar(&resolve, "resolve", 0, "how long it must stay clear before resolving; 0 means 1m, negative at once (rule-create)")
 	c.fs.IntVar(&r.MinProbes, "min-probes", 0, "fewest probes an alert may be about; 0 means 2 (rule-create)")
-	c.fs.IntVar(&r.FlapChanges, "flap-changes", 0, "flap: changes within the window that make a probe flapping; 0 means 3 (rule-create)")
+	c.fs.IntVar(&r.FlapChanges, "flap-changes", 0, "flap, region_flap: changes within the window that make a probe flapping; 0 means 3 (rule-create)")
+	c.fs.StringVar(&r.Region, "region", "", "region_flap: country, continent or asn (rule-create)")
 	var w alert.Webhook
 	c.fs.StringVar(&w.URL, "url", "", "webhook URL (webhook-create)")
 	c.fs.StringVar(&w.Secret, "secret", "", "HMAC secret, at least 16 characters; empty generates one (webhook-create)")
@@ -86,7 +88,11 @@ func cmdAlert(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		fmt.Fprintln(tw, "ID\tTARGET\tNAME\tKIND\tAF\tTHRESHOLD\tCLEAR\tWINDOW\tFOR\tRESOLVE\tMIN PROBES\tENABLED")
 		for _, r := range rules {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%g\t%g\t%ds\t%ds\t%ds\t%d\t%t\n", r.ID, r.Target, r.Name, r.Kind, r.AF, r.Threshold, r.Clear,
+			kind := string(r.Kind)
+			if r.Region != "" {
+				kind += "(" + r.Region + ")"
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%g\t%g\t%ds\t%ds\t%ds\t%d\t%t\n", r.ID, r.Target, r.Name, kind, r.AF, r.Threshold, r.Clear,
 				r.WindowSec, r.ForSec, r.ResolveSec, r.MinProbes, r.Enabled)
 		}
 	case "rule-delete":

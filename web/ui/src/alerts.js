@@ -11,7 +11,14 @@ const KIND_LABELS = {
   unidentified_share: 'Unidentified share',
   burst: 'Burst of moves',
   flap: 'Flapping probes',
+  region_flap: 'Flapping region',
+  speed_of_light: 'Faster than light',
+  inflation: 'Inflated RTTs',
 };
+
+// Kinds whose sample is a list of findings (worst first) worth showing
+// under the summary; the others' samples are probe ids.
+const FINDING_KINDS = new Set(['speed_of_light', 'inflation', 'region_flap']);
 
 // The map at an earlier moment reads the result rollups, which the server
 // rebuilds every 5 minutes: a moment more recent than that has no data yet,
@@ -27,6 +34,14 @@ function sharesCell(a, colors) {
   return h('span.alert-shares', (a.sites || []).filter((s) => s.before_probes !== s.after_probes).slice(0, 4).map((s) =>
     h('span.alert-share', { title: `${s.before_probes} → ${s.after_probes} probes` }, chip(s.site, colors),
       ` ${s.before_share.toFixed(0)}% → ${s.after_share.toFixed(0)}%`)));
+}
+
+// findingsCell lists the first findings of a sample, one per line (table
+// cells do not wrap), the whole sample in the tooltip.
+function findingsCell(a) {
+  const all = a.probes || [];
+  return h('div.muted', { title: all.join('\n') }, all.slice(0, 3).map((p) => h('div', { style: { whiteSpace: 'normal', maxWidth: '60ch' } }, p)),
+    all.length > 3 ? h('div', `… ${all.length - 3} more`) : null);
 }
 
 export function alertsPage(root, ctx) {
@@ -69,9 +84,10 @@ export function alertsPage(root, ctx) {
         { key: 'started_at', label: 'Started', render: (a) => fmt.time(a.started_at) },
         { key: 'resolved_at', label: 'Resolved', render: (a) => (a.resolved_at ? fmt.time(a.resolved_at) : '—') },
         { key: 'kind', label: 'Rule', render: (a) => h('span', { title: a.kind }, a.rule || KIND_LABELS[a.kind] || a.kind) },
-        { key: 'subject', label: 'Site', render: (a) => (a.subject ? chip(a.subject, colors) : '—') },
+        { key: 'subject', label: 'Subject', render: (a) => (!a.subject ? '—' : a.subject.includes(':') ? h('span', a.subject) : chip(a.subject, colors)) },
         { key: 'af', label: 'AF', render: (a) => `IPv${a.af}` },
-        { key: 'summary', label: 'What happened', sortable: false, render: (a) => h('div', h('div', a.summary), sharesCell(a, colors)) },
+        { key: 'summary', label: 'What happened', sortable: false, render: (a) => h('div', h('div', a.summary),
+          FINDING_KINDS.has(a.kind) ? findingsCell(a) : sharesCell(a, colors)) },
         { key: 'map', label: '', sortable: false, render: (a) => h('span.alert-links',
           h('a.btn.small', { href: mapLink(target, a.started_at), title: 'the map when it fired (live while it is recent)' }, 'map'),
           a.resolved_at ? h('a.btn.small', { href: mapLink(target, a.resolved_at), title: 'the map when it resolved (live while it is recent)' }, 'after') : null) },
@@ -86,7 +102,7 @@ function rulesCard(rules) {
     rules.length
       ? h('div.table-wrap#alert-rules', sortableTable([
         { key: 'name', label: 'Name' },
-        { key: 'kind', label: 'Kind', render: (r) => KIND_LABELS[r.kind] || r.kind },
+        { key: 'kind', label: 'Kind', render: (r) => (KIND_LABELS[r.kind] || r.kind) + (r.region ? ` (${r.region})` : '') },
         { key: 'af', label: 'AF', render: (r) => (r.af ? `IPv${r.af}` : 'both') },
         { key: 'threshold', label: 'Threshold', num: true },
         { key: 'window_sec', label: 'Window', num: true, render: (r) => `${r.window_sec} s` },
