@@ -456,8 +456,14 @@ func (e *Evaluator) conditions(r Rule, af int, base, cur Snapshot, now time.Time
 			return []condition{{}}
 		}
 		what := "(probe, site) pairs with results faster than light"
+		if len(res.items) == 1 {
+			what = "(probe, site) pair with results faster than light"
+		}
 		if r.Kind == KindInflation {
 			what = "probes with an inflated RTT"
+			if len(res.items) == 1 {
+				what = "probe with an inflated RTT"
+			}
 		}
 		var sample []string
 		for _, f := range res.items[:min(len(res.items), maxSample)] {

@@ -48,7 +48,7 @@ func TestBrowserAlertsNewKinds(t *testing.T) {
 	open(alert.Rule{Kind: alert.KindRegionFlap, Region: alert.RegionCountry, Threshold: 1}, "country:DE",
 		"2 probes in country:DE changed site 3 or more times within 10m0s (IPv4)", "p-00001", "p-00002")
 	open(alert.Rule{Kind: alert.KindSpeedOfLight, MinProbes: 1}, "",
-		"1 (probe, site) pairs with results faster than light within 1h0m0s (IPv4)",
+		"1 (probe, site) pair with results faster than light within 1h0m0s (IPv4)",
 		"probe p-00003 -> site ams: 3 of 40 results faster than light (fastest 4.0 ms, 9290 km needs 92.5 ms)")
 	open(alert.Rule{Kind: alert.KindInflation, Threshold: 1}, "", "2 probes with an inflated RTT within 1h0m0s (IPv4)",
 		"probe p-00004 (EU) -> site syd: 250.0 ms, 240.0 ms over its region baseline via ams (x25.0)", "probe p-00005 (EU) -> site sin: 180.0 ms")
