@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,7 +41,9 @@ type LiveMeasurement interface {
 
 // LiveRequest is what StartMeasurement runs.
 type LiveRequest struct {
-	Target  string
+	Target  string       // registered target; "" for an ad-hoc address (Addrs)
+	Address string       // ad-hoc: the address or hostname as asked
+	Addrs   []netip.Addr // ad-hoc: what to measure, at most one per family
 	Kinds   []measure.Kind
 	AF      int
 	Probes  []string
@@ -139,22 +142,29 @@ func (s *Server) createMeasurement(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	var t Target
+	var addrs []netip.Addr
 	if in.Address != "" {
 		if p.scope != ScopeAdmin {
 			s.writeError(w, r, &Error{Code: CodeForbidden, Message: "measuring an arbitrary address needs an API key with scope admin; read keys may measure registered targets"})
 			return
 		}
-		s.writeError(w, r, invalid("address", "measuring an arbitrary address is not supported yet: create a target for it"))
-		return
-	}
-	if in.Target == "" {
-		s.writeError(w, r, invalid("target", "required"))
-		return
-	}
-	t, err := s.store.GetTarget(r.Context(), in.Target)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+		a, err := s.adhocAddrs(r.Context(), in)
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		addrs = a
+	} else {
+		if in.Target == "" {
+			s.writeError(w, r, invalid("target", "required (or, with an admin key, address)"))
+			return
+		}
+		var err error
+		if t, err = s.store.GetTarget(r.Context(), in.Target); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
 	}
 	for _, k := range in.Kinds {
 		if !slices.Contains([]measure.Kind{measure.KindIdentity, measure.KindPing, measure.KindTrace, measure.KindDNS}, k) {
@@ -192,7 +202,7 @@ func (s *Server) createMeasurement(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, &Error{Code: CodeRateLimited, Message: why})
 		return
 	}
-	m, err := s.cfg.Live.StartMeasurement(LiveRequest{Target: t.Name, Kinds: in.Kinds, AF: in.AF, Probes: probes, Timeout: timeout})
+	m, err := s.cfg.Live.StartMeasurement(LiveRequest{Target: t.Name, Address: in.Address, Addrs: addrs, Kinds: in.Kinds, AF: in.AF, Probes: probes, Timeout: timeout})
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -60,6 +61,10 @@ type Config struct {
 	// key; 0 means 60.
 	MeasureConcurrent int
 	MeasurePerHour    int
+	// Resolve looks up the addresses of a hostname an admin asks to
+	// measure (POST /measurements with "address"); nil means the system
+	// resolver.
+	Resolve func(ctx context.Context, host string) ([]netip.Addr, error)
 
 	Log *slog.Logger     // nil discards
 	Now func() time.Time // nil means time.Now

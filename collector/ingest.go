@@ -119,7 +119,9 @@ func (c *Collector) handleResults(w http.ResponseWriter, r *http.Request) {
 			if ins {
 				lv.Verdict = measure.Accepted
 				resp.Accepted++
-				c.observePlace(probe, rows[k])
+				if rows[k].TargetID != AdhocTargetID {
+					c.observePlace(probe, rows[k])
+				}
 				c.observeOnDemand(probe, rows[k])
 			} else {
 				lv.Verdict, lv.Reason = measure.Duplicate, "already stored"
@@ -160,6 +162,12 @@ func (c *Collector) failUpload(w http.ResponseWriter, err error) {
 // authorize checks that r answers a measurement scheduled for probe and
 // forces the fields the collector owns. It returns a rejection reason.
 func (c *Collector) authorize(p *plan, probe string, r *measure.Result, now time.Time) (reason, class string) {
+	if measure.IsAdhocID(r.Measurement) {
+		if r.Time.Before(now.Add(-maxResultAge)) {
+			return fmt.Sprintf("ts: older than %d days", int(maxResultAge.Hours()/24)), "invalid"
+		}
+		return c.authorizeAdhoc(probe, r, now)
+	}
 	m := p.byID[r.Measurement]
 	if m == nil {
 		return fmt.Sprintf("msm %q is not scheduled for this probe", shorten(r.Measurement)), "unscheduled"
@@ -187,8 +195,15 @@ const maxResultAge = 90 * 24 * time.Hour
 
 // row derives the stored row of an authorised result.
 func (c *Collector) row(p *plan, r *measure.Result) Row {
-	t := p.byID[r.Measurement].target
-	row := Row{TargetID: t.ID, Result: r}
+	row := Row{TargetID: AdhocTargetID, Result: r}
+	// An ad-hoc result (authorised by authorizeAdhoc) belongs to no
+	// target: stored under AdhocTargetID, never classified into catchment.
+	adhoc := measure.IsAdhocID(r.Measurement)
+	var t *plannedTarget
+	if !adhoc {
+		t = p.byID[r.Measurement].target
+		row.TargetID = t.ID
+	}
 	if rtt, ok := r.RTT(); ok {
 		row.RTT = &rtt
 	}
@@ -198,6 +213,9 @@ func (c *Collector) row(p *plan, r *measure.Result) Row {
 	}
 	switch r.Kind {
 	case measure.KindIdentity, measure.KindDNS, measure.KindHTTP, measure.KindNTP, measure.KindTrace:
+		if adhoc {
+			break
+		}
 		if o, ok := ClassifyResult(t.identifier, r); ok {
 			row.State, row.Site, row.Identity, row.Source = o.State, o.Site, o.Identity, o.Source
 		}

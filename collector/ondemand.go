@@ -53,6 +53,12 @@ type OnDemand struct {
 	pending map[string]map[string]bool // probe -> msm -> waiting
 	changed chan struct{}              // closed and replaced on every event
 	timer   *time.Timer
+
+	// Ad-hoc requests only (see adhoc.go): what each ad-hoc id measures,
+	// and the probes the request reached, whose results ingest accepts.
+	adhoc map[string]adhocMsm
+	asked map[string]bool
+	taken map[string]measure.UUID // probe "\x00" msm -> the one result accepted
 }
 
 // Status returns the request's status with events from index from on.
@@ -184,15 +190,7 @@ func (c *Collector) StartOnDemand(req OnDemandRequest) (*OnDemand, error) {
 		}
 	}
 	// Register before nudging: a fast probe's result must find it.
-	c.od.mu.Lock()
-	if c.od.byID == nil {
-		c.od.byID = map[string]*OnDemand{}
-	}
-	c.od.prune(now)
-	c.od.byID[o.st.ID] = o
-	c.od.live = append(c.od.live, o)
-	c.od.nlive.Store(int32(len(c.od.live)))
-	c.od.mu.Unlock()
+	c.od.register(o, now)
 
 	reached := c.live.sendTo(probes, measure.LiveMessage{Type: measure.LiveNudge, Measurements: msms, Request: o.st.ID, Reason: "on-demand " + o.st.ID})
 	o.mu.Lock()

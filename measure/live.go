@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -27,20 +28,47 @@ const (
 	LiveSchedule  = "schedule"  // the schedule changed; Version: the new one (fetch it from PathSchedule)
 	LiveNudge     = "nudge"     // measure now: Measurements (ids from the schedule) once, out of turn; Request names an on-demand measurement
 	LiveRefused   = "refused"   // probe: it will not run Measurements of nudge Request, and why (Reason)
+	LiveAdhoc     = "adhoc"     // run Adhoc (measurements not in the schedule, ids AdhocID) once, now, for on-demand Request
 )
+
+// AdhocPrefix starts the id of every ad-hoc measurement: an on-demand
+// measurement of an address that is no registered target. The full id is
+// AdhocID(request, kind, af); the collector accepts results under such an
+// id only from the probes it asked, for that address, while the request
+// runs (plus a grace period).
+const AdhocPrefix = "adhoc/"
+
+// MaxAdhoc bounds the measurements one LiveAdhoc message may carry (kinds
+// times address families); a probe refuses the rest.
+const MaxAdhoc = 8
+
+// IsAdhocID reports whether id names an ad-hoc measurement. Scheduled ids
+// are target/kind/af (three segments; a target name holds no slash), so a
+// target that happens to be called "adhoc" keeps its ordinary ids.
+func IsAdhocID(id string) bool {
+	rest, ok := strings.CutPrefix(id, AdhocPrefix)
+	return ok && strings.Count(rest, "/") == 2
+}
+
+// AdhocID names the ad-hoc measurement of kind over address family af of
+// on-demand request.
+func AdhocID(request string, kind Kind, af int) string {
+	return fmt.Sprintf("%s%s/%s/%d", AdhocPrefix, request, kind, af)
+}
 
 // LiveMessage is one JSON text frame on the live channel. Unused fields are
 // omitted; a receiver ignores message types it does not know so either end
 // can be upgraded first.
 type LiveMessage struct {
-	Type         string   `json:"type"`
-	Nonce        string   `json:"nonce,omitempty"`        // challenge: base64 of 32 random bytes
-	Probe        string   `json:"probe,omitempty"`        // auth
-	Proof        string   `json:"proof,omitempty"`        // auth: base64 ed25519 signature
-	Version      string   `json:"version,omitempty"`      // welcome, schedule
-	Measurements []string `json:"measurements,omitempty"` // nudge: measurement ids
-	Reason       string   `json:"reason,omitempty"`       // nudge: why (e.g. "confirm catchment change"); refused: the probe's reason
-	Request      string   `json:"request,omitempty"`      // nudge, refused: the on-demand measurement id, if any
+	Type         string        `json:"type"`
+	Nonce        string        `json:"nonce,omitempty"`        // challenge: base64 of 32 random bytes
+	Probe        string        `json:"probe,omitempty"`        // auth
+	Proof        string        `json:"proof,omitempty"`        // auth: base64 ed25519 signature
+	Version      string        `json:"version,omitempty"`      // welcome, schedule
+	Measurements []string      `json:"measurements,omitempty"` // nudge: measurement ids
+	Reason       string        `json:"reason,omitempty"`       // nudge: why (e.g. "confirm catchment change"); refused: the probe's reason
+	Request      string        `json:"request,omitempty"`      // nudge, refused, adhoc: the on-demand measurement id, if any
+	Adhoc        []Measurement `json:"adhoc,omitempty"`        // adhoc: what to run (IntervalSec and OffsetSec unused)
 }
 
 // On-demand measurement states and per-probe outcomes, as the API reports
@@ -70,10 +98,12 @@ type OnDemandEvent struct {
 // OnDemandStatus describes an on-demand request.
 type OnDemandStatus struct {
 	ID           string          `json:"id"`
-	Status       string          `json:"status"` // OnDemandRunning or OnDemandDone
-	Target       string          `json:"target"`
-	Measurements []string        `json:"measurements"` // scheduled measurement ids run
-	Probes       []string        `json:"probes"`       // selected probes
+	Status       string          `json:"status"`              // OnDemandRunning or OnDemandDone
+	Target       string          `json:"target"`              // registered target; "" for an ad-hoc address
+	Address      string          `json:"address,omitempty"`   // ad-hoc: the address or hostname asked for
+	Addresses    []string        `json:"addresses,omitempty"` // ad-hoc: the IP addresses measured (one per family)
+	Measurements []string        `json:"measurements"`        // measurement ids run (scheduled ones, or ad-hoc ids)
+	Probes       []string        `json:"probes"`              // selected probes
 	Created      time.Time       `json:"created"`
 	Deadline     time.Time       `json:"deadline"`
 	Events       []OnDemandEvent `json:"events,omitempty"`

@@ -60,8 +60,8 @@ func (db *DB) RollupResults(ctx context.Context, from, to time.Time) error {
 				count(rtt_ms) FILTER (WHERE ` + rttInRange + `),
 				coalesce(sum(rtt_ms) FILTER (WHERE ` + rttInRange + `), 0), min(rtt_ms) FILTER (WHERE ` + rttInRange + `),
 				coalesce(sum(loss), 0), count(loss), min(ts), max(ts)
-			FROM results WHERE ts >= $1 AND ts < $2
-			GROUP BY 1, 2, 3, 4, 5, 6`, []any{from, to}},
+			FROM results WHERE ts >= $1 AND ts < $2 AND target_id = ANY($3)
+			GROUP BY 1, 2, 3, 4, 5, 6`, []any{from, to, targets}},
 	}
 	for _, s := range steps {
 		if _, err := tx.Exec(ctx, s.sql, s.args...); err != nil {

@@ -28,7 +28,8 @@ func cmdMeasure(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.SetOutput(stderr)
 	apiURL := fs.String("api", measureEnvOr("ANYCATCH_API", "http://127.0.0.1:8080"), "server base URL (env ANYCATCH_API)")
 	key := fs.String("key", os.Getenv("ANYCATCH_API_KEY"), "API key (env ANYCATCH_API_KEY)")
-	target := fs.String("target", "", "registered target to measure (required)")
+	target := fs.String("target", "", "registered target to measure (this or --address)")
+	address := fs.String("address", "", "instead of --target: an IP address or hostname to measure (admin key)")
 	var from []string
 	fs.Func("from", "probe selection, repeatable: country=CC, continent=EU, asn=N, site=CODE, probe=ID or any", func(s string) error {
 		from = append(from, s)
@@ -39,10 +40,10 @@ func cmdMeasure(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	timeout := fs.Duration("timeout", 30*time.Second, "how long probes have to answer")
 	asJSON := fs.Bool("json", false, "print each event as a JSON line")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: anycatch-server measure --target NAME [--from KEY=VALUE]... [--limit N] [KINDS]")
+		fmt.Fprintln(stderr, "usage: anycatch-server measure --target NAME|--address ADDR [--from KEY=VALUE]... [--limit N] [KINDS]")
 		fmt.Fprintln(stderr, "\nStarts an on-demand measurement on a running server (POST /api/v1/measurements) and")
 		fmt.Fprintln(stderr, "prints each probe's result as it arrives. KINDS: comma-separated identity, ping, trace,")
-		fmt.Fprintln(stderr, "dns (default: all the target measures).\n\nflags:")
+		fmt.Fprintln(stderr, "dns (default: all the target measures; ping for --address).\n\nflags:")
 		fs.PrintDefaults()
 	}
 	// Flags may follow the kinds argument.
@@ -57,10 +58,15 @@ func cmdMeasure(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if len(pos) == 1 {
 		kindsArg = pos[0]
 	}
-	if *target == "" {
-		return errors.New("measure: --target is required")
+	if (*target == "") == (*address == "") {
+		return errors.New("measure: give --target or --address")
 	}
-	in := map[string]any{"target": *target, "limit": *limit, "af": *af, "timeout_sec": int(timeout.Seconds())}
+	in := map[string]any{"limit": *limit, "af": *af, "timeout_sec": int(timeout.Seconds())}
+	if *target != "" {
+		in["target"] = *target
+	} else {
+		in["address"] = *address
+	}
 	if kindsArg != "" {
 		in["kinds"] = strings.Split(kindsArg, ",")
 	}

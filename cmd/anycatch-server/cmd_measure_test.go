@@ -93,4 +93,15 @@ func TestCmdMeasure(t *testing.T) {
 	if err := cmdMeasure(context.Background(), []string{"--api", srv.URL}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "--target") {
 		t.Errorf("no target: %v", err)
 	}
+	if err := cmdMeasure(context.Background(), []string{"--api", srv.URL, "--target", "lab", "--address", "198.51.100.7"}, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "--address") {
+		t.Errorf("target and address: %v", err)
+	}
+	// --address sends the address instead of a target.
+	got = nil
+	if err := cmdMeasure(context.Background(), []string{"--api", srv.URL, "--key", "k1", "--address", "198.51.100.7", "ping"}, io.Discard, io.Discard); err != nil {
+		t.Fatalf("measure --address: %v", err)
+	}
+	if _, hasTarget := got["target"]; got["address"] != "198.51.100.7" || hasTarget {
+		t.Errorf("request %v, want address and no target", got)
+	}
 }

@@ -16,6 +16,16 @@ var _ api.Live = liveAdapter{}
 func (l liveAdapter) ConnectedProbes() []string { return l.c.LiveProbes() }
 
 func (l liveAdapter) StartMeasurement(req api.LiveRequest) (api.LiveMeasurement, error) {
+	if req.Target == "" && len(req.Addrs) > 0 {
+		o, err := l.c.StartAdhoc(collector.AdhocRequest{Address: req.Address, Addrs: req.Addrs, Kinds: req.Kinds, Probes: req.Probes, Timeout: req.Timeout})
+		if errors.Is(err, collector.ErrBadAdhoc) {
+			return nil, &api.Error{Code: api.CodeInvalid, Message: err.Error(), Param: "address"}
+		}
+		if err != nil {
+			return nil, err
+		}
+		return o, nil
+	}
 	o, err := l.c.StartOnDemand(collector.OnDemandRequest{Target: req.Target, Kinds: req.Kinds, AF: req.AF, Probes: req.Probes, Timeout: req.Timeout})
 	switch {
 	case errors.Is(err, collector.ErrUnknownTarget):

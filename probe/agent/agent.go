@@ -394,7 +394,11 @@ func (a *Agent) scheduler(ctx context.Context, jobs chan<- job) {
 		case ms := <-a.schedules:
 			plan = a.replan(plan, ms, now)
 		case m := <-a.nudges:
-			a.runNow(plan, m, jobs)
+			if m.Type == measure.LiveAdhoc {
+				a.runAdhoc(m, jobs)
+			} else {
+				a.runNow(plan, m, jobs)
+			}
 		case <-timer.C:
 		}
 	}
@@ -493,7 +497,8 @@ func (a *Agent) runOne(ctx context.Context, m measure.Measurement, urgent bool) 
 // differently from the previous run of its measurement (another identity,
 // or now no answer, or again one).
 func (a *Agent) placeChanged(res *measure.Result) bool {
-	if res.Kind != measure.KindIdentity && res.Kind != measure.KindDNS {
+	// Ad-hoc ids are used once: remembering them would only grow the map.
+	if res.Kind != measure.KindIdentity && res.Kind != measure.KindDNS || measure.IsAdhocID(res.Measurement) {
 		return false
 	}
 	place := "unreachable"

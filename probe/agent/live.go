@@ -114,7 +114,7 @@ func (a *Agent) serveLive(ctx context.Context, lc *upload.LiveConn) error {
 		switch m.Type {
 		case measure.LiveSchedule, measure.LiveWelcome:
 			a.requestFetch()
-		case measure.LiveNudge:
+		case measure.LiveNudge, measure.LiveAdhoc:
 			a.mu.Lock()
 			a.st.Live.Nudges++
 			a.mu.Unlock()

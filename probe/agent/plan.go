@@ -13,48 +13,6 @@ import (
 // MaxMeasurements bounds how many measurements one schedule may hold.
 const MaxMeasurements = 10_000
 
-// special lists address ranges a probe must not measure unless told
-// AllowPrivate: they are not globally reachable (RFC 6890 and the IANA
-// special-purpose registries), so measuring them either probes the
-// volunteer's own network or is meaningless for anycast catchment.
-var special = func() []struct {
-	p      netip.Prefix
-	reason string
-} {
-	var out []struct {
-		p      netip.Prefix
-		reason string
-	}
-	add := func(reason string, prefixes ...string) {
-		for _, s := range prefixes {
-			out = append(out, struct {
-				p      netip.Prefix
-				reason string
-			}{netip.MustParsePrefix(s), reason})
-		}
-	}
-	add("unspecified or \"this network\"", "0.0.0.0/8", "::/128")
-	add("loopback", "127.0.0.0/8", "::1/128")
-	add("private", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
-	add("shared address space (CGNAT)", "100.64.0.0/10")
-	add("link-local", "169.254.0.0/16", "fe80::/10")
-	add("IETF protocol assignments", "192.0.0.0/24")
-	add("documentation", "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32", "3fff::/20")
-	add("benchmarking", "198.18.0.0/15", "2001:2::/48")
-	add("6to4 relay anycast (deprecated)", "192.88.99.0/24")
-	add("multicast", "224.0.0.0/4", "ff00::/8")
-	add("limited broadcast", "255.255.255.255/32")
-	add("reserved", "240.0.0.0/4")
-	add("discard-only", "100::/64")
-	add("NAT64 local-use", "64:ff9b:1::/48")
-	add("Teredo", "2001::/32")
-	add("ORCHID", "2001:10::/28", "2001:20::/28")
-	add("6to4", "2002::/16")
-	add("site-local (deprecated)", "fec0::/10")
-	add("SRv6 SIDs", "5f00::/16")
-	return out
-}()
-
 // CheckTarget returns an error saying why address may not be measured: it
 // does not parse, or it is in a special-purpose range and allowPrivate is
 // false. IPv4-mapped IPv6 addresses are judged as IPv4.
@@ -69,11 +27,10 @@ func CheckTarget(address string, allowPrivate bool) error {
 	if allowPrivate {
 		return nil
 	}
-	a = a.Unmap()
-	for _, s := range special {
-		if s.p.Contains(a) {
-			return fmt.Errorf("target %s is %s (%s); refused without --allow-private", address, s.reason, s.p)
-		}
+	// The ranges live in measure so the API judges resolved hostnames
+	// by the same list.
+	if reason, p, ok := measure.SpecialRange(a); ok {
+		return fmt.Errorf("target %s is %s (%s); refused without --allow-private", address, reason, p)
 	}
 	return nil
 }
