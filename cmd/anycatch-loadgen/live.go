@@ -202,26 +202,11 @@ func parallel(ctx context.Context, n, workers int, fn func(i int) error) error {
 }
 
 func enrollOnly(ctx context.Context, client *http.Client, url, token string) (*liveProbe, error) {
-	_, key, err := ed25519.GenerateKey(nil)
+	id, key, err := enrollKey(ctx, client, url, token, "loadgen-live")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("enroll: %w", err)
 	}
-	body, _ := json.Marshal(measure.EnrollRequest{Token: token, PublicKey: key.Public().(ed25519.PublicKey), Version: "loadgen-live"})
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+measure.PathEnroll, bytes.NewReader(body))
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		return nil, fmt.Errorf("enroll: status %d: %s", resp.StatusCode, b)
-	}
-	var er measure.EnrollResponse
-	if err := json.Unmarshal(b, &er); err != nil {
-		return nil, err
-	}
-	return &liveProbe{id: er.Probe, key: key}, nil
+	return &liveProbe{id: id, key: key}, nil
 }
 
 // dialLive opens and authenticates one live channel, as a probe does.

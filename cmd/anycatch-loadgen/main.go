@@ -445,27 +445,37 @@ type sampled struct {
 	r     *measure.Result
 }
 
-func enroll(ctx context.Context, client *http.Client, url, token string) (*simProbe, error) {
+// enrollKey enrolls a new simulated probe with a fresh key pair and
+// returns its id and private key.
+func enrollKey(ctx context.Context, client *http.Client, url, token, version string) (string, ed25519.PrivateKey, error) {
 	_, key, err := ed25519.GenerateKey(nil)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	body, _ := json.Marshal(measure.EnrollRequest{Token: token, PublicKey: key.Public().(ed25519.PublicKey), Version: "loadgen"})
+	body, _ := json.Marshal(measure.EnrollRequest{Token: token, PublicKey: key.Public().(ed25519.PublicKey), Version: version})
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+measure.PathEnroll, bytes.NewReader(body))
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated {
-		return nil, fmt.Errorf("status %d: %s", resp.StatusCode, b)
+		return "", nil, fmt.Errorf("status %d: %s", resp.StatusCode, b)
 	}
 	var er measure.EnrollResponse
 	if err := json.Unmarshal(b, &er); err != nil {
+		return "", nil, err
+	}
+	return er.Probe, key, nil
+}
+
+func enroll(ctx context.Context, client *http.Client, url, token string) (*simProbe, error) {
+	id, key, err := enrollKey(ctx, client, url, token, "loadgen")
+	if err != nil {
 		return nil, err
 	}
-	p := &simProbe{id: er.Probe, key: key}
+	p := &simProbe{id: id, key: key}
 	// A running server lists a target created meanwhile after its next
 	// target reload (30 s by default).
 	for wait := time.Now().Add(45 * time.Second); ; {
