@@ -142,22 +142,7 @@ func (c *Collector) StartAdhoc(req AdhocRequest) (*OnDemand, error) {
 	c.od.register(o, now)
 
 	reached := c.live.sendTo(probes, measure.LiveMessage{Type: measure.LiveAdhoc, Request: id, Adhoc: msms})
-	o.mu.Lock()
-	for _, pr := range probes {
-		if slices.Contains(reached, pr) {
-			continue
-		}
-		delete(o.asked, pr)
-		delete(o.pending, pr)
-		o.add(measure.OnDemandEvent{At: now.UTC(), Probe: pr, Outcome: measure.OutcomeOffline, Reason: "probe holds no live channel to this collector"})
-	}
-	if len(probes) == 0 {
-		o.st.Status = measure.OnDemandDone
-	}
-	if o.st.Status != measure.OnDemandDone {
-		o.timer = time.AfterFunc(req.Timeout, func() { o.expire(c.cfg.Now()) })
-	}
-	o.mu.Unlock()
+	c.dispatched(o, probes, reached, now, req.Timeout)
 	return o, nil
 }
 

@@ -201,26 +201,7 @@ func dialLive(t *testing.T, e *env, p *probeClient) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
-	hdr := http.Header{}
-	measure.SignRequest(hdr, p.key, p.id, http.MethodGet, measure.PathLive, nil, p.now())
-	c, _, err := websocket.Dial(ctx, e.srv.URL+measure.PathLive, &websocket.DialOptions{HTTPHeader: hdr, Subprotocols: []string{measure.LiveSubprotocol}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.CloseNow() })
-	_, b, err := c.Read(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ch measure.LiveMessage
-	json.Unmarshal(b, &ch)
-	auth, _ := json.Marshal(measure.LiveMessage{Type: measure.LiveAuth, Probe: p.id, Proof: measure.LiveProof(p.key, p.id, ch.Nonce)})
-	if err := c.Write(ctx, websocket.MessageText, auth); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := c.Read(ctx); err != nil { // welcome
-		t.Fatal(err)
-	}
+	c := authLive(ctx, t, e, p)
 	// Keep reading so pushed messages do not back up the collector.
 	go func() {
 		for {
@@ -283,4 +264,32 @@ func TestAdhocRealPingLoopback(t *testing.T) {
 		t.Fatalf("result %+v (ping %+v), want echo replies from 127.0.0.1", r, r.Ping)
 	}
 	t.Logf("ad-hoc ping of 127.0.0.1: %d/%d replies, result after %s", r.Ping.Received, r.Ping.Sent, time.Since(start).Round(time.Millisecond))
+}
+
+// authLive opens p's live channel the way a probe does (signed upgrade,
+// then the signed challenge) and returns it after the welcome; the test
+// closes it at its end.
+func authLive(ctx context.Context, t *testing.T, e *env, p *probeClient) *websocket.Conn {
+	t.Helper()
+	hdr := http.Header{}
+	measure.SignRequest(hdr, p.key, p.id, http.MethodGet, measure.PathLive, nil, p.now())
+	c, _, err := websocket.Dial(ctx, e.srv.URL+measure.PathLive, &websocket.DialOptions{HTTPHeader: hdr, Subprotocols: []string{measure.LiveSubprotocol}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	_, b, err := c.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ch measure.LiveMessage
+	json.Unmarshal(b, &ch)
+	auth, _ := json.Marshal(measure.LiveMessage{Type: measure.LiveAuth, Probe: p.id, Proof: measure.LiveProof(p.key, p.id, ch.Nonce)})
+	if err := c.Write(ctx, websocket.MessageText, auth); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Read(ctx); err != nil { // welcome
+		t.Fatal(err)
+	}
+	return c
 }

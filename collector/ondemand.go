@@ -193,22 +193,31 @@ func (c *Collector) StartOnDemand(req OnDemandRequest) (*OnDemand, error) {
 	c.od.register(o, now)
 
 	reached := c.live.sendTo(probes, measure.LiveMessage{Type: measure.LiveNudge, Measurements: msms, Request: o.st.ID, Reason: "on-demand " + o.st.ID})
+	c.dispatched(o, probes, reached, now, req.Timeout)
+	return o, nil
+}
+
+// dispatched records, after the live message went out, which of probes it
+// did not reach (offline: they were not asked, and an ad-hoc request no
+// longer accepts their results), ends a request that asked nobody, and
+// arms the deadline of one still waiting.
+func (c *Collector) dispatched(o *OnDemand, probes, reached []string, now time.Time, timeout time.Duration) {
 	o.mu.Lock()
+	defer o.mu.Unlock()
 	for _, pr := range probes {
 		if slices.Contains(reached, pr) {
 			continue
 		}
 		delete(o.pending, pr)
+		delete(o.asked, pr) // nil for target requests: a no-op
 		o.add(measure.OnDemandEvent{At: now.UTC(), Probe: pr, Outcome: measure.OutcomeOffline, Reason: "probe holds no live channel to this collector"})
 	}
 	if len(probes) == 0 {
 		o.st.Status = measure.OnDemandDone
 	}
 	if o.st.Status != measure.OnDemandDone {
-		o.timer = time.AfterFunc(req.Timeout, func() { o.expire(c.cfg.Now()) })
+		o.timer = time.AfterFunc(timeout, func() { o.expire(c.cfg.Now()) })
 	}
-	o.mu.Unlock()
-	return o, nil
 }
 
 // OnDemandByID returns a request started in this process within the last

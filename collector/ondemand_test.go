@@ -2,14 +2,10 @@ package collector_test
 
 import (
 	"context"
-	"encoding/json"
 	"github.com/anycatch/anycatch/catchment"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/coder/websocket"
 
 	"github.com/anycatch/anycatch/collector"
 	"github.com/anycatch/anycatch/measure"
@@ -96,26 +92,7 @@ func TestOnDemandSilentProbeTimesOut(t *testing.T) {
 	p := e.probe(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	hdr := http.Header{}
-	measure.SignRequest(hdr, p.key, p.id, http.MethodGet, measure.PathLive, nil, time.Now())
-	c, _, err := websocket.Dial(ctx, e.srv.URL+measure.PathLive, &websocket.DialOptions{HTTPHeader: hdr, Subprotocols: []string{measure.LiveSubprotocol}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.CloseNow()
-	_, b, err := c.Read(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ch measure.LiveMessage
-	json.Unmarshal(b, &ch)
-	auth, _ := json.Marshal(measure.LiveMessage{Type: measure.LiveAuth, Probe: p.id, Proof: measure.LiveProof(p.key, p.id, ch.Nonce)})
-	if err := c.Write(ctx, websocket.MessageText, auth); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := c.Read(ctx); err != nil { // welcome
-		t.Fatal(err)
-	}
+	c := authLive(ctx, t, e, p)
 	start := time.Now()
 	o, err := e.c.StartOnDemand(collector.OnDemandRequest{Target: "k-root", Probes: []string{p.id}, Timeout: time.Second})
 	if err != nil {
