@@ -27,17 +27,59 @@ func probeFrom(ctx context.Context) string { s, _ := ctx.Value(probeKey).(string
 // bodyFrom returns the (verified) request body.
 func bodyFrom(ctx context.Context) []byte { b, _ := ctx.Value(bodyKey).([]byte); return b }
 
-// authed wraps h with signed-request authentication. The body is read,
-// bounded by limit, before the signature is checked (the signature covers
-// it); h finds it with bodyFrom.
+// authed wraps h with signed-request authentication. Everything the
+// headers alone can refuse is refused before a byte of the body is read:
+// a missing probe id, a timestamp outside the skew window, a malformed
+// nonce, an unknown probe. Only then is the body read, bounded by limit,
+// by a deadline that grows with its size, and by a cap on concurrent body
+// reads (globally and per probe id), before the signature (which covers
+// it) is checked; h finds the body with bodyFrom.
 func (c *Collector) authed(limit int64, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get(measure.HeaderProbe)
 		if id == "" || len(id) > 64 {
+			refuseUnread(w)
 			c.authFail(w, r, "missing or malformed "+measure.HeaderProbe)
 			return
 		}
+		if _, err := measure.CheckHeaders(r.Header, c.cfg.Now()); err != nil {
+			refuseUnread(w)
+			msg := "unknown probe or bad signature"
+			switch {
+			case strings.Contains(err.Error(), "timestamp"):
+				msg = err.Error()
+			case strings.Contains(err.Error(), measure.HeaderNonce):
+				msg = err.Error() + " (probes older than request signing v2 must be upgraded)"
+			}
+			c.authFail(w, r, msg)
+			return
+		}
+		if r.ContentLength > limit {
+			refuseUnread(w)
+			writeError(w, measure.CodeTooLarge, "request body larger than the limit")
+			return
+		}
+		key, err := c.keys.get(r.Context(), c.store, id, c.cfg.Now())
+		switch {
+		case errors.Is(err, ErrUnknownProbe):
+			refuseUnread(w)
+			c.authFail(w, r, "unknown probe or bad signature")
+			return
+		case err != nil:
+			refuseUnread(w)
+			c.log.Error("probe key lookup", "err", err)
+			writeRetry(w, c.cfg.RetryAfter, measure.CodeUnavailable, "probe database unavailable; retry later")
+			return
+		}
+		release, ok := c.bodyReads.acquire(id)
+		if !ok {
+			refuseUnread(w)
+			c.metrics.authFailures.WithLabelValues("busy").Inc()
+			writeRetry(w, c.cfg.RetryAfter, measure.CodeUnavailable, "too many uploads in progress; retry later")
+			return
+		}
 		body, err := readBody(w, r, limit)
+		release()
 		if err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
@@ -45,16 +87,6 @@ func (c *Collector) authed(limit int64, h http.HandlerFunc) http.Handler {
 				return
 			}
 			writeError(w, measure.CodeInvalid, "read body: "+err.Error())
-			return
-		}
-		key, err := c.keys.get(r.Context(), c.store, id, c.cfg.Now())
-		switch {
-		case errors.Is(err, ErrUnknownProbe):
-			c.authFail(w, r, "unknown probe or bad signature")
-			return
-		case err != nil:
-			c.log.Error("probe key lookup", "err", err)
-			writeRetry(w, c.cfg.RetryAfter, measure.CodeUnavailable, "probe database unavailable; retry later")
 			return
 		}
 		if err := c.verifier.Verify(key.PublicKey, r.Method, measure.RequestTarget(r.URL), r.Header, body, c.cfg.Now()); err != nil {
@@ -70,15 +102,11 @@ func (c *Collector) authed(limit int64, h http.HandlerFunc) http.Handler {
 				return
 			}
 			// Same message for unknown probes and bad signatures, except
-			// the clock, replay and nonce hints, which help honest probes
-			// and leak nothing (the first two follow a valid signature,
-			// the last is about the request's own headers).
+			// the replay hint, which follows a valid signature and helps
+			// honest probes.
 			msg := "unknown probe or bad signature"
-			switch {
-			case strings.Contains(err.Error(), "timestamp") || errors.Is(err, measure.ErrReplay):
+			if errors.Is(err, measure.ErrReplay) {
 				msg = err.Error()
-			case strings.Contains(err.Error(), measure.HeaderNonce):
-				msg = err.Error() + " (probes older than request signing v2 must be upgraded)"
 			}
 			c.authFail(w, r, msg)
 			return
@@ -100,17 +128,99 @@ func (c *Collector) authFail(w http.ResponseWriter, r *http.Request, msg string)
 	writeError(w, measure.CodeUnauthorized, msg)
 }
 
+// refuseUnread prepares the answer to a request whose body will not be
+// read: the connection closes after the answer, and net/http's drain of
+// the unread body (up to 256 KiB) gets a second, so a client trickling a
+// body cannot hold the connection.
+func refuseUnread(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(time.Second))
+}
+
+// Body reads are bounded in time by a deadline of bodyBaseTime plus the
+// time the body takes at bodyMinRate: a client slower than that (a
+// slowloris trickling an upload) is cut off rather than holding a
+// connection and its buffer.
+const (
+	bodyBaseTime = 10 * time.Second
+	bodyMinRate  = 64 << 10 // bytes per second
+)
+
+func bodyDeadline(contentLength, limit int64) time.Duration {
+	n := contentLength
+	if n < 0 || n > limit {
+		n = limit // unknown length (chunked): budget for the largest body
+	}
+	return bodyBaseTime + time.Duration(n)*time.Second/bodyMinRate
+}
+
+// readBody reads r's body, at most limit bytes, within bodyDeadline. The
+// buffer grows with the bytes received, never from the declared
+// Content-Length, so a client that declares 8 MiB and sends one byte
+// costs one byte.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, &http.MaxBytesError{Limit: limit}
 	}
+	rc := http.NewResponseController(w)
+	// Not every ResponseWriter supports deadlines (httptest recorders);
+	// the listener's timeouts still apply then.
+	if err := rc.SetReadDeadline(time.Now().Add(bodyDeadline(r.ContentLength, limit))); err == nil {
+		defer rc.SetReadDeadline(time.Time{})
+	}
 	rd := http.MaxBytesReader(w, r.Body, limit)
 	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
-	}
 	_, err := buf.ReadFrom(rd)
 	return buf.Bytes(), err
+}
+
+// bodyGate caps concurrent body reads: total across all probes and per
+// probe id, so neither a crowd of connections nor one probe id (known to
+// an attacker without its key) can tie up memory and connections while
+// their bodies trickle in. Zero values mean the defaults.
+type bodyGate struct {
+	max, perProbe int
+	mu            sync.Mutex
+	total         int
+	by            map[string]int
+}
+
+const (
+	defaultBodyReads         = 64
+	defaultBodyReadsPerProbe = 4
+)
+
+// acquire takes a slot for probe id, or reports false at once when none
+// is free; release gives it back.
+func (g *bodyGate) acquire(id string) (release func(), ok bool) {
+	maxT, maxP := g.max, g.perProbe
+	if maxT <= 0 {
+		maxT = defaultBodyReads
+	}
+	if maxP <= 0 {
+		maxP = defaultBodyReadsPerProbe
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.total >= maxT || g.by[id] >= maxP {
+		return nil, false
+	}
+	if g.by == nil {
+		g.by = make(map[string]int)
+	}
+	g.total++
+	g.by[id]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			g.total--
+			if g.by[id]--; g.by[id] <= 0 {
+				delete(g.by, id)
+			}
+		})
+	}, true
 }
 
 // keyCache caches probe keys for a short TTL so that every upload does not

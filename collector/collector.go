@@ -45,6 +45,8 @@ type Config struct {
 	ScheduleRefresh int           // RefreshSec handed to probes; 0 means 300
 	LiveDisabled    bool          // refuse the live channel (404): probes fall back to polling
 	BurstCooldown   time.Duration // least time between confirmation bursts of one measurement; 0 means 10s, negative disables bursts
+	MaxBodyReads    int           // signed requests reading their body at once (all probes); 0 means 64
+	MaxBodyReadsPer int           // of which one probe id; 0 means 4
 
 	Census CensusStore // site agents and census replies; nil: no census endpoints
 }
@@ -96,8 +98,9 @@ type Collector struct {
 	log     *slog.Logger
 	metrics *Metrics
 
-	keys     keyCache
-	verifier measure.Verifier // signatures and the replay cache
+	keys      keyCache
+	verifier  measure.Verifier // signatures and the replay cache
+	bodyReads bodyGate         // concurrent body reads of signed requests (authed)
 
 	plan      atomic.Pointer[plan] // current targets and measurements
 	planMu    sync.Mutex           // serialises reloads
@@ -125,6 +128,7 @@ func New(cfg Config) (*Collector, error) {
 		log:       cfg.Logger,
 		metrics:   newMetrics(),
 		refreshCh: make(chan struct{}, 1),
+		bodyReads: bodyGate{max: cfg.MaxBodyReads, perProbe: cfg.MaxBodyReadsPer},
 		// Requests, not rows, are queued; MaxQueuedRows bounds the rows.
 		queue: make(chan *ingestReq, 4096),
 	}

@@ -229,17 +229,11 @@ func (v *Verifier) Verify(pub ed25519.PublicKey, method, target string, h Header
 		return fmt.Errorf("%w: stored key has wrong size", ErrBadSignature)
 	}
 	probe := h.Get(HeaderProbe)
-	ts, err := strconv.ParseInt(h.Get(HeaderTimestamp), 10, 64)
+	ts, err := CheckHeaders(h, now)
 	if err != nil {
-		return fmt.Errorf("%w: bad %s", ErrBadSignature, HeaderTimestamp)
-	}
-	if d := now.Sub(time.Unix(ts, 0)); d > MaxClockSkew || d < -MaxClockSkew {
-		return fmt.Errorf("%w: timestamp off by %s (check the probe's clock)", ErrBadSignature, d.Round(time.Second))
+		return err
 	}
 	nonce := h.Get(HeaderNonce)
-	if !validNonce(nonce) {
-		return fmt.Errorf("%w: missing or malformed %s", ErrBadSignature, HeaderNonce)
-	}
 	sig, err := base64.StdEncoding.DecodeString(h.Get(HeaderSignature))
 	if err != nil || len(sig) != ed25519.SignatureSize {
 		return fmt.Errorf("%w: malformed %s", ErrBadSignature, HeaderSignature)
@@ -248,6 +242,25 @@ func (v *Verifier) Verify(pub ed25519.PublicKey, method, target string, h Header
 		return ErrBadSignature
 	}
 	return v.remember(probe, nonce, ts+int64(MaxClockSkew/time.Second), now.Unix())
+}
+
+// CheckHeaders checks what a signed request's headers alone can show —
+// the timestamp within [MaxClockSkew] of now, a well-formed nonce — and
+// returns the timestamp. A server calls it before reading a body so that a
+// request that can never verify costs no body read; [Verifier.Verify]
+// calls it too.
+func CheckHeaders(h Headers, now time.Time) (int64, error) {
+	ts, err := strconv.ParseInt(h.Get(HeaderTimestamp), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%w: bad %s", ErrBadSignature, HeaderTimestamp)
+	}
+	if d := now.Sub(time.Unix(ts, 0)); d > MaxClockSkew || d < -MaxClockSkew {
+		return 0, fmt.Errorf("%w: timestamp off by %s (check the probe's clock)", ErrBadSignature, d.Round(time.Second))
+	}
+	if !validNonce(h.Get(HeaderNonce)) {
+		return 0, fmt.Errorf("%w: missing or malformed %s", ErrBadSignature, HeaderNonce)
+	}
+	return ts, nil
 }
 
 func validNonce(n string) bool {

@@ -236,9 +236,16 @@ func runServer(ctx context.Context, cfg serveConfig, roles []string, log *slog.L
 	}
 
 	srv := &http.Server{
-		Handler:           mux,
+		Handler: mux,
+		// Every read is bounded: headers in 10 s, a whole request in 30 s
+		// unless its handler extends the deadline for a large body (the
+		// collector's signed uploads, by their size), idle keep-alive
+		// connections in 2 min. The live channel's upgrade clears the
+		// deadlines when it hijacks the connection (net/http does).
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return gctx },
 	}
