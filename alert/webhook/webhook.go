@@ -25,6 +25,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/anycatch/anycatch/measure"
 )
 
 // Headers of a notification.
@@ -128,27 +130,14 @@ func (s *Sender) client(guard bool) *http.Client {
 // guard refuses.
 var ErrForbiddenAddress = errors.New("address not allowed for webhooks (loopback, private, link-local or special); allow it explicitly on the endpoint or with --webhook-allow-private")
 
-// forbidden are the ranges the guard refuses besides what netip's
-// predicates cover: shared address space, benchmarking, documentation,
-// IETF protocol assignments, 6to4 relay, NAT64, discard, ORCHID, and the
-// reserved class E.
-var forbidden = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),
-	netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("192.0.0.0/24"),
-	netip.MustParsePrefix("192.0.2.0/24"),
-	netip.MustParsePrefix("192.88.99.0/24"),
-	netip.MustParsePrefix("198.18.0.0/15"),
-	netip.MustParsePrefix("198.51.100.0/24"),
-	netip.MustParsePrefix("203.0.113.0/24"),
-	netip.MustParsePrefix("240.0.0.0/4"),
+// stricter are ranges the guard refuses on top of measure.SpecialRange
+// (the one table of special-purpose ranges, which also judges the IPv4
+// address embedded in NAT64 and IPv4-mapped forms): a webhook has no
+// business going through a NAT64 translator at all, nor to the IETF
+// protocol assignments block.
+var stricter = []netip.Prefix{
 	netip.MustParsePrefix("64:ff9b::/96"),
-	netip.MustParsePrefix("64:ff9b:1::/48"),
-	netip.MustParsePrefix("100::/64"),
 	netip.MustParsePrefix("2001::/23"),
-	netip.MustParsePrefix("2001:db8::/32"),
-	netip.MustParsePrefix("2002::/16"),
-	netip.MustParsePrefix("fc00::/7"),
 }
 
 // CheckAddr reports whether host:port (an IP literal, as dialers see it)
@@ -165,7 +154,10 @@ func CheckAddr(hostport string) error {
 	ip = ip.Unmap().WithZone("")
 	bad := !ip.IsGlobalUnicast() || ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() ||
 		ip.IsMulticast() || ip.IsUnspecified() || ip.IsInterfaceLocalMulticast()
-	for _, p := range forbidden {
+	if _, _, special := measure.SpecialRange(ip); special {
+		bad = true
+	}
+	for _, p := range stricter {
 		bad = bad || p.Contains(ip)
 	}
 	if bad {

@@ -231,3 +231,28 @@ func equalDurations(a, b []time.Duration) bool {
 	}
 	return true
 }
+
+// TestCheckAddrEmbeddedIPv4: the guard refuses addresses that carry a
+// special IPv4 address (via measure.SpecialRange) and the NAT64 prefix.
+func TestCheckAddrEmbeddedIPv4(t *testing.T) {
+	for _, c := range []struct {
+		name, addr string
+		allowed    bool
+	}{
+		{"NAT64-embedded loopback", "[64:ff9b::7f00:1]:80", false},
+		{"NAT64-embedded metadata", "[64:ff9b::a9fe:a9fe]:80", false},
+		{"NAT64 global (stricter than probes)", "[64:ff9b::808:808]:443", false},
+		{"NAT64 local-use", "[64:ff9b:1::1]:80", false},
+		{"IPv4-compatible", "[::8.8.8.8]:80", false},
+		{"IPv4-mapped private", "[::ffff:10.0.0.1]:80", false},
+		{"IPv4-mapped global", "[::ffff:8.8.8.8]:443", true},
+	} {
+		err := CheckAddr(c.addr)
+		if got := err == nil; got != c.allowed {
+			t.Errorf("%s: CheckAddr(%s): got allowed=%v (%v), want allowed=%v", c.name, c.addr, got, err, c.allowed)
+		}
+		if err != nil && !errors.Is(err, ErrForbiddenAddress) {
+			t.Errorf("%s: CheckAddr(%s): got %v, want ErrForbiddenAddress", c.name, c.addr, err)
+		}
+	}
+}

@@ -30,6 +30,15 @@ func TestCheckAdhoc(t *testing.T) {
 		{"scheduled id", "od-1", 0, func(m *measure.Measurement) { m.ID = "k-root/ping/4" }, false, "does not belong"},
 		{"no request", "", 0, nil, false, "without a request"},
 		{"too many", "od-1", measure.MaxAdhoc, nil, false, "more than"},
+		{"http refused ad hoc", "od-1", 0, func(m *measure.Measurement) {
+			m.ID = "adhoc/od-1/http/4"
+			m.Spec = measure.Spec{Kind: measure.KindHTTP}
+		}, false, "ad-hoc kind \"http\" refused"},
+		{"ntp refused ad hoc", "od-1", 0, func(m *measure.Measurement) {
+			m.ID = "adhoc/od-1/ntp/4"
+			m.Spec = measure.Spec{Kind: measure.KindNTP}
+		}, false, "ad-hoc kind \"ntp\" refused"},
+		{"NAT64-embedded loopback refused", "od-1", 0, func(m *measure.Measurement) { m.Address = "64:ff9b::7f00:1" }, false, "NAT64 address embedding loopback 127.0.0.1"},
 		{"spec over the limits", "od-1", 0, func(m *measure.Measurement) {
 			m.Spec.Ping = &measure.PingSpec{Count: measure.MaxPingCount + 1}
 		}, false, "spec"},
