@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/anycatch/anycatch/alert"
 )
@@ -41,6 +44,22 @@ func alertError(err error, what string) error {
 	return err
 }
 
+// cleanText checks (field, value) pairs of client-supplied text: a NUL,
+// another control character or invalid UTF-8 is invalid input naming the
+// field (the database would refuse it later with an internal error).
+func cleanText(pairs ...string) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		v := pairs[i+1]
+		switch {
+		case !utf8.ValidString(v):
+			return invalid(pairs[i], "%s is not valid UTF-8", pairs[i])
+		case strings.ContainsFunc(v, unicode.IsControl):
+			return invalid(pairs[i], "%s contains a NUL or another control character", pairs[i])
+		}
+	}
+	return nil
+}
+
 // withAlerts answers unavailable when no alerting service is wired.
 func (s *Server) withAlerts(h func(w http.ResponseWriter, r *http.Request, a Alerts)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
@@ -68,7 +87,12 @@ func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request, a Alerts) {
 }
 
 func (s *Server) listAlertRules(w http.ResponseWriter, r *http.Request, a Alerts) {
-	out, err := a.Rules(r.Context(), r.URL.Query().Get("target"))
+	target := r.URL.Query().Get("target")
+	if err := cleanText("target", target); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	out, err := a.Rules(r.Context(), target)
 	if err != nil {
 		s.writeError(w, r, alertError(err, "alert rules"))
 		return
@@ -87,6 +111,10 @@ func (s *Server) createAlertRule(w http.ResponseWriter, r *http.Request, a Alert
 	}
 	if in.Target == "" {
 		s.writeError(w, r, invalid("target", "the target's name is required"))
+		return
+	}
+	if err := cleanText("name", in.Name, "target", in.Target, "kind", string(in.Kind), "region", string(in.Region)); err != nil {
+		s.writeError(w, r, err)
 		return
 	}
 	rule := in.Rule
@@ -126,6 +154,10 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, a Alerts)
 		Enabled *bool `json:"enabled"` // default true
 	}
 	if err := decodeBody(r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := cleanText("name", in.Name, "url", in.URL, "secret", in.Secret, "target", in.Target); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

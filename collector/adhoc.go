@@ -24,7 +24,9 @@ import (
 //
 // Ingest accepts a result under an ad-hoc id only from a probe the request
 // reached, for exactly that measurement's kind, address and family, and
-// only until the request's deadline plus AdhocGrace; anything else is
+// only until the request's deadline plus AdhocGrace, and only with a
+// timestamp within the request's lifetime (its start minus AdhocSkew to
+// its deadline plus AdhocGrace); anything else is
 // rejected like an unscheduled measurement, so a probe cannot make up
 // measurement ids. Accepted results are stored under the reserved target
 // id AdhocTargetID, outside every registered target: they are not
@@ -40,6 +42,11 @@ const AdhocTargetID = 0
 // results of the probes it asked (a probe whose upload was delayed); after
 // it they are rejected and the probe drops them.
 const AdhocGrace = 2 * time.Minute
+
+// AdhocSkew is how far before a request's start an ad-hoc result's
+// timestamp may be (the probe's clock running a little behind); results
+// timed earlier, or after the deadline plus AdhocGrace, are rejected.
+const AdhocSkew = 30 * time.Second
 
 // AdhocRequest asks for an on-demand measurement of an address that is no
 // registered target.
@@ -193,6 +200,12 @@ func (c *Collector) authorizeAdhoc(probe string, r *measure.Result, now time.Tim
 	}
 	if deadline := o.st.Deadline; now.After(deadline.Add(AdhocGrace)) {
 		return fmt.Sprintf("ad-hoc measurement %s ended at %s", shorten(r.Measurement), deadline.Format(time.RFC3339)), "unscheduled"
+	}
+	// The result's own time must fall within the request's lifetime: a
+	// probe cannot backdate (or postdate) an ad-hoc result.
+	if from, to := o.st.Created.Add(-AdhocSkew), o.st.Deadline.Add(AdhocGrace); r.Time.Before(from) || r.Time.After(to) {
+		return fmt.Sprintf("ts %s is outside ad-hoc measurement %s's lifetime (%s to %s)", r.Time.UTC().Format(time.RFC3339), shorten(r.Measurement),
+			from.Format(time.RFC3339), to.Format(time.RFC3339)), "unscheduled"
 	}
 	if r.Kind != m.kind {
 		return fmt.Sprintf("kind %q does not match measurement %s (%s)", r.Kind, r.Measurement, m.kind), "unscheduled"

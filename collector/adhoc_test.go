@@ -150,6 +150,9 @@ func TestAdhocForgedResultsRejected(t *testing.T) {
 		"kind not asked":       {asked, pingResult("adhoc/"+id+"/trace/4", "198.51.100.7", 4)},
 		"kind not matching id": {asked, identityResult(msm, "198.51.100.7", 4, measure.Identity{NSID: "x"})},
 		"other request":        {asked, pingResult("adhoc/od-ffffffffffffffff/ping/4", "198.51.100.7", 4)},
+		"backdated by days":    {asked, timed(pingResult(msm, "198.51.100.7", 4), -72*time.Hour)},
+		"backdated past skew":  {asked, timed(pingResult(msm, "198.51.100.7", 4), -collector.AdhocSkew-5*time.Second)},
+		"postdated past grace": {asked, timed(pingResult(msm, "198.51.100.7", 4), 5*time.Second+collector.AdhocGrace+time.Minute)},
 	} {
 		if v := verdict(t, c.p, c.r); v != measure.Rejected {
 			t.Errorf("%s: verdict %s, want rejected", name, v)
@@ -180,6 +183,12 @@ func TestAdhocForgedResultsRejected(t *testing.T) {
 	if v := verdict(t, asked, pingResult(msm, "198.51.100.7", 4)); v != measure.Rejected {
 		t.Errorf("result after the grace period: verdict %s, want rejected", v)
 	}
+}
+
+// timed moves r's timestamp by d.
+func timed(r *measure.Result, d time.Duration) *measure.Result {
+	r.Time = r.Time.Add(d)
+	return r
 }
 
 // verdict uploads one result as p and returns its line's verdict.

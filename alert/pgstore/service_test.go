@@ -157,7 +157,7 @@ func TestServiceFiresResolvesAndDelivers(t *testing.T) {
 		t.Errorf("payload %+v", p)
 	}
 	ts := rcv.hdrs[1].Get(webhook.HeaderTimestamp)
-	if got, want := rcv.hdrs[1].Get(webhook.HeaderSignature), "sha256="+independentHMAC(t, w.Secret, append([]byte(ts+"."), rcv.bodies[1]...)); got != want {
+	if got, want := rcv.hdrs[1].Get(webhook.HeaderSignature), "sha256="+independentHMAC(t, w.Secret, append([]byte(ts+"."+rcv.hdrs[1].Get(webhook.HeaderDelivery)+"."+rcv.hdrs[1].Get(webhook.HeaderEvent)+"."), rcv.bodies[1]...)); got != want {
 		t.Errorf("signature %s, independent HMAC %s", got, want)
 	}
 

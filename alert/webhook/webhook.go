@@ -1,11 +1,13 @@
 // Package webhook delivers alert notifications to HTTP endpoints: a JSON
-// body signed with HMAC-SHA256 over "<timestamp>.<body>", retried with
+// body signed with HMAC-SHA256 over "<timestamp>.<delivery>.<event>.<body>",
+// retried with
 // exponential backoff, with bounded timeouts and a guard that refuses
 // endpoints resolving to loopback, private or other special addresses
 // (SSRF) unless the endpoint is explicitly allowed to.
 //
 // Receivers verify a notification by recomputing
-// hex(HMAC-SHA256(secret, X-Anycatch-Timestamp + "." + body)) and comparing
+// hex(HMAC-SHA256(secret, X-Anycatch-Timestamp + "." + X-Anycatch-Delivery +
+// "." + X-Anycatch-Event + "." + body)) and comparing
 // it with the X-Anycatch-Signature header ("sha256=<hex>") in constant
 // time, and should refuse timestamps more than a few minutes old (replay).
 package webhook
@@ -23,8 +25,11 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/anycatch/anycatch/measure"
 )
@@ -37,11 +42,12 @@ const (
 	HeaderDelivery  = "X-Anycatch-Delivery"  // delivery id, the same on every retry
 )
 
-// Sign returns the signature header value of body sent at ts.
-func Sign(secret []byte, ts int64, body []byte) string {
+// Sign returns the signature header value of body sent at ts as delivery
+// id with event: the HMAC covers the timestamp, delivery and event headers
+// as sent, each followed by a dot, then the body.
+func Sign(secret []byte, ts, delivery int64, event string, body []byte) string {
 	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(strconv.FormatInt(ts, 10)))
-	m.Write([]byte{'.'})
+	m.Write([]byte(strconv.FormatInt(ts, 10) + "." + strconv.FormatInt(delivery, 10) + "." + event + "."))
 	m.Write(body)
 	return "sha256=" + hex.EncodeToString(m.Sum(nil))
 }
@@ -232,6 +238,32 @@ func (s *Sender) Deliver(ctx context.Context, r Request, record func(Attempt)) e
 }
 
 func (s *Sender) try(ctx context.Context, r Request, n int) (a Attempt, permanent bool) {
+	a, permanent = s.try1(ctx, r, n)
+	a.Err = Sanitize(a.Err)
+	return a, permanent
+}
+
+// maxErr caps an attempt's error text (it is stored as last_error).
+const maxErr = 200
+
+// Sanitize makes text from a receiver safe to store and show: invalid
+// UTF-8 and control characters (NUL included) become "?", and the result
+// is cut to at most 200 bytes on a rune boundary.
+func Sanitize(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r == utf8.RuneError || unicode.IsControl(r) {
+			r = '?'
+		}
+		if b.Len()+utf8.RuneLen(r) > maxErr {
+			break
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func (s *Sender) try1(ctx context.Context, r Request, n int) (a Attempt, permanent bool) {
 	a = Attempt{N: n, At: s.opt.Now()}
 	ts := a.At.Unix()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.URL, bytes.NewReader(r.Body))
@@ -242,7 +274,7 @@ func (s *Sender) try(ctx context.Context, r Request, n int) (a Attempt, permanen
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "anycatch-webhook/1")
 	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
-	req.Header.Set(HeaderSignature, Sign(r.Secret, ts, r.Body))
+	req.Header.Set(HeaderSignature, Sign(r.Secret, ts, r.DeliveryID, r.Event, r.Body))
 	req.Header.Set(HeaderEvent, r.Event)
 	req.Header.Set(HeaderDelivery, strconv.FormatInt(r.DeliveryID, 10))
 	c := s.guarded

@@ -1,10 +1,12 @@
 package webhook
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -13,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // receiver is a loopback test server answering codes in turn (the last
@@ -141,17 +145,31 @@ func TestSignatureIndependent(t *testing.T) {
 	secret := "s3cret-with-ünïcode"
 	body := []byte(`{"status":"firing","alert":{"subject":"ams"}}`)
 	s := New(Options{Now: func() time.Time { return time.Unix(1796300000, 0) }})
-	if err := s.Deliver(context.Background(), Request{URL: rc.URL, Secret: []byte(secret), AllowPrivate: true, Body: body}, nil); err != nil {
+	if err := s.Deliver(context.Background(), Request{URL: rc.URL, Secret: []byte(secret), AllowPrivate: true, Event: "firing", DeliveryID: 77, Body: body}, nil); err != nil {
 		t.Fatal(err)
 	}
 	r := rc.got[0]
+	if r.Header.Get(HeaderDelivery) != "77" || r.Header.Get(HeaderEvent) != "firing" {
+		t.Fatalf("headers %v", r.Header)
+	}
 	if got := r.Header.Get(HeaderTimestamp); got != "1796300000" {
 		t.Fatalf("timestamp header %q", got)
 	}
-	signed := append([]byte(r.Header.Get(HeaderTimestamp)+"."), rc.body[0]...)
+	signed := append([]byte(r.Header.Get(HeaderTimestamp)+"."+r.Header.Get(HeaderDelivery)+"."+r.Header.Get(HeaderEvent)+"."), rc.body[0]...)
 	want := IndependentHMAC(t, secret, signed)
 	if got := r.Header.Get(HeaderSignature); got != "sha256="+want {
 		t.Errorf("signature %q, independent HMAC-SHA256 says sha256=%s", got, want)
+	}
+	// The delivery and event headers are covered: the old timestamp.body
+	// text, or another event, does not verify.
+	for _, other := range [][]byte{
+		append([]byte(r.Header.Get(HeaderTimestamp)+"."), rc.body[0]...),
+		append([]byte(r.Header.Get(HeaderTimestamp)+"."+r.Header.Get(HeaderDelivery)+".resolved."), rc.body[0]...),
+		append([]byte(r.Header.Get(HeaderTimestamp)+".78."+r.Header.Get(HeaderEvent)+"."), rc.body[0]...),
+	} {
+		if IndependentHMAC(t, secret, other) == want {
+			t.Errorf("signature also verifies %q", other)
+		}
 	}
 	if !bytes.Equal(rc.body[0], body) {
 		t.Errorf("body changed in transit: %q", rc.body[0])
@@ -254,5 +272,51 @@ func TestCheckAddrEmbeddedIPv4(t *testing.T) {
 		if err != nil && !errors.Is(err, ErrForbiddenAddress) {
 			t.Errorf("%s: CheckAddr(%s): got %v, want ErrForbiddenAddress", c.name, c.addr, err)
 		}
+	}
+}
+
+// TestHostileReasonSanitized: a receiver on a raw TCP socket answers with
+// NUL, control bytes, invalid UTF-8 and a huge reason phrase; the attempt's
+// error (stored as last_error) is clean and short.
+func TestHostileReasonSanitized(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func(c net.Conn) {
+				defer c.Close()
+				_, _ = bufio.NewReader(c).ReadString('\n')
+				reason := "Bad\x00Gate\x07way\x1b[31m\xff\xfe" + strings.Repeat("A", 5000)
+				_, _ = io.WriteString(c, "HTTP/1.1 502 "+reason+"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+			}(c)
+		}
+	}()
+	s := New(Options{Sleep: (&fakeSleep{}).sleep})
+	var log []Attempt
+	_ = s.Deliver(context.Background(), Request{URL: "http://" + ln.Addr().String() + "/", AllowPrivate: true, Body: []byte(`{}`), MaxAttempts: 1}, func(a Attempt) { log = append(log, a) })
+	if len(log) != 1 {
+		t.Fatalf("%d attempts", len(log))
+	}
+	e := log[0].Err
+	if !utf8.ValidString(e) || len(e) > 260 {
+		t.Errorf("error not valid UTF-8 or too long (%d bytes): %q", len(e), e)
+	}
+	for _, r := range e {
+		if unicode.IsControl(r) {
+			t.Errorf("control character %U in %q", r, e)
+		}
+	}
+	if !strings.Contains(e, "502") || !strings.Contains(e, "gave up") {
+		t.Errorf("error %q lost the status or the outcome", e)
+	}
+	if got := Sanitize("ok\x00\xffé" + strings.Repeat("é", 300)); len(got) > 200 || !utf8.ValidString(got) || !strings.HasPrefix(got, "ok??é") {
+		t.Errorf("Sanitize: %q", got)
 	}
 }
