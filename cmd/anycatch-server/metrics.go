@@ -61,7 +61,7 @@ func mountMetrics(ctx context.Context, g *errgroup.Group, cfg serveConfig, db *s
 		}
 		m.side, m.addr = http.NewServeMux(), ln.Addr()
 		srv := &http.Server{Handler: m.side, ReadHeaderTimeout: 10 * time.Second,
-			ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+			IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 		g.Go(func() error {
 			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {

@@ -236,14 +236,13 @@ func runServer(ctx context.Context, cfg serveConfig, roles []string, log *slog.L
 	}
 
 	srv := &http.Server{
-		Handler: mux,
-		// Every read is bounded: headers in 10 s, a whole request in 30 s
-		// unless its handler extends the deadline for a large body (the
-		// collector's signed uploads, by their size), idle keep-alive
-		// connections in 2 min. The live channel's upgrade clears the
-		// deadlines when it hijacks the connection (net/http does).
+		// Every read is bounded: headers in 10 s, a request body in 30 s
+		// (boundBodyReads; the collector extends it for a large upload by
+		// its size), idle keep-alive connections in 2 min. There is no
+		// ReadTimeout: its expiry would cancel the context of a long
+		// stream (SSE, exports) through net/http's background read.
+		Handler:           boundBodyReads(mux, 30*time.Second),
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -341,4 +340,36 @@ func maintainOnce(ctx context.Context, db *store.DB, cfg serveConfig, log *slog.
 	case len(created)+len(dropped) > 0:
 		log.Info("partition maintenance", "created", created, "dropped", dropped)
 	}
+}
+
+// boundBodyReads gives every request with a body limit to send it: the
+// connection's read deadline is set when the handler starts and cleared
+// once the body has been read to its end, so a client trickling a body is
+// cut off while long responses (streams, exports) are not.
+func boundBodyReads(h http.Handler, limit time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
+			rc := http.NewResponseController(w)
+			if rc.SetReadDeadline(time.Now().Add(limit)) == nil {
+				r.Body = &deadlineBody{ReadCloser: r.Body, clear: func() { _ = rc.SetReadDeadline(time.Time{}) }}
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// deadlineBody clears the read deadline once its body reaches EOF.
+type deadlineBody struct {
+	io.ReadCloser
+	clear func()
+	done  bool
+}
+
+func (b *deadlineBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF && !b.done {
+		b.done = true
+		b.clear()
+	}
+	return n, err
 }
