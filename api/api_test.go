@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -316,4 +318,47 @@ func csvRecords(t *testing.T, r resp) [][]string {
 		t.Fatalf("csv: %v\n%s", err, r.body)
 	}
 	return recs
+}
+
+// TestAnonymousRateLimitBehindProxy: behind a trusted proxy each client
+// the proxy names has its own anonymous budget; without the proxy
+// trusted, X-Forwarded-For is ignored and the peer's budget applies.
+func TestAnonymousRateLimitBehindProxy(t *testing.T) {
+	get := func(t *testing.T, e *env, xff string) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", e.srv.URL+"/api/v1/targets", nil)
+		req.Header.Set("X-Forwarded-For", xff)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	t.Run("trusted proxy", func(t *testing.T) {
+		e := newEnv(t, api.Config{AnonymousRead: true, AnonymousRatePerMin: 3,
+			TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}})
+		for i := range 3 {
+			if got := get(t, e, "198.51.100.1"); got != 200 {
+				t.Fatalf("client A read %d: got %d, want 200", i, got)
+			}
+		}
+		if got := get(t, e, "198.51.100.1"); got != 429 {
+			t.Errorf("client A over its budget: got %d, want 429", got)
+		}
+		if got := get(t, e, "198.51.100.2"); got != 200 {
+			t.Errorf("client B behind the same proxy: got %d, want 200 (own budget)", got)
+		}
+	})
+	t.Run("untrusted peer", func(t *testing.T) {
+		e := newEnv(t, api.Config{AnonymousRead: true, AnonymousRatePerMin: 3})
+		for i := range 3 {
+			if got := get(t, e, fmt.Sprintf("198.51.100.%d", i+1)); got != 200 {
+				t.Fatalf("read %d: got %d, want 200", i, got)
+			}
+		}
+		if got := get(t, e, "198.51.100.9"); got != 429 {
+			t.Errorf("forged X-Forwarded-For from an untrusted peer: got %d, want 429 (peer's budget)", got)
+		}
+	})
 }

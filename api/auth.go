@@ -7,11 +7,12 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/anycatch/anycatch/measure"
 )
 
 // API keys look like "ack_<8 lowercase hex>_<43 base64url chars>". The
@@ -123,11 +124,13 @@ func (s *Server) principal(r *http.Request) (principal, error) {
 		if !s.cfg.AnonymousRead {
 			return principal{}, errNoKey
 		}
-		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			host = r.RemoteAddr
+		// Keyed on the client a trusted proxy names, else the peer
+		// (invalid only for a malformed RemoteAddr: then the raw text).
+		key := r.RemoteAddr
+		if a := measure.ClientAddr(r, s.cfg.TrustedProxies); a.IsValid() {
+			key = a.String()
 		}
-		return principal{scope: ScopeRead, ratePerMin: s.cfg.AnonymousRatePerMin, rateKey: "ip:" + host}, nil
+		return principal{scope: ScopeRead, ratePerMin: s.cfg.AnonymousRatePerMin, rateKey: "ip:" + key}, nil
 	}
 	scheme, secret, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {

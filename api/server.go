@@ -33,6 +33,11 @@ type Config struct {
 	RatePerMin int
 	// AnonymousRatePerMin limits anonymous reads per client IP; 0 means 60.
 	AnonymousRatePerMin int
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client an anonymous rate limit keys on (measure.ClientAddr);
+	// nil: the TCP peer, so behind a proxy set it or every anonymous
+	// client shares one bucket.
+	TrustedProxies []netip.Prefix
 
 	// Blur turns a probe's stored position into the published one (wire
 	// geo.Blur here). Nil rounds to 0.1° (about 11 km).

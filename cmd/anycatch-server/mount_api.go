@@ -8,6 +8,7 @@ import (
 	"github.com/anycatch/anycatch/collector"
 	cpg "github.com/anycatch/anycatch/collector/pgstore"
 	"github.com/anycatch/anycatch/geo"
+	"github.com/anycatch/anycatch/measure"
 )
 
 // rollupEvery is how often the API role rebuilds the result rollups
@@ -35,6 +36,11 @@ func mountAPI(env *serveEnv) error {
 	cfg.AnonymousRead = env.Cfg.anonymousRead
 	cfg.RatePerMin = env.Cfg.apiRate
 	cfg.AnonymousRatePerMin = env.Cfg.anonRate
+	proxies, err := measure.ParseTrustedProxies(env.Cfg.trustedProxies)
+	if err != nil {
+		return err
+	}
+	cfg.TrustedProxies = proxies
 	cfg.ReportCacheTTL = env.Cfg.reportCache
 	cfg.Alerts = alertsAPI(env)
 	env.Mux.Handle("/api/", api.New(cfg))
