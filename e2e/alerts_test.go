@@ -127,14 +127,15 @@ func verifySignature(t *testing.T, secret string, n notification) {
 	t.Helper()
 	ts := n.hdr.Get("X-Anycatch-Timestamp")
 	cmd := exec.Command("openssl", "dgst", "-sha256", "-hmac", secret, "-r")
-	cmd.Stdin = bytes.NewReader(append([]byte(ts+"."), n.body...))
+	signed := ts + "." + n.hdr.Get("X-Anycatch-Delivery") + "." + n.hdr.Get("X-Anycatch-Event") + "."
+	cmd.Stdin = bytes.NewReader(append([]byte(signed), n.body...))
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("openssl: %v", err)
 	}
 	want := "sha256=" + strings.Fields(string(out))[0]
 	if got := n.hdr.Get("X-Anycatch-Signature"); got != want {
-		t.Errorf("signature %q, openssl HMAC-SHA256 over timestamp.body gives %q", got, want)
+		t.Errorf("signature %q, openssl HMAC-SHA256 over timestamp.delivery.event.body gives %q", got, want)
 	}
 	var sec int64
 	if _, err := fmt.Sscan(ts, &sec); err != nil || time.Since(time.Unix(sec, 0)).Abs() > time.Minute {
