@@ -127,7 +127,7 @@ func (s *Server) principal(r *http.Request) (principal, error) {
 		// Keyed on the client a trusted proxy names, else the peer
 		// (invalid only for a malformed RemoteAddr: then the raw text).
 		key := r.RemoteAddr
-		if a := measure.ClientAddr(r, s.cfg.TrustedProxies); a.IsValid() {
+		if a := measure.ClientAddr(r.RemoteAddr, r.Header.Values("X-Forwarded-For"), s.cfg.TrustedProxies); a.IsValid() {
 			key = a.String()
 		}
 		return principal{scope: ScopeRead, ratePerMin: s.cfg.AnonymousRatePerMin, rateKey: "ip:" + key}, nil

@@ -275,7 +275,7 @@ func (kc *keyCache) forget(id string) {
 // clientAddr is [measure.ClientAddr]: the API's anonymous rate limit
 // keys on the same address.
 func clientAddr(r *http.Request, trusted []netip.Prefix) netip.Addr {
-	return measure.ClientAddr(r, trusted)
+	return measure.ClientAddr(r.RemoteAddr, r.Header.Values("X-Forwarded-For"), trusted)
 }
 
 // ParseTrustedProxies is [measure.ParseTrustedProxies].

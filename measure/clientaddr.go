@@ -3,21 +3,22 @@ package measure
 import (
 	"errors"
 	"net"
-	"net/http"
 	"net/netip"
 	"strings"
 )
 
-// ClientAddr returns the address a request came from: the peer address, or
+// ClientAddr returns the address a request came from, given its
+// RemoteAddr and its X-Forwarded-For header values (r.Header.Values;
+// measure does not import net/http): the peer address, or
 // when the peer is a trusted proxy, the right-most X-Forwarded-For address
 // that is not itself a trusted proxy.
-func ClientAddr(r *http.Request, trusted []netip.Prefix) netip.Addr {
-	peer := peerAddr(r.RemoteAddr)
+func ClientAddr(remoteAddr string, forwardedFor []string, trusted []netip.Prefix) netip.Addr {
+	peer := peerAddr(remoteAddr)
 	if !isTrusted(peer, trusted) {
 		return peer
 	}
 	var hops []string
-	for _, h := range r.Header.Values("X-Forwarded-For") {
+	for _, h := range forwardedFor {
 		hops = append(hops, strings.Split(h, ",")...)
 	}
 	for i := len(hops) - 1; i >= 0; i-- {
