@@ -62,11 +62,6 @@ type AdhocRequest struct {
 // request itself.
 var ErrBadAdhoc = errors.New("invalid ad-hoc measurement")
 
-// adhocKinds are the kinds an ad-hoc measurement may run, with the
-// (default) spec each gets: the engines' defaults, which the probe's
-// limits bound.
-var adhocKinds = []measure.Kind{measure.KindIdentity, measure.KindPing, measure.KindTrace, measure.KindDNS}
-
 // adhocMsm is what a result under an ad-hoc id must match.
 type adhocMsm struct {
 	kind measure.Kind
@@ -83,7 +78,7 @@ func (c *Collector) StartAdhoc(req AdhocRequest) (*OnDemand, error) {
 		kinds = []measure.Kind{measure.KindPing}
 	}
 	for _, k := range kinds {
-		if !slices.Contains(adhocKinds, k) {
+		if !slices.Contains(measure.AdhocKinds, k) {
 			return nil, fmt.Errorf("ad-hoc: %w: kind %q (want identity, ping, trace or dns)", ErrBadAdhoc, k)
 		}
 	}

@@ -42,6 +42,12 @@ const AdhocPrefix = "adhoc/"
 // times address families); a probe refuses the rest.
 const MaxAdhoc = 8
 
+// AdhocKinds are the kinds an ad-hoc measurement may run: the collector
+// offers only these and the probe refuses any other itself. http and ntp
+// reach services nobody should point a volunteer at on demand; only
+// scheduled measurements use them.
+var AdhocKinds = []Kind{KindIdentity, KindPing, KindTrace, KindDNS}
+
 // IsAdhocID reports whether id names an ad-hoc measurement. Scheduled ids
 // are target/kind/af (three segments; a target name holds no slash), so a
 // target that happens to be called "adhoc" keeps its ordinary ids.

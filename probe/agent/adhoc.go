@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/anycatch/anycatch/measure"
@@ -48,11 +49,7 @@ func checkAdhoc(request string, i int, m measure.Measurement, allowPrivate bool)
 	if err := m.Spec.Validate(); err != nil {
 		return fmt.Errorf("ad-hoc spec: %w", err)
 	}
-	switch m.Spec.Kind {
-	case measure.KindIdentity, measure.KindPing, measure.KindTrace, measure.KindDNS:
-	default:
-		// http and ntp reach services the collector should not point a
-		// volunteer at on demand; only scheduled measurements may use them.
+	if !slices.Contains(measure.AdhocKinds, m.Spec.Kind) {
 		return fmt.Errorf("ad-hoc kind %q refused: only identity, ping, trace and dns may run ad hoc", truncate(string(m.Spec.Kind), 40))
 	}
 	return CheckTarget(m.Address, allowPrivate)
