@@ -27,6 +27,11 @@ type Store interface {
 
 	ListProbes(ctx context.Context, f ProbeFilter) ([]ProbeRow, error)
 	GetProbe(ctx context.Context, id string) (ProbeRow, error)
+	// SetProbeEnabled enables or disables a probe or census site agent;
+	// ErrNotFound if there is none. Running collectors learn of it at
+	// once (the store notifies them) and close a disabled probe's live
+	// channel.
+	SetProbeEnabled(ctx context.Context, id string, enabled bool) error
 
 	// Catchment returns one row per (probe, af) track, ordered by probe.
 	Catchment(ctx context.Context, q CatchmentQuery) ([]CatchmentRow, error)

@@ -127,3 +127,41 @@ func (s *Server) getProbe(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, s.publicProbe(p, s.now()))
 }
+
+// probePatch is the body of PATCH /probes/{probe}.
+type probePatch struct {
+	Enabled *bool `json:"enabled"`
+}
+
+// patchProbe enables or disables a probe or census site agent (admin).
+// A disabled probe's signed requests get 403 and its live channel closes
+// at once, which also takes it out of on-demand selection.
+func (s *Server) patchProbe(w http.ResponseWriter, r *http.Request) {
+	id := chi.URLParam(r, "probe")
+	if !probeIDRE.MatchString(id) {
+		s.writeError(w, r, invalid("probe", "not a probe id"))
+		return
+	}
+	var in probePatch
+	if err := decodeBody(r, &in); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if in.Enabled == nil {
+		s.writeError(w, r, invalid("enabled", "missing: the only field a probe has to change"))
+		return
+	}
+	err := s.store.SetProbeEnabled(r.Context(), id, *in.Enabled)
+	var p ProbeRow
+	if err == nil {
+		p, err = s.store.GetProbe(r.Context(), id)
+	}
+	if errors.Is(err, ErrNotFound) {
+		err = notFound("probe " + id)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.publicProbe(p, s.now()))
+}

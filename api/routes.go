@@ -61,6 +61,7 @@ func (s *Server) routes() http.Handler {
 				r.Put("/targets/{target}/census", s.putCensus)
 				r.Post("/targets/{target}/census/rounds", s.createCensusRound)
 				r.Post("/targets/{target}/census/sites/{site}/token", s.createSiteToken)
+				r.Patch("/probes/{probe}", s.patchProbe)
 
 				r.Get("/admin/keys", s.listKeys)
 				r.Post("/admin/keys", s.createKey)

@@ -106,9 +106,10 @@ type Collector struct {
 	planMu    sync.Mutex           // serialises reloads
 	refreshCh chan struct{}
 
-	live  *hub    // connected live channels
-	burst burster // catchment places seen, for confirmation bursts
-	od    onDemands
+	live   *hub    // connected live channels
+	burst  burster // catchment places seen, for confirmation bursts
+	od     onDemands
+	checks probeChecks // probes whose status changed, see ProbeChanged
 
 	queue      chan *ingestReq
 	queuedRows atomic.Int64
@@ -132,6 +133,7 @@ func New(cfg Config) (*Collector, error) {
 		// Requests, not rows, are queued; MaxQueuedRows bounds the rows.
 		queue: make(chan *ingestReq, 4096),
 	}
+	c.checks.ch = make(chan string, probeCheckQueue)
 	c.keys.ttl = cfg.KeyCacheTTL
 	c.live = newHub(c.metrics, c.log)
 	c.metrics.queueDepth.Set(0)
@@ -150,9 +152,10 @@ func (c *Collector) Run(ctx context.Context) error {
 		c.log.Warn("load targets", "err", err)
 	}
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); c.pipeline(ctx) }()
 	go func() { defer wg.Done(); c.refreshLoop(ctx) }()
+	go func() { defer wg.Done(); c.probeCheckLoop(ctx) }()
 	<-ctx.Done()
 	// Hijacked live connections outlive an http.Server's Shutdown: tell
 	// their probes to reconnect (to this server's successor).

@@ -84,6 +84,30 @@ func (h *hub) remove(lc *liveConn) {
 	h.metrics.live.Set(float64(n))
 }
 
+// has reports whether probe holds a live channel.
+func (h *hub) has(probe string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.conns[probe] != nil
+}
+
+// dropProbe closes probe's live channel and removes it from the hub at
+// once (before the connection's goroutine has noticed), so it is no longer
+// selected for anything; it reports whether there was one.
+func (h *hub) dropProbe(probe string) bool {
+	h.mu.Lock()
+	lc := h.conns[probe]
+	delete(h.conns, probe)
+	n := len(h.conns)
+	h.mu.Unlock()
+	if lc == nil {
+		return false
+	}
+	lc.drop()
+	h.metrics.live.Set(float64(n))
+	return true
+}
+
 // dropAll closes every live channel.
 func (h *hub) dropAll() {
 	h.mu.Lock()
@@ -224,6 +248,10 @@ func (c *Collector) handleLive(w http.ResponseWriter, r *http.Request) {
 		case <-readDone:
 			return
 		case <-lc.stop:
+			if !c.stillActive(ctx, probe) {
+				conn.Close(websocket.StatusPolicyViolation, "probe disabled")
+				return
+			}
 			conn.Close(websocket.StatusTryAgainLater, "replaced or too slow")
 			return
 		case m := <-lc.out:
@@ -235,6 +263,10 @@ func (c *Collector) handleLive(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case <-ping.C:
+			if !c.stillActive(ctx, probe) {
+				conn.Close(websocket.StatusPolicyViolation, "probe disabled")
+				return
+			}
 			pctx, cancel := context.WithTimeout(ctx, liveWriteTimeout)
 			err := conn.Ping(pctx)
 			cancel()

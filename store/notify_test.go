@@ -93,3 +93,58 @@ func TestRecordBurst(t *testing.T) {
 		t.Fatalf("bursts %+v, want the one recorded %+v", got, b)
 	}
 }
+
+// TestListenProbeChanges: disabling a probe, re-enabling it and deleting
+// it each notify its id (migration 008), whichever handle made the
+// change; a heartbeat, an unchanged status and an imported probe's status
+// do not.
+func TestListenProbeChanges(t *testing.T) {
+	db := openDB(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, q := range []string{
+		`INSERT INTO probes (id, origin, public_key, version) VALUES ('p-n1', 'anycatch', '\x00', 't')`,
+		`INSERT INTO probes (id, origin, version) VALUES ('atlas:9', 'atlas', 't')`,
+	} {
+		if _, err := db.pool.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := make(chan string, 16)
+	lctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go db.ListenChanges(lctx, ChangeHandlers{Probe: func(id string) { got <- id }})
+	want := func(what, id string) {
+		t.Helper()
+		select {
+		case g := <-got:
+			if g != id {
+				t.Fatalf("%s: notified %q, want %q", what, g, id)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: no notification within 5 s", what)
+		}
+	}
+	want("initial (re)connect call", "")
+	for _, q := range []string{
+		`UPDATE probes SET last_seen = now()`,
+		`UPDATE probes SET status = status`,
+		`UPDATE probes SET status = 'disabled' WHERE id = 'atlas:9'`,
+	} {
+		if _, err := db.pool.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.SetProbeStatus(ctx, "p-n1", "disabled"); err != nil {
+		t.Fatal(err)
+	}
+	want("disable", "p-n1") // and nothing before it
+	if err := db.SetProbeStatus(ctx, "p-n1", "active"); err != nil {
+		t.Fatal(err)
+	}
+	want("enable", "p-n1")
+	if _, err := db.pool.Exec(ctx, `DELETE FROM probes WHERE id = 'p-n1'`); err != nil {
+		t.Fatal(err)
+	}
+	want("delete", "p-n1")
+}

@@ -112,6 +112,14 @@ func (s Store) GetProbe(ctx context.Context, id string) (api.ProbeRow, error) {
 	return api.ProbeRow(p), apiErr(err)
 }
 
+func (s Store) SetProbeEnabled(ctx context.Context, id string, enabled bool) error {
+	status := "disabled"
+	if enabled {
+		status = "active"
+	}
+	return apiErr(s.DB.SetProbeStatus(ctx, id, status))
+}
+
 func (s Store) Catchment(ctx context.Context, q api.CatchmentQuery) ([]api.CatchmentRow, error) {
 	rs, err := s.DB.Catchment(ctx, store.CatchmentQuery(q))
 	if err != nil {

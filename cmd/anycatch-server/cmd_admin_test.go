@@ -108,3 +108,36 @@ func TestAdminValidates(t *testing.T) {
 		t.Fatalf("sites after refused changes: %+v, %v; want none", ss, err)
 	}
 }
+
+// TestProbeDisableCommand: probe disable/enable set the probe's status;
+// an unknown probe is an error naming it.
+func TestProbeDisableCommand(t *testing.T) {
+	url := pgtest.NewURL(t)
+	ctx := context.Background()
+	var out, errb bytes.Buffer
+	if err := run(ctx, []string{"migrate", "--database-url", url}, &out, &errb); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	db, err := store.Open(ctx, url, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Pool().Exec(ctx, `INSERT INTO probes (id, public_key, version) VALUES ('p-cli', '\x00', 't')`); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		action   string
+		disabled bool
+	}{{"disable", true}, {"enable", false}} {
+		if err := run(ctx, []string{"probe", c.action, "p-cli", "--database-url", url}, &out, &errb); err != nil {
+			t.Fatalf("probe %s: %v\n%s", c.action, err, errb.String())
+		}
+		if k, err := db.ProbeKey(ctx, "p-cli"); err != nil || k.Disabled != c.disabled {
+			t.Errorf("after probe %s: %+v, %v", c.action, k, err)
+		}
+	}
+	if err := run(ctx, []string{"probe", "disable", "p-nope", "--database-url", url}, &out, &errb); err == nil || !strings.Contains(err.Error(), "p-nope") {
+		t.Errorf("unknown probe: err = %v, want an error naming it", err)
+	}
+}

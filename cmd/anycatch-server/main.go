@@ -47,6 +47,7 @@ var commands = []command{
 	{"rule", "manage a target's identity rules (create, list, delete)", cmdRule},
 	{"rules", "convert an egress table (e.g. Google Public DNS locations) into identity rules", cmdRules},
 	{"key", "manage API keys (create, list, revoke)", cmdKey},
+	{"probe", "disable or enable a probe or census site agent", cmdProbe},
 	{"measure", "run an on-demand measurement on a running server and print results as they arrive", cmdMeasure},
 	{"alert", "manage alert rules and webhooks, list alerts, send a test", cmdAlert},
 	{"healthcheck", "ask a running server whether it and its database are healthy", cmdHealthcheck},

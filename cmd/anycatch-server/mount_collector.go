@@ -9,6 +9,7 @@ import (
 	"github.com/anycatch/anycatch/collector"
 	"github.com/anycatch/anycatch/collector/pgstore"
 	"github.com/anycatch/anycatch/geo"
+	"github.com/anycatch/anycatch/store"
 )
 
 // defaultEnrollRate is --enroll-rate's default: enrollment attempts per
@@ -67,7 +68,10 @@ func mountCollector(env *serveEnv) error {
 		return c.Run(env.Ctx)
 	})
 	// Edits by any process on this database (CLI, another server) reach
-	// this collector, and through its live channels every probe, at once.
-	env.Group.Go(func() error { return env.DB.ListenTargetChanges(env.Ctx, c.Invalidate) })
+	// this collector, and through its live channels every probe, at once;
+	// so does disabling a probe, whose live channel closes.
+	env.Group.Go(func() error {
+		return env.DB.ListenChanges(env.Ctx, store.ChangeHandlers{Targets: c.Invalidate, Probe: c.ProbeChanged})
+	})
 	return nil
 }

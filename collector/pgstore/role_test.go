@@ -96,3 +96,67 @@ func TestKeyRoles(t *testing.T) {
 		t.Errorf("a site agent's heartbeat set its location")
 	}
 }
+
+// TestDisableViaDatabase: disabling a probe on the database (as the API's
+// PATCH /probes/{probe} or the CLI does, from any process) closes its live
+// channel at once through the probes notification (migration 008) and
+// the collector's ProbeChanged, although the collector caches keys for an
+// hour; its signed requests get 403 from then on.
+func TestDisableViaDatabase(t *testing.T) {
+	r := newRig(t, pgtest.NewURL(t), func(c *collector.Config) { c.KeyCacheTTL = time.Hour })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	lctx, stop := context.WithCancel(ctx)
+	listening := make(chan struct{}, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.db.ListenChanges(lctx, store.ChangeHandlers{Probe: func(id string) {
+			if id == "" {
+				listening <- struct{}{}
+			}
+			r.c.ProbeChanged(id)
+		}})
+	}()
+	defer func() { stop(); <-done }()
+	<-listening
+
+	id, err := upload.NewIdentity(r.srv.URL, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, _ := upload.New(r.srv.URL, id, upload.Options{})
+	var er measure.EnrollResponse
+	if err := cl.Call(ctx, "enroll", "POST", measure.PathEnroll, false,
+		measure.EnrollRequest{Token: r.token(t, collector.TokenOptions{}), PublicKey: id.PublicKey(), Version: "it"}, nil, &er); err != nil {
+		t.Fatal(err)
+	}
+	id.Probe = er.Probe
+	lc, err := cl.DialLive(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lc.CloseNow()
+	start := time.Now()
+	if err := r.db.SetProbeStatus(ctx, id.Probe, "disabled"); err != nil {
+		t.Fatal(err)
+	}
+	nctx, ncancel := context.WithTimeout(ctx, 5*time.Second)
+	defer ncancel()
+	for {
+		if _, err := lc.Next(nctx); err != nil {
+			if nctx.Err() != nil {
+				t.Fatal("live channel still open 5 s after the probe was disabled")
+			}
+			break
+		}
+	}
+	t.Logf("live channel closed %s after the database change", time.Since(start).Round(time.Millisecond))
+	if n := len(r.c.LiveProbes()); n != 0 {
+		t.Errorf("%d live channels after disabling", n)
+	}
+	var sched measure.Schedule
+	if err := cl.Call(ctx, "schedule", "GET", measure.PathSchedule, true, nil, nil, &sched); !isStatus(err, http.StatusForbidden) {
+		t.Errorf("schedule after disabling: %v, want 403", err)
+	}
+}
