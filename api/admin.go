@@ -19,13 +19,12 @@ func idParam(r *http.Request) (int64, error) {
 	return id, nil
 }
 
-func (s *Server) listKeys(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listKeys(r *http.Request) (any, error) {
 	keys, err := s.store.ListKeys(r.Context())
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, listOf(keys))
+	return listOf(keys), nil
 }
 
 // APIKeyCreated answers a key creation: the only time the secret is shown.
@@ -34,63 +33,52 @@ type APIKeyCreated struct {
 	Secret string `json:"secret"`
 }
 
-func (s *Server) createKey(w http.ResponseWriter, r *http.Request) {
+func (s *Server) createKey(r *http.Request) (any, error) {
 	var in struct {
 		Name       string `json:"name"`
 		Scope      string `json:"scope"`
 		RatePerMin *int   `json:"rate_per_min"`
 	}
 	if err := decodeBody(r, &in); err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	var err error
 	switch {
 	case in.Scope != ScopeRead && in.Scope != ScopeAdmin:
-		err = invalid("scope", "want read or admin")
+		return nil, invalid("scope", "want read or admin")
 	case len(in.Name) > 200:
-		err = invalid("name", "longer than 200 characters")
+		return nil, invalid("name", "longer than 200 characters")
 	case in.RatePerMin != nil && (*in.RatePerMin < 1 || *in.RatePerMin > 1_000_000):
-		err = invalid("rate_per_min", "want 1 to 1000000")
-	}
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, invalid("rate_per_min", "want 1 to 1000000")
 	}
 	k, secret, err := CreateKey(r.Context(), s.store, in.Name, in.Scope, in.RatePerMin)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusCreated, APIKeyCreated{Key: k, Secret: secret})
+	return created(APIKeyCreated{Key: k, Secret: secret}), nil
 }
 
-func (s *Server) revokeKey(w http.ResponseWriter, r *http.Request) {
+func (s *Server) revokeKey(r *http.Request) (any, error) {
 	id, err := idParam(r)
-	if err == nil {
-		err = s.store.RevokeKey(r.Context(), id)
-	}
-	if errors.Is(err, ErrNotFound) {
-		err = notFound("api key")
-	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	w.WriteHeader(http.StatusNoContent)
+	if err := s.store.RevokeKey(r.Context(), id); errors.Is(err, ErrNotFound) {
+		return nil, notFound("api key")
+	} else if err != nil {
+		return nil, err
+	}
+	return noContent, nil
 }
 
-func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listTokens(r *http.Request) (any, error) {
 	if s.cfg.Tokens == nil {
-		s.writeError(w, r, errNoTokens)
-		return
+		return nil, errNoTokens
 	}
 	toks, err := s.cfg.Tokens.ListTokens(r.Context())
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, listOf(toks))
+	return listOf(toks), nil
 }
 
 // EnrollmentTokenCreated answers a token creation: the only time the
@@ -100,10 +88,9 @@ type EnrollmentTokenCreated struct {
 	Secret string          `json:"secret"`
 }
 
-func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
+func (s *Server) createToken(r *http.Request) (any, error) {
 	if s.cfg.Tokens == nil {
-		s.writeError(w, r, errNoTokens)
-		return
+		return nil, errNoTokens
 	}
 	var in struct {
 		Name    string `json:"name"`
@@ -111,53 +98,45 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		TTL     string `json:"ttl"`
 	}
 	if err := decodeBody(r, &in); err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	var ttl time.Duration
 	if in.TTL != "" {
 		d, err := time.ParseDuration(in.TTL)
 		if err != nil || d <= 0 {
-			s.writeError(w, r, invalid("ttl", "want a positive duration like 72h"))
-			return
+			return nil, invalid("ttl", "want a positive duration like 72h")
 		}
 		ttl = d
 	}
 	maxUses := 0
 	if in.MaxUses != nil {
 		if *in.MaxUses < 1 {
-			s.writeError(w, r, invalid("max_uses", "want at least 1"))
-			return
+			return nil, invalid("max_uses", "want at least 1")
 		}
 		maxUses = *in.MaxUses
 	}
 	if len(in.Name) > 200 {
-		s.writeError(w, r, invalid("name", "longer than 200 characters"))
-		return
+		return nil, invalid("name", "longer than 200 characters")
 	}
 	tok, secret, err := s.cfg.Tokens.CreateToken(r.Context(), in.Name, maxUses, ttl)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusCreated, EnrollmentTokenCreated{Token: tok, Secret: secret})
+	return created(EnrollmentTokenCreated{Token: tok, Secret: secret}), nil
 }
 
-func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) {
+func (s *Server) revokeToken(r *http.Request) (any, error) {
 	if s.cfg.Tokens == nil {
-		s.writeError(w, r, errNoTokens)
-		return
+		return nil, errNoTokens
 	}
 	id, err := idParam(r)
-	if err == nil {
-		err = s.cfg.Tokens.RevokeToken(r.Context(), id)
-	}
-	if errors.Is(err, ErrNotFound) {
-		err = notFound("enrollment token")
-	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	w.WriteHeader(http.StatusNoContent)
+	if err := s.cfg.Tokens.RevokeToken(r.Context(), id); errors.Is(err, ErrNotFound) {
+		return nil, notFound("enrollment token")
+	} else if err != nil {
+		return nil, err
+	}
+	return noContent, nil
 }

@@ -60,194 +60,171 @@ func cleanText(pairs ...string) error {
 	return nil
 }
 
+// alertsFunc is an apiFunc of the alert endpoints, given the service.
+type alertsFunc func(r *http.Request, a Alerts) (any, error)
+
 // withAlerts answers unavailable when no alerting service is wired.
-func (s *Server) withAlerts(h func(w http.ResponseWriter, r *http.Request, a Alerts)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+func (s *Server) withAlerts(h alertsFunc) apiFunc {
+	return func(r *http.Request) (any, error) {
 		if s.cfg.Alerts == nil {
-			s.writeError(w, r, errNoAlerts)
-			return
+			return nil, errNoAlerts
 		}
-		h(w, r, s.cfg.Alerts)
+		return h(r, s.cfg.Alerts)
 	}
 }
 
-func (s *Server) listAlerts(w http.ResponseWriter, r *http.Request, a Alerts) {
+func (s *Server) listAlerts(r *http.Request, a Alerts) (any, error) {
 	q := newQuery(r)
 	aq := alert.AlertQuery{Target: q.str("target"), Status: alert.Status(q.enum("status", "", "", "firing", "resolved")), Limit: q.limit()}
 	if q.err != nil {
-		s.writeError(w, r, q.err)
-		return
+		return nil, q.err
 	}
 	out, err := a.Alerts(r.Context(), aq)
 	if err != nil {
-		s.writeError(w, r, alertError(err, "alerts"))
-		return
+		return nil, alertError(err, "alerts")
 	}
-	writeJSON(w, http.StatusOK, listOf(out))
+	return listOf(out), nil
 }
 
-func (s *Server) listAlertRules(w http.ResponseWriter, r *http.Request, a Alerts) {
+func (s *Server) listAlertRules(r *http.Request, a Alerts) (any, error) {
 	target := r.URL.Query().Get("target")
 	if err := cleanText("target", target); err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	out, err := a.Rules(r.Context(), target)
 	if err != nil {
-		s.writeError(w, r, alertError(err, "alert rules"))
-		return
+		return nil, alertError(err, "alert rules")
 	}
-	writeJSON(w, http.StatusOK, listOf(out))
+	return listOf(out), nil
 }
 
-func (s *Server) createAlertRule(w http.ResponseWriter, r *http.Request, a Alerts) {
+func (s *Server) createAlertRule(r *http.Request, a Alerts) (any, error) {
 	var in struct {
 		alert.Rule
 		Enabled *bool `json:"enabled"` // default true
 	}
 	if err := decodeBody(r, &in); err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	if in.Target == "" {
-		s.writeError(w, r, invalid("target", "the target's name is required"))
-		return
+		return nil, invalid("target", "the target's name is required")
 	}
 	if err := cleanText("name", in.Name, "target", in.Target, "kind", string(in.Kind), "region", string(in.Region)); err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	rule := in.Rule
 	rule.ID, rule.Enabled = 0, in.Enabled == nil || *in.Enabled
 	out, err := a.CreateRule(r.Context(), rule)
 	if err != nil {
-		s.writeError(w, r, alertError(err, "target "+in.Target))
-		return
+		return nil, alertError(err, "target "+in.Target)
 	}
-	writeJSON(w, http.StatusCreated, out)
+	return created(out), nil
 }
 
-func (s *Server) deleteAlertRule(w http.ResponseWriter, r *http.Request, a Alerts) {
+func (s *Server) deleteAlertRule(r *http.Request, a Alerts) (any, error) {
 	id, err := idParam(r)
-	if err == nil {
-		err = alertError(a.DeleteRule(r.Context(), id), "alert rule")
-	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	w.WriteHeader(http.StatusNoContent)
+	if err := a.DeleteRule(r.Context(), id); err != nil {
+		return nil, alertError(err, "alert rule")
+	}
+	return noContent, nil
 }
 
-func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request, a Alerts) {
+func (s *Server) listWebhooks(r *http.Request, a Alerts) (any, error) {
 	out, err := a.Webhooks(r.Context())
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, listOf(out))
+	return listOf(out), nil
 }
 
-func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request, a Alerts) {
+func (s *Server) createWebhook(r *http.Request, a Alerts) (any, error) {
 	var in struct {
 		alert.Webhook
 		Enabled *bool `json:"enabled"` // default true
 	}
 	if err := decodeBody(r, &in); err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	if err := cleanText("name", in.Name, "url", in.URL, "secret", in.Secret, "target", in.Target); err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	hook := in.Webhook
 	hook.ID, hook.Enabled = 0, in.Enabled == nil || *in.Enabled
 	out, err := a.CreateWebhook(r.Context(), hook)
 	if err != nil {
-		s.writeError(w, r, alertError(err, "target "+in.Target))
-		return
+		return nil, alertError(err, "target "+in.Target)
 	}
-	writeJSON(w, http.StatusCreated, out)
+	return created(out), nil
 }
 
-func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request, a Alerts) {
+func (s *Server) deleteWebhook(r *http.Request, a Alerts) (any, error) {
 	id, err := idParam(r)
-	if err == nil {
-		err = alertError(a.DeleteWebhook(r.Context(), id), "webhook")
-	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	w.WriteHeader(http.StatusNoContent)
+	if err := a.DeleteWebhook(r.Context(), id); err != nil {
+		return nil, alertError(err, "webhook")
+	}
+	return noContent, nil
 }
 
-func (s *Server) testWebhook(w http.ResponseWriter, r *http.Request, a Alerts) {
+func (s *Server) testWebhook(r *http.Request, a Alerts) (any, error) {
 	id, err := idParam(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	d, err := a.TestWebhook(r.Context(), id)
 	if err != nil {
-		s.writeError(w, r, alertError(err, "webhook"))
-		return
+		return nil, alertError(err, "webhook")
 	}
-	writeJSON(w, http.StatusOK, d)
+	return d, nil
 }
 
-func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request, a Alerts) {
+func (s *Server) listDeliveries(r *http.Request, a Alerts) (any, error) {
 	id, err := idParam(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	q := newQuery(r)
 	limit := q.limit()
 	if q.err != nil {
-		s.writeError(w, r, q.err)
-		return
+		return nil, q.err
 	}
 	out, err := a.Deliveries(r.Context(), id, limit)
 	if err != nil {
-		s.writeError(w, r, alertError(err, "webhook"))
-		return
+		return nil, alertError(err, "webhook")
 	}
-	writeJSON(w, http.StatusOK, listOf(out))
+	return listOf(out), nil
 }
 
 // setEnabled answers PATCH {"enabled": bool} on a rule or webhook.
-func (s *Server) setEnabled(what string, set func(a Alerts) func(context.Context, int64, bool) error) func(w http.ResponseWriter, r *http.Request, a Alerts) {
-	return func(w http.ResponseWriter, r *http.Request, a Alerts) {
-		id, err := idParam(r)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		var in struct {
-			Enabled *bool `json:"enabled"`
-		}
-		if err := decodeBody(r, &in); err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		if in.Enabled == nil {
-			s.writeError(w, r, invalid("enabled", "want {\"enabled\": true|false}"))
-			return
-		}
-		if err := set(a)(r.Context(), id, *in.Enabled); err != nil {
-			s.writeError(w, r, alertError(err, what))
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
+func setEnabled(what string, r *http.Request, set func(context.Context, int64, bool) error) (any, error) {
+	id, err := idParam(r)
+	if err != nil {
+		return nil, err
 	}
+	var in struct {
+		Enabled *bool `json:"enabled"`
+	}
+	if err := decodeBody(r, &in); err != nil {
+		return nil, err
+	}
+	if in.Enabled == nil {
+		return nil, invalid("enabled", "want {\"enabled\": true|false}")
+	}
+	if err := set(r.Context(), id, *in.Enabled); err != nil {
+		return nil, alertError(err, what)
+	}
+	return noContent, nil
 }
 
-func (s *Server) patchAlertRule(w http.ResponseWriter, r *http.Request, a Alerts) {
-	s.setEnabled("alert rule", func(a Alerts) func(context.Context, int64, bool) error { return a.SetRuleEnabled })(w, r, a)
+func (s *Server) patchAlertRule(r *http.Request, a Alerts) (any, error) {
+	return setEnabled("alert rule", r, a.SetRuleEnabled)
 }
 
-func (s *Server) patchWebhook(w http.ResponseWriter, r *http.Request, a Alerts) {
-	s.setEnabled("webhook", func(a Alerts) func(context.Context, int64, bool) error { return a.SetWebhookEnabled })(w, r, a)
+func (s *Server) patchWebhook(r *http.Request, a Alerts) (any, error) {
+	return setEnabled("webhook", r, a.SetWebhookEnabled)
 }

@@ -26,28 +26,24 @@ type BurstStore interface {
 	Bursts(ctx context.Context, targetID int, from time.Time, limit int) ([]Burst, error)
 }
 
-func (s *Server) listBursts(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listBursts(r *http.Request) (any, error) {
 	t, err := s.target(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	q := newQuery(r)
 	from := q.time("from", s.now().Add(-24*time.Hour))
 	limit := q.limit()
 	if q.err != nil {
-		s.writeError(w, r, q.err)
-		return
+		return nil, q.err
 	}
 	bs, ok := s.store.(BurstStore)
 	if !ok {
-		writeJSON(w, http.StatusOK, listOf[Burst](nil))
-		return
+		return listOf[Burst](nil), nil
 	}
 	out, err := bs.Bursts(r.Context(), t.ID, from, limit)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, listOf(out))
+	return listOf(out), nil
 }

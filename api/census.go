@@ -79,88 +79,77 @@ var errNoCensus = &Error{Code: CodeUnavailable, Message: "this server has no cen
 
 var hitlistNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
-func (s *Server) censusTarget(w http.ResponseWriter, r *http.Request) (Target, bool) {
+// censusTarget resolves {target} for the census endpoints, which need a
+// census store.
+func (s *Server) censusTarget(r *http.Request) (Target, error) {
 	if s.cfg.Census == nil {
-		s.writeError(w, r, errNoCensus)
-		return Target{}, false
+		return Target{}, errNoCensus
 	}
-	t, err := s.target(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return Target{}, false
-	}
-	return t, true
+	return s.target(r)
 }
 
 // putCensus opts a target in or out of the census and sets its rate
 // ceiling.
-func (s *Server) putCensus(w http.ResponseWriter, r *http.Request) {
-	t, ok := s.censusTarget(w, r)
-	if !ok {
-		return
+func (s *Server) putCensus(r *http.Request) (any, error) {
+	t, err := s.censusTarget(r)
+	if err != nil {
+		return nil, err
 	}
 	var in struct {
 		Enabled *bool `json:"enabled"`
 		MaxPPS  *int  `json:"max_pps"`
 	}
 	if err := decodeBody(r, &in); err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	c, err := s.cfg.Census.CensusConfig(r.Context(), t.ID)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	if in.Enabled != nil {
 		c.Enabled = *in.Enabled
 	}
 	if in.MaxPPS != nil {
 		if *in.MaxPPS < 1 || *in.MaxPPS > census.HardMaxPPS {
-			s.writeError(w, r, invalid("max_pps", "want 1 to %d echo requests per second", census.HardMaxPPS))
-			return
+			return nil, invalid("max_pps", "want 1 to %d echo requests per second", census.HardMaxPPS)
 		}
 		c.MaxPPS = *in.MaxPPS
 	}
 	c.TargetID = t.ID
 	if err := s.cfg.Census.SetCensusConfig(r.Context(), c); err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, c)
+	return c, nil
 }
 
 // createSiteToken issues the one-time token an anycatch-site agent
 // enrolls with for one site of the target (shown once).
-func (s *Server) createSiteToken(w http.ResponseWriter, r *http.Request) {
-	t, ok := s.censusTarget(w, r)
-	if !ok {
-		return
+func (s *Server) createSiteToken(r *http.Request) (any, error) {
+	t, err := s.censusTarget(r)
+	if err != nil {
+		return nil, err
 	}
 	site, err := siteParam(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	var raw [32]byte
 	if _, err := rand.Read(raw[:]); err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	secret := "acs_" + base64.RawURLEncoding.EncodeToString(raw[:])
 	if err := s.cfg.Census.IssueSiteToken(r.Context(), t.ID, site, sha256.Sum256([]byte(secret))); err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusCreated, map[string]string{"site": site, "token": secret})
+	return created(map[string]string{"site": site, "token": secret}), nil
 }
 
 // createCensusRound starts a round now: the sender site's agent picks it
 // up on its next schedule poll (about 2 s).
-func (s *Server) createCensusRound(w http.ResponseWriter, r *http.Request) {
-	t, ok := s.censusTarget(w, r)
-	if !ok {
-		return
+func (s *Server) createCensusRound(r *http.Request) (any, error) {
+	t, err := s.censusTarget(r)
+	if err != nil {
+		return nil, err
 	}
 	var in struct {
 		Sender     string `json:"sender"`
@@ -172,8 +161,7 @@ func (s *Server) createCensusRound(w http.ResponseWriter, r *http.Request) {
 		Prefix6    int    `json:"prefix6"`     // default 48
 	}
 	if err := decodeBody(r, &in); err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	dur := func(param, v string, def time.Duration) (time.Duration, error) {
 		if v == "" {
@@ -187,49 +175,41 @@ func (s *Server) createCensusRound(w http.ResponseWriter, r *http.Request) {
 	}
 	d, err := dur("duration", in.Duration, 10*time.Minute)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	late, err := dur("late_window", in.LateWindow, time.Hour)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	rd := CensusRound{TargetID: t.ID, Sender: in.Sender, Hitlist: in.Hitlist, RatePPS: in.RatePPS,
 		Prefix4: cmpOr(in.Prefix4, 24), Prefix6: cmpOr(in.Prefix6, 48)}
 	switch {
 	case !siteCodeRE.MatchString(in.Sender):
-		err = invalid("sender", "want the code of one of the target's sites")
+		return nil, invalid("sender", "want the code of one of the target's sites")
 	case !hitlistNameRE.MatchString(in.Hitlist):
-		err = invalid("hitlist", "want a file name in the sender's hitlist directory (letters, digits, '.', '_', '-')")
+		return nil, invalid("hitlist", "want a file name in the sender's hitlist directory (letters, digits, '.', '_', '-')")
 	case in.RatePPS < 0 || in.RatePPS > census.HardMaxPPS:
-		err = invalid("rate_pps", "want 1 to %d", census.HardMaxPPS)
+		return nil, invalid("rate_pps", "want 1 to %d", census.HardMaxPPS)
 	case rd.Prefix4 < 8 || rd.Prefix4 > 32:
-		err = invalid("prefix4", "want 8 to 32")
+		return nil, invalid("prefix4", "want 8 to 32")
 	case rd.Prefix6 < 16 || rd.Prefix6 > 128:
-		err = invalid("prefix6", "want 16 to 128")
-	}
-	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, invalid("prefix6", "want 16 to 128")
 	}
 	if rd.RatePPS == 0 {
 		rd.RatePPS = census.DefaultPPS
 	}
 	rd.Secret = make([]byte, census.SecretLen)
 	if _, err := rand.Read(rd.Secret); err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	rd.Start = s.now().UTC()
 	rd.Closes = rd.Start.Add(d)
 	rd.LateUntil = rd.Closes.Add(late)
 	rd, err = s.cfg.Census.CreateCensusRound(r.Context(), rd)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusCreated, rd)
+	return created(rd), nil
 }
 
 func cmpOr(v, def int) int {
@@ -239,23 +219,21 @@ func cmpOr(v, def int) int {
 	return v
 }
 
-func (s *Server) listCensusRounds(w http.ResponseWriter, r *http.Request) {
-	t, ok := s.censusTarget(w, r)
-	if !ok {
-		return
+func (s *Server) listCensusRounds(r *http.Request) (any, error) {
+	t, err := s.censusTarget(r)
+	if err != nil {
+		return nil, err
 	}
 	q := newQuery(r)
 	limit := q.int("limit", 50, 1, 1000)
 	if q.err != nil {
-		s.writeError(w, r, q.err)
-		return
+		return nil, q.err
 	}
 	rs, err := s.cfg.Census.ListCensusRounds(r.Context(), t.ID, limit)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, listOf(rs))
+	return listOf(rs), nil
 }
 
 // CensusReport is the census of one round.
@@ -282,10 +260,10 @@ type CensusPrefix struct {
 // getCensus reports a round's census: per site prefix counts, by ASN and
 // country, changes against the previous round (or ?compare=ID), as JSON,
 // CSV (one row per reply) or GeoJSON (centroids per site and country).
-func (s *Server) getCensus(w http.ResponseWriter, r *http.Request) {
-	t, ok := s.censusTarget(w, r)
-	if !ok {
-		return
+func (s *Server) getCensus(r *http.Request) (any, error) {
+	t, err := s.censusTarget(r)
+	if err != nil {
+		return nil, err
 	}
 	q := newQuery(r)
 	format := q.format("csv", "geojson")
@@ -294,21 +272,58 @@ func (s *Server) getCensus(w http.ResponseWriter, r *http.Request) {
 	roundID := int64(q.int("round", 0, 0, 1<<62))
 	compareID := int64(q.int("compare", 0, 0, 1<<62))
 	if q.err != nil {
-		s.writeError(w, r, q.err)
-		return
+		return nil, q.err
 	}
 	ctx := r.Context()
+	rd, prev, err := s.censusRounds(ctx, t, roundID, compareID)
+	if err != nil {
+		return nil, err
+	}
+	var prefixes []CensusPrefix
+	if format != "json" || withPrefixes {
+		reps, err := s.cfg.Census.CensusReplies(ctx, rd.ID)
+		if err != nil {
+			return nil, err
+		}
+		switch format {
+		case "csv":
+			return stream(func(w http.ResponseWriter) { writeCensusCSV(w, reps) }), nil
+		case "geojson":
+			return stream(func(w http.ResponseWriter) { writeCensusGeoJSON(w, rd, reps) }), nil
+		}
+		prefixes = censusPrefixes(reps)
+	}
+	rep := CensusReport{Target: t.Name, Round: rd, Changes: []census.Move{}, Prefixes: prefixes}
+	if rep.Summary, err = s.cfg.Census.CensusSummary(ctx, rd.ID); err != nil {
+		return nil, err
+	}
+	if prev != nil {
+		rep.Previous = &prev.ID
+		mv, n, err := s.cfg.Census.CensusChanges(ctx, prev.ID, rd.ID, changesLimit)
+		if err != nil {
+			return nil, err
+		}
+		rep.Changed = n
+		if mv != nil {
+			rep.Changes = mv
+		}
+	}
+	return rep, nil
+}
+
+// censusRounds returns the round a census report is of (roundID, or the
+// newest) and the one its changes compare with (compareID, or the newest
+// before it; nil when there is none).
+func (s *Server) censusRounds(ctx context.Context, t Target, roundID, compareID int64) (CensusRound, *CensusRound, error) {
 	var rd CensusRound
 	var prev *CensusRound
 	if roundID == 0 {
 		rs, err := s.cfg.Census.ListCensusRounds(ctx, t.ID, 2)
 		if err != nil {
-			s.writeError(w, r, err)
-			return
+			return rd, nil, err
 		}
 		if len(rs) == 0 {
-			s.writeError(w, r, notFound("census round of target "+t.Name))
-			return
+			return rd, nil, notFound("census round of target " + t.Name)
 		}
 		rd = rs[0]
 		if len(rs) > 1 && compareID == 0 {
@@ -316,19 +331,14 @@ func (s *Server) getCensus(w http.ResponseWriter, r *http.Request) {
 		}
 	} else {
 		var err error
-		if rd, err = s.cfg.Census.GetCensusRound(ctx, t.ID, roundID); err != nil {
-			if errors.Is(err, ErrNotFound) {
-				err = notFound("census round " + strconv.FormatInt(roundID, 10))
-			}
-			s.writeError(w, r, err)
-			return
+		if rd, err = s.censusRound(ctx, t, roundID); err != nil {
+			return rd, nil, err
 		}
 		if compareID == 0 {
 			// The previous round is the newest one before this.
 			rs, err := s.cfg.Census.ListCensusRounds(ctx, t.ID, 1000)
 			if err != nil {
-				s.writeError(w, r, err)
-				return
+				return rd, nil, err
 			}
 			for i := range rs {
 				if rs[i].ID < rd.ID {
@@ -339,52 +349,21 @@ func (s *Server) getCensus(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if compareID != 0 {
-		p, err := s.cfg.Census.GetCensusRound(ctx, t.ID, compareID)
+		p, err := s.censusRound(ctx, t, compareID)
 		if err != nil {
-			if errors.Is(err, ErrNotFound) {
-				err = notFound("census round " + strconv.FormatInt(compareID, 10))
-			}
-			s.writeError(w, r, err)
-			return
+			return rd, nil, err
 		}
 		prev = &p
 	}
-	var prefixes []CensusPrefix
-	if format != "json" || withPrefixes {
-		reps, err := s.cfg.Census.CensusReplies(ctx, rd.ID)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		switch format {
-		case "csv":
-			writeCensusCSV(w, reps)
-			return
-		case "geojson":
-			writeCensusGeoJSON(w, rd, reps)
-			return
-		}
-		prefixes = censusPrefixes(reps)
+	return rd, prev, nil
+}
+
+func (s *Server) censusRound(ctx context.Context, t Target, id int64) (CensusRound, error) {
+	rd, err := s.cfg.Census.GetCensusRound(ctx, t.ID, id)
+	if errors.Is(err, ErrNotFound) {
+		err = notFound("census round " + strconv.FormatInt(id, 10))
 	}
-	rep := CensusReport{Target: t.Name, Round: rd, Changes: []census.Move{}, Prefixes: prefixes}
-	var err error
-	if rep.Summary, err = s.cfg.Census.CensusSummary(ctx, rd.ID); err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	if prev != nil {
-		rep.Previous = &prev.ID
-		mv, n, err := s.cfg.Census.CensusChanges(ctx, prev.ID, rd.ID, changesLimit)
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		rep.Changed = n
-		if mv != nil {
-			rep.Changes = mv
-		}
-	}
-	writeJSON(w, http.StatusOK, rep)
+	return rd, err
 }
 
 func censusRows(reps []CensusReply) []census.Row {

@@ -127,90 +127,76 @@ func (q *quotas) record(key string, now time.Time, m LiveMeasurement) {
 	q.running[key] = append(q.running[key], m)
 }
 
-func (s *Server) createMeasurement(w http.ResponseWriter, r *http.Request) {
+var errNoLive = &Error{Code: CodeUnavailable, Message: "on-demand measurements need the collector role in this server"}
+
+func (s *Server) createMeasurement(r *http.Request) (any, error) {
 	if s.cfg.Live == nil {
-		s.writeError(w, r, &Error{Code: CodeUnavailable, Message: "on-demand measurements need the collector role in this server"})
-		return
+		return nil, errNoLive
 	}
 	p := principalFrom(r.Context())
 	if p.keyID == 0 {
-		s.writeError(w, r, &Error{Code: CodeUnauthorized, Message: "on-demand measurements need an API key"})
-		return
+		return nil, &Error{Code: CodeUnauthorized, Message: "on-demand measurements need an API key"}
 	}
 	var in MeasurementInput
 	if err := decodeBody(r, &in); err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	var t Target
 	var addrs []netip.Addr
 	if in.Address != "" {
 		if p.scope != ScopeAdmin {
-			s.writeError(w, r, &Error{Code: CodeForbidden, Message: "measuring an arbitrary address needs an API key with scope admin; read keys may measure registered targets"})
-			return
+			return nil, &Error{Code: CodeForbidden, Message: "measuring an arbitrary address needs an API key with scope admin; read keys may measure registered targets"}
 		}
 		a, err := s.adhocAddrs(r.Context(), in)
 		if err != nil {
-			s.writeError(w, r, err)
-			return
+			return nil, err
 		}
 		addrs = a
 	} else {
 		if in.Target == "" {
-			s.writeError(w, r, invalid("target", "required (or, with an admin key, address)"))
-			return
+			return nil, invalid("target", "required (or, with an admin key, address)")
 		}
 		var err error
 		if t, err = s.store.GetTarget(r.Context(), in.Target); err != nil {
-			s.writeError(w, r, err)
-			return
+			return nil, err
 		}
 	}
 	for _, k := range in.Kinds {
 		if !slices.Contains([]measure.Kind{measure.KindIdentity, measure.KindPing, measure.KindTrace, measure.KindDNS}, k) {
-			s.writeError(w, r, invalid("kinds", "unknown kind %q (want identity, ping, trace or dns)", k))
-			return
+			return nil, invalid("kinds", "unknown kind %q (want identity, ping, trace or dns)", k)
 		}
 	}
 	if in.AF != 0 && in.AF != 4 && in.AF != 6 {
-		s.writeError(w, r, invalid("af", "want 4, 6 or 0 (both)"))
-		return
+		return nil, invalid("af", "want 4, 6 or 0 (both)")
 	}
 	if in.Limit == 0 {
 		in.Limit = defMeasureLimit
 	}
 	if in.Limit < 1 || in.Limit > maxMeasureLimit {
-		s.writeError(w, r, invalid("limit", "want 1..%d", maxMeasureLimit))
-		return
+		return nil, invalid("limit", "want 1..%d", maxMeasureLimit)
 	}
 	timeout := defMeasureTimeout
 	if in.TimeoutSec != 0 {
 		timeout = time.Duration(in.TimeoutSec) * time.Second
 		if timeout < 5*time.Second || timeout > maxMeasureTimeout {
-			s.writeError(w, r, invalid("timeout_sec", "want 5..%d", int(maxMeasureTimeout.Seconds())))
-			return
+			return nil, invalid("timeout_sec", "want 5..%d", int(maxMeasureTimeout.Seconds()))
 		}
 	}
 	probes, err := s.selectProbes(r, t, in)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	now := s.now()
 	if wait, why := s.quotas.admit(p.rateKey, now, s.cfg.MeasureConcurrent, s.cfg.MeasurePerHour); wait > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(max(wait, time.Second).Seconds())))
-		s.writeError(w, r, &Error{Code: CodeRateLimited, Message: why})
-		return
+		return nil, withHeader(&Error{Code: CodeRateLimited, Message: why}, "Retry-After", strconv.Itoa(int(max(wait, time.Second).Seconds())))
 	}
 	m, err := s.cfg.Live.StartMeasurement(LiveRequest{Target: t.Name, Address: in.Address, Addrs: addrs, Kinds: in.Kinds, AF: in.AF, Probes: probes, Timeout: timeout})
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	s.quotas.record(p.rateKey, now, m)
 	st := m.Status(0)
-	w.Header().Set("Location", "/api/v1/measurements/"+st.ID)
-	writeJSON(w, http.StatusAccepted, st)
+	return reply{status: http.StatusAccepted, header: http.Header{"Location": {"/api/v1/measurements/" + st.ID}}, body: st}, nil
 }
 
 // selectProbes applies the selection to the connected probes and picks at
@@ -284,22 +270,25 @@ func (s *Server) selectProbes(r *http.Request, t Target, in MeasurementInput) ([
 // getMeasurement answers with the status and results so far, or streams
 // the results as they arrive (Accept: application/x-ndjson or
 // text/event-stream) until every selected probe answered or timed out.
-func (s *Server) getMeasurement(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getMeasurement(r *http.Request) (any, error) {
 	if s.cfg.Live == nil {
-		s.writeError(w, r, &Error{Code: CodeUnavailable, Message: "on-demand measurements need the collector role in this server"})
-		return
+		return nil, errNoLive
 	}
 	m := s.cfg.Live.Measurement(chi.URLParam(r, "id"))
 	if m == nil {
-		s.writeError(w, r, notFound("measurement"))
-		return
+		return nil, notFound("measurement")
 	}
 	accept := r.Header.Get("Accept")
 	sse := strings.Contains(accept, "text/event-stream")
 	if !sse && !strings.Contains(accept, "application/x-ndjson") {
-		writeJSON(w, http.StatusOK, m.Status(0))
-		return
+		return m.Status(0), nil
 	}
+	return stream(func(w http.ResponseWriter) { followMeasurement(w, r, m, sse) }), nil
+}
+
+// followMeasurement streams m's events as server-sent events or NDJSON
+// until it is done or the client goes away.
+func followMeasurement(w http.ResponseWriter, r *http.Request, m LiveMeasurement, sse bool) {
 	if sse {
 		w.Header().Set("Content-Type", "text/event-stream")
 	} else {

@@ -62,7 +62,7 @@ func (s *Server) publicProbe(p ProbeRow, now time.Time) Probe {
 	return out
 }
 
-func (s *Server) listProbes(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listProbes(r *http.Request) (any, error) {
 	q := newQuery(r)
 	now := s.now()
 	f := ProbeFilter{ConnectedSince: now.Add(-ConnectedWithin), AbandonedBefore: now.Add(-AbandonedAfter)}
@@ -88,16 +88,14 @@ func (s *Server) listProbes(w http.ResponseWriter, r *http.Request) {
 		f.After = cur.After
 	}
 	if q.err != nil {
-		s.writeError(w, r, q.err)
-		return
+		return nil, q.err
 	}
 	// One extra row tells whether there is a next page.
 	limit := f.Limit
 	f.Limit++
 	rows, err := s.store.ListProbes(r.Context(), f)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	out := list[Probe]{Data: []Probe{}}
 	for i, p := range rows {
@@ -108,24 +106,22 @@ func (s *Server) listProbes(w http.ResponseWriter, r *http.Request) {
 		}
 		out.Data = append(out.Data, s.publicProbe(p, now))
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
-func (s *Server) getProbe(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getProbe(r *http.Request) (any, error) {
 	id := chi.URLParam(r, "probe")
 	if !probeIDRE.MatchString(id) {
-		s.writeError(w, r, invalid("probe", "not a probe id"))
-		return
+		return nil, invalid("probe", "not a probe id")
 	}
 	p, err := s.store.GetProbe(r.Context(), id)
 	if errors.Is(err, ErrNotFound) {
-		err = notFound("probe " + id)
+		return nil, notFound("probe " + id)
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, s.publicProbe(p, s.now()))
+	return s.publicProbe(p, s.now()), nil
 }
 
 // probePatch is the body of PATCH /probes/{probe}.
@@ -136,20 +132,17 @@ type probePatch struct {
 // patchProbe enables or disables a probe or census site agent (admin).
 // A disabled probe's signed requests get 403 and its live channel closes
 // at once, which also takes it out of on-demand selection.
-func (s *Server) patchProbe(w http.ResponseWriter, r *http.Request) {
+func (s *Server) patchProbe(r *http.Request) (any, error) {
 	id := chi.URLParam(r, "probe")
 	if !probeIDRE.MatchString(id) {
-		s.writeError(w, r, invalid("probe", "not a probe id"))
-		return
+		return nil, invalid("probe", "not a probe id")
 	}
 	var in probePatch
 	if err := decodeBody(r, &in); err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	if in.Enabled == nil {
-		s.writeError(w, r, invalid("enabled", "missing: the only field a probe has to change"))
-		return
+		return nil, invalid("enabled", "missing: the only field a probe has to change")
 	}
 	err := s.store.SetProbeEnabled(r.Context(), id, *in.Enabled)
 	var p ProbeRow
@@ -157,11 +150,10 @@ func (s *Server) patchProbe(w http.ResponseWriter, r *http.Request) {
 		p, err = s.store.GetProbe(r.Context(), id)
 	}
 	if errors.Is(err, ErrNotFound) {
-		err = notFound("probe " + id)
+		return nil, notFound("probe " + id)
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, s.publicProbe(p, s.now()))
+	return s.publicProbe(p, s.now()), nil
 }

@@ -90,11 +90,10 @@ func catchmentAggregates(rows []CatchmentRow, g catchment.Grouping) (total catch
 	return total, groups
 }
 
-func (s *Server) getCatchment(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getCatchment(r *http.Request) (any, error) {
 	t, err := s.target(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	q := newQuery(r)
 	cq := s.catchmentQuery(q, t)
@@ -102,13 +101,11 @@ func (s *Server) getCatchment(w http.ResponseWriter, r *http.Request) {
 	format := q.format("csv", "geojson")
 	withProbes := q.bool("probes", true)
 	if q.err != nil {
-		s.writeError(w, r, q.err)
-		return
+		return nil, q.err
 	}
 	rows, err := s.store.Catchment(r.Context(), cq)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	// The per-probe list is needed for the map (JSON, GeoJSON) only.
 	var probes *publishedProbes
@@ -116,34 +113,32 @@ func (s *Server) getCatchment(w http.ResponseWriter, r *http.Request) {
 		probes = &publishedProbes{rows: rows, blur: s.cfg.Blur}
 	}
 	if format == "geojson" {
-		writeGeoJSON(w, probes)
-		return
+		return stream(func(w http.ResponseWriter) { writeGeoJSON(w, probes) }), nil
 	}
 	total, groups := catchmentAggregates(rows, g)
 	if format == "csv" {
-		writeCatchmentCSV(w, append([]catchment.Group{total}, groups...))
-		return
+		return stream(func(w http.ResponseWriter) { writeCatchmentCSV(w, append([]catchment.Group{total}, groups...)) }), nil
 	}
 	sites, err := s.store.ListSites(r.Context(), t.ID)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	latest, err := s.latestDataAt(r.Context(), t.ID)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	rep := CatchmentReport{Target: t.Name, At: cq.At, WindowSec: int(cq.Window / time.Second), Group: string(g.By),
 		Sites: nonNil(sites), Total: total, Groups: groups, LatestDataAt: latest}
 	if cq.AF != 0 {
 		rep.AF = &cq.AF
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	if err := writeCatchmentReport(w, &rep, probes); err != nil {
-		s.log.Debug("api catchment write", "err", err)
-	}
+	return stream(func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		if err := writeCatchmentReport(w, &rep, probes); err != nil {
+			s.log.Debug("api catchment write", "err", err)
+		}
+	}), nil
 }
 
 // writeCatchmentReport writes rep as encoding/json would (field order of
@@ -179,24 +174,21 @@ func writeCatchmentReport(w io.Writer, rep *CatchmentReport, probes *publishedPr
 	return js.flush()
 }
 
-func (s *Server) getCatchmentGeoJSON(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getCatchmentGeoJSON(r *http.Request) (any, error) {
 	t, err := s.target(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	q := newQuery(r)
 	cq := s.catchmentQuery(q, t)
 	if q.err != nil {
-		s.writeError(w, r, q.err)
-		return
+		return nil, q.err
 	}
 	rows, err := s.store.Catchment(r.Context(), cq)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	writeGeoJSON(w, &publishedProbes{rows: rows, blur: s.cfg.Blur})
+	return stream(func(w http.ResponseWriter) { writeGeoJSON(w, &publishedProbes{rows: rows, blur: s.cfg.Blur}) }), nil
 }
 
 type geoFeature struct {

@@ -71,11 +71,10 @@ func toChange(c ChangeRow) Change {
 // maxCSVChanges bounds one CSV export of changes.
 const maxCSVChanges = 1_000_000
 
-func (s *Server) getChanges(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getChanges(r *http.Request) (any, error) {
 	t, err := s.target(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	q := newQuery(r)
 	now := s.now().UTC()
@@ -101,19 +100,16 @@ func (s *Server) getChanges(w http.ResponseWriter, r *http.Request) {
 	}
 	format := q.format("csv")
 	if q.err != nil {
-		s.writeError(w, r, q.err)
-		return
+		return nil, q.err
 	}
 	if format == "csv" {
-		s.writeChangesCSV(w, r, cq)
-		return
+		return stream(func(w http.ResponseWriter) { s.writeChangesCSV(w, r, cq) }), nil
 	}
 	limit := cq.Limit
 	cq.Limit++
 	rows, err := s.store.Changes(r.Context(), cq)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	rep := ChangeReport{Target: t.Name, From: cq.From, To: cq.To, Changes: []Change{}, Sites: []SiteChanges{}, Flapping: []FlappingProbe{}}
 	for i, c := range rows {
@@ -126,8 +122,7 @@ func (s *Server) getChanges(w http.ResponseWriter, r *http.Request) {
 	}
 	probes, sites, err := s.store.ChangeCounts(r.Context(), cq)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	for _, p := range probes {
 		rep.Flapping = append(rep.Flapping, FlappingProbe(p))
@@ -136,7 +131,7 @@ func (s *Server) getChanges(w http.ResponseWriter, r *http.Request) {
 		rep.Sites = append(rep.Sites, SiteChanges{Site: sc.Site, Gained: sc.Gained, Lost: sc.Lost, Net: sc.Gained - sc.Lost})
 	}
 	slices.SortFunc(rep.Sites, func(a, b SiteChanges) int { return cmp.Compare(a.Site, b.Site) })
-	writeJSON(w, http.StatusOK, rep)
+	return rep, nil
 }
 
 // writeChangesCSV writes every change of the range (after the cursor, up
@@ -185,11 +180,10 @@ type ChangeTimes struct {
 	Truncated bool `json:"truncated"`
 }
 
-func (s *Server) getChangeTimes(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getChangeTimes(r *http.Request) (any, error) {
 	t, err := s.target(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	q := newQuery(r)
 	now := s.now().UTC()
@@ -205,33 +199,29 @@ func (s *Server) getChangeTimes(w http.ResponseWriter, r *http.Request) {
 		q.fail("bucket", "want whole minutes, at least 1m")
 	}
 	if q.err != nil {
-		s.writeError(w, r, q.err)
-		return
+		return nil, q.err
 	}
 	limit := cq.Limit
 	cq.Limit++
 	times, err := s.store.ChangeTimes(r.Context(), cq)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	rep := ChangeTimes{Target: t.Name, From: cq.From, To: cq.To, BucketSec: int(cq.Bucket / time.Second), Times: nonNil(times)}
 	if len(rep.Times) > limit {
 		rep.Times, rep.Truncated = rep.Times[:limit], true
 	}
-	writeJSON(w, http.StatusOK, rep)
+	return rep, nil
 }
 
-func (s *Server) getUnmapped(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getUnmapped(r *http.Request) (any, error) {
 	t, err := s.target(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	ids, err := s.store.Unmapped(r.Context(), t.ID)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, listOf(ids))
+	return listOf(ids), nil
 }

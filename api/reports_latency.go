@@ -31,11 +31,10 @@ type LatencyReport struct {
 // GroupSiteLatency is one cell of a latency report's group × site matrix.
 type GroupSiteLatency = catchment.GroupSiteLatency
 
-func (s *Server) getLatency(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getLatency(r *http.Request) (any, error) {
 	t, err := s.target(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	q := newQuery(r)
 	now := s.now().UTC()
@@ -52,8 +51,7 @@ func (s *Server) getLatency(w http.ResponseWriter, r *http.Request) {
 	opt := catchment.InflationOptions{Grouping: g, MinExtraMS: q.float("inflation_ms", 0), MinRatio: q.float("inflation_ratio", 0)}
 	format := q.format("csv")
 	if q.err != nil {
-		s.writeError(w, r, q.err)
-		return
+		return nil, q.err
 	}
 	rows, err := s.store.Latency(r.Context(), lq)
 	if err == nil && len(rows) == 0 && !kindGiven {
@@ -68,25 +66,26 @@ func (s *Server) getLatency(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	// Which kind the report is of, also for CSV (whose columns cannot say).
-	w.Header().Set("X-Anycatch-Kind", string(lq.Kind))
 	rep := latencyReport(rows, opt, format == "csv")
 	rep.Target, rep.From, rep.To, rep.Kind = t.Name, lq.From, lq.To, lq.Kind
 	if lq.AF != 0 {
 		rep.AF = &lq.AF
 	}
-	if format == "csv" {
-		writeLatencyCSV(w, &rep)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	if err := writeLatencyReport(w, &rep); err != nil {
-		s.log.Debug("api latency write", "err", err)
-	}
+	return stream(func(w http.ResponseWriter) {
+		w.Header().Set("X-Anycatch-Kind", string(lq.Kind))
+		if format == "csv" {
+			writeLatencyCSV(w, &rep)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		if err := writeLatencyReport(w, &rep); err != nil {
+			s.log.Debug("api latency write", "err", err)
+		}
+	}), nil
 }
 
 // defaultLatencyKind is the kind a latency report uses when the request

@@ -25,7 +25,7 @@ type resultsPage struct {
 	NextCursor string            `json:"next_cursor,omitempty"`
 }
 
-func (s *Server) listResults(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listResults(r *http.Request) (any, error) {
 	q := newQuery(r)
 	name := q.str("target")
 	switch {
@@ -60,25 +60,19 @@ func (s *Server) listResults(w http.ResponseWriter, r *http.Request) {
 	}
 	format := q.format("ndjson", "atlas")
 	if q.err != nil {
-		s.writeError(w, r, q.err)
-		return
+		return nil, q.err
 	}
 	t, err := s.store.GetTarget(r.Context(), name)
 	if errors.Is(err, ErrNotFound) {
-		err = notFound("target " + name)
+		return nil, notFound("target " + name)
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	rq.TargetID = t.ID
-	if format == "ndjson" {
-		s.streamResults(w, r, rq, false)
-		return
-	}
-	if format == "atlas" && strings.Contains(r.Header.Get("Accept"), formatTypes["ndjson"]) {
-		s.streamResults(w, r, rq, true)
-		return
+	if format == "ndjson" || format == "atlas" && strings.Contains(r.Header.Get("Accept"), formatTypes["ndjson"]) {
+		atlasShape := format == "atlas"
+		return stream(func(w http.ResponseWriter) { s.streamResults(w, r, rq, atlasShape) }), nil
 	}
 	rq.Limit = limit + 1
 	page := resultsPage{Data: []json.RawMessage{}}
@@ -103,19 +97,18 @@ func (s *Server) listResults(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	if format == "atlas" {
 		// A plain JSON array, as Atlas serves and as Atlas tools and our
 		// importer read; the next page's cursor is a header.
+		rp := reply{status: http.StatusOK, body: page.Data}
 		if page.NextCursor != "" {
-			w.Header().Set("X-Next-Cursor", page.NextCursor)
+			rp.header = http.Header{"X-Next-Cursor": {page.NextCursor}}
 		}
-		writeJSON(w, http.StatusOK, page.Data)
-		return
+		return rp, nil
 	}
-	writeJSON(w, http.StatusOK, page)
+	return page, nil
 }
 
 // streamResults writes every result of the range after the cursor as

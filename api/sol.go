@@ -83,16 +83,14 @@ type SOLGuess struct {
 	Inferred   bool                  `json:"inferred"`        // always true: a guess, not an identification
 }
 
-func (s *Server) getSpeedOfLight(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getSpeedOfLight(r *http.Request) (any, error) {
 	t, err := s.target(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	sol, ok := s.store.(SpeedOfLightStore)
 	if !ok {
-		s.writeError(w, r, &Error{Code: CodeUnavailable, Message: "speed-of-light check not supported by this store"})
-		return
+		return nil, &Error{Code: CodeUnavailable, Message: "speed-of-light check not supported by this store"}
 	}
 	q := newQuery(r)
 	now := time.Now().UTC()
@@ -106,26 +104,22 @@ func (s *Server) getSpeedOfLight(w http.ResponseWriter, r *http.Request) {
 		q.fail("from", "want from before to, at most 7 days apart")
 	}
 	if q.err != nil {
-		s.writeError(w, r, q.err)
-		return
+		return nil, q.err
 	}
 	ctx := r.Context()
 	sites, err := s.store.ListSites(ctx, t.ID)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	rtts, err := sol.SiteRTTs(ctx, SiteRTTQuery{TargetID: t.ID, From: from, To: to, AF: af})
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	// Probe locations (and the current unidentified tracks) come from the
 	// catchment over the same range.
 	cur, err := s.store.Catchment(ctx, CatchmentQuery{TargetID: t.ID, At: to, Window: to.Sub(from), AF: af})
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	probeAt := map[string]catchment.Point{}
 	for _, c := range cur {
@@ -141,7 +135,7 @@ func (s *Server) getSpeedOfLight(w http.ResponseWriter, r *http.Request) {
 			probeAt[x.Probe] = catchment.Point{Lat: *p.Lat, Lon: *p.Lon}
 		}
 	}
-	writeJSON(w, http.StatusOK, speedOfLight(t.Name, from, to, sites, probeAt, rtts, cur))
+	return speedOfLight(t.Name, from, to, sites, probeAt, rtts, cur), nil
 }
 
 // speedOfLight is the pure part of the report.

@@ -35,22 +35,16 @@ func (s *Server) target(r *http.Request) (Target, error) {
 	return t, err
 }
 
-func (s *Server) listTargets(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listTargets(r *http.Request) (any, error) {
 	ts, err := s.store.ListTargets(r.Context())
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, listOf(ts))
+	return listOf(ts), nil
 }
 
-func (s *Server) getTarget(w http.ResponseWriter, r *http.Request) {
-	t, err := s.target(r)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, t)
+func (s *Server) getTarget(r *http.Request) (any, error) {
+	return s.target(r)
 }
 
 // targetInput is the body of create and update; absent fields keep their
@@ -109,80 +103,69 @@ func invalidField(err error) error {
 	return err
 }
 
-func (s *Server) createTarget(w http.ResponseWriter, r *http.Request) {
+func (s *Server) createTarget(r *http.Request) (any, error) {
 	var in targetInput
 	if err := decodeBody(r, &in); err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	if in.Name == nil {
-		s.writeError(w, r, invalid("name", "missing"))
-		return
+		return nil, invalid("name", "missing")
 	}
 	t := Target{IntervalSec: 300, Enabled: true,
 		IdentityOrder: []string{catchment.SourceHostnameBind, catchment.SourceIDServer, catchment.SourceNSID}}
 	if err := in.apply(&t); err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	t, err := s.store.CreateTarget(r.Context(), t)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	s.changed()
-	writeJSON(w, http.StatusCreated, t)
+	return created(t), nil
 }
 
-func (s *Server) updateTarget(w http.ResponseWriter, r *http.Request) {
+func (s *Server) updateTarget(r *http.Request) (any, error) {
 	t, err := s.target(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	var in targetInput
 	if err := decodeBody(r, &in); err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	if err := in.apply(&t); err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	t, err = s.store.UpdateTarget(r.Context(), t)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	s.changed()
-	writeJSON(w, http.StatusOK, t)
+	return t, nil
 }
 
-func (s *Server) deleteTarget(w http.ResponseWriter, r *http.Request) {
+func (s *Server) deleteTarget(r *http.Request) (any, error) {
 	t, err := s.target(r)
-	if err == nil {
-		err = s.store.DeleteTarget(r.Context(), t.ID)
-	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
+	}
+	if err := s.store.DeleteTarget(r.Context(), t.ID); err != nil {
+		return nil, err
 	}
 	s.changed()
-	w.WriteHeader(http.StatusNoContent)
+	return noContent, nil
 }
 
-func (s *Server) listSites(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listSites(r *http.Request) (any, error) {
 	t, err := s.target(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	sites, err := s.store.ListSites(r.Context(), t.ID)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, listOf(sites))
+	return listOf(sites), nil
 }
 
 func siteParam(r *http.Request) (string, error) {
@@ -193,96 +176,83 @@ func siteParam(r *http.Request) (string, error) {
 	return code, nil
 }
 
-func (s *Server) putSite(w http.ResponseWriter, r *http.Request) {
+func (s *Server) putSite(r *http.Request) (any, error) {
 	t, err := s.target(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	code, err := siteParam(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	var site Site
 	if err := decodeBody(r, &site); err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	if site.Code != "" && site.Code != code {
-		s.writeError(w, r, invalid("code", "body code %q differs from the path", site.Code))
-		return
+		return nil, invalid("code", "body code %q differs from the path", site.Code)
 	}
 	site.Code = code
 	if err := site.Validate(); err != nil {
-		s.writeError(w, r, invalidField(err))
-		return
+		return nil, invalidField(err)
 	}
 	if err := s.store.PutSite(r.Context(), t.ID, site); err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	s.changed()
-	writeJSON(w, http.StatusOK, site)
+	return site, nil
 }
 
-func (s *Server) deleteSite(w http.ResponseWriter, r *http.Request) {
+func (s *Server) deleteSite(r *http.Request) (any, error) {
 	t, err := s.target(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	code, err := siteParam(r)
-	if err == nil {
-		err = s.store.DeleteSite(r.Context(), t.ID, code)
+	if err != nil {
+		return nil, err
 	}
+	err = s.store.DeleteSite(r.Context(), t.ID, code)
 	if errors.Is(err, ErrNotFound) {
-		err = notFound("site " + code)
+		return nil, notFound("site " + code)
 	}
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	s.changed()
-	w.WriteHeader(http.StatusNoContent)
+	return noContent, nil
 }
 
-func (s *Server) listRules(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listRules(r *http.Request) (any, error) {
 	t, err := s.target(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	rules, err := s.store.ListRules(r.Context(), t.ID)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, listOf(rules))
+	return listOf(rules), nil
 }
 
-func (s *Server) replaceRules(w http.ResponseWriter, r *http.Request) {
+func (s *Server) replaceRules(r *http.Request) (any, error) {
 	t, err := s.target(r)
 	if err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	var in struct {
 		Data []catchment.Rule `json:"data"`
 	}
 	if err := decodeBody(r, &in); err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	// Compiling them is the validation: the same code maps identities.
 	if err := catchment.ValidateRules(t.IdentityOrder, in.Data); err != nil {
-		s.writeError(w, r, invalid("data", "%v", err))
-		return
+		return nil, invalid("data", "%v", err)
 	}
 	if err := s.store.ReplaceRules(r.Context(), t.ID, in.Data); err != nil {
-		s.writeError(w, r, err)
-		return
+		return nil, err
 	}
 	s.changed()
-	writeJSON(w, http.StatusOK, listOf(in.Data))
+	return listOf(in.Data), nil
 }
