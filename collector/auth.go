@@ -32,8 +32,10 @@ func bodyFrom(ctx context.Context) []byte { b, _ := ctx.Value(bodyKey).([]byte);
 // nonce, an unknown probe. Only then is the body read, bounded by limit,
 // by a deadline that grows with its size, and by a cap on concurrent body
 // reads (globally and per probe id), before the signature (which covers
-// it) is checked; h finds the body with bodyFrom.
-func (c *Collector) authed(limit int64, h http.HandlerFunc) http.Handler {
+// it) is checked; h finds the body with bodyFrom. A valid signature by a
+// key of another role than the endpoint's is refused with 403, like a
+// disabled probe's.
+func (c *Collector) authed(role Role, limit int64, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get(measure.HeaderProbe)
 		if id == "" || len(id) > 64 {
@@ -115,10 +117,24 @@ func (c *Collector) authed(limit int64, h http.HandlerFunc) http.Handler {
 			writeError(w, measure.CodeForbidden, "probe is disabled")
 			return
 		}
+		if key.Role != role {
+			c.metrics.authFailures.WithLabelValues("role").Inc()
+			writeError(w, measure.CodeForbidden, roleRefusal(role))
+			return
+		}
 		ctx := context.WithValue(r.Context(), probeKey, id)
 		ctx = context.WithValue(ctx, bodyKey, body)
 		h(w, r.WithContext(ctx))
 	})
+}
+
+// roleRefusal is the answer to a key of the wrong role on an endpoint of
+// role.
+func roleRefusal(role Role) string {
+	if role == RoleSite {
+		return "not a census site agent"
+	}
+	return "a census site agent's key cannot use probe endpoints"
 }
 
 func (c *Collector) authFail(w http.ResponseWriter, r *http.Request, msg string) {

@@ -80,8 +80,8 @@ func (c *Collector) mountCensus(mux *http.ServeMux) {
 		return
 	}
 	mux.HandleFunc("POST "+measure.PathCensusEnroll, c.handleCensusEnroll)
-	mux.Handle("GET "+measure.PathCensus, c.authed(1<<10, c.handleCensusSchedule))
-	mux.Handle("POST "+measure.PathCensusReplies, c.authed(c.cfg.MaxBody, c.handleCensusReplies))
+	mux.Handle("GET "+measure.PathCensus, c.authed(RoleSite, 1<<10, c.handleCensusSchedule))
+	mux.Handle("POST "+measure.PathCensusReplies, c.authed(RoleSite, c.cfg.MaxBody, c.handleCensusReplies))
 }
 
 func (c *Collector) handleCensusEnroll(w http.ResponseWriter, r *http.Request) {

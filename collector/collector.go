@@ -225,10 +225,10 @@ func (c *Collector) currentPlan(ctx context.Context) (*plan, error) {
 func (c *Collector) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+measure.PathEnroll, c.handleEnroll)
-	mux.Handle("GET "+measure.PathSchedule, c.authed(1<<10, c.handleSchedule))
-	mux.Handle("POST "+measure.PathHeartbeat, c.authed(64<<10, c.handleHeartbeat))
-	mux.Handle("POST "+measure.PathResults, c.authed(c.cfg.MaxBody, c.handleResults))
-	mux.Handle("GET "+measure.PathLive, c.authed(1<<10, c.handleLive))
+	mux.Handle("GET "+measure.PathSchedule, c.authed(RoleProbe, 1<<10, c.handleSchedule))
+	mux.Handle("POST "+measure.PathHeartbeat, c.authed(RoleProbe, 64<<10, c.handleHeartbeat))
+	mux.Handle("POST "+measure.PathResults, c.authed(RoleProbe, c.cfg.MaxBody, c.handleResults))
+	mux.Handle("GET "+measure.PathLive, c.authed(RoleProbe, 1<<10, c.handleLive))
 	c.mountCensus(mux)
 	mux.HandleFunc("/probe/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, measure.CodeNotFound, "no such probe endpoint")

@@ -67,7 +67,7 @@ func (f *fakeStore) Enroll(_ context.Context, e collector.Enrollment) error {
 	}
 	t.Uses++
 	f.perAddr[e.Src.String()]++
-	f.probes[e.ProbeID] = collector.ProbeKey{PublicKey: e.PublicKey}
+	f.probes[e.ProbeID] = collector.ProbeKey{PublicKey: e.PublicKey, Role: collector.RoleProbe}
 	f.enrolls = append(f.enrolls, e)
 	return nil
 }

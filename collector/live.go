@@ -278,5 +278,8 @@ func (c *Collector) liveAuth(ctx context.Context, conn *websocket.Conn, probe st
 	if key.Disabled {
 		return errors.New("live auth: probe is disabled")
 	}
+	if key.Role != RoleProbe {
+		return errors.New("live auth: " + roleRefusal(RoleProbe))
+	}
 	return measure.VerifyLiveProof(key.PublicKey, probe, nonce, m.Proof)
 }

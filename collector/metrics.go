@@ -58,7 +58,7 @@ func newMetrics() *Metrics {
 		}, []string{"outcome"}),
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "anycatch", Subsystem: "collector", Name: "auth_failures_total",
-			Help: "Refused probe requests by reason (signature, disabled, too_many_requests).",
+			Help: "Refused probe requests by reason (signature, disabled, role, too_many_requests, busy, live).",
 		}, []string{"reason"}),
 		live: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "anycatch", Subsystem: "collector", Name: "live_connections",

@@ -85,7 +85,19 @@ type Row struct {
 type ProbeKey struct {
 	PublicKey ed25519.PublicKey
 	Disabled  bool
+	Role      Role // which endpoints the key may use; the zero Role none
 }
+
+// Role is what a key is for. Each signed endpoint serves one role and
+// refuses the other's keys with 403: a site agent's key cannot fetch a
+// schedule, upload results, send heartbeats or hold a live channel, and a
+// probe's key cannot use the census endpoints.
+type Role string
+
+const (
+	RoleProbe Role = "probe" // volunteer probe: schedule, results, heartbeat, live channel
+	RoleSite  Role = "site"  // census site agent: census schedule and replies
+)
 
 // Limits caps enrolled probes per network location (Sybil resistance).
 // Zero means the default; negative means unlimited.

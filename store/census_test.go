@@ -46,6 +46,10 @@ func TestCensusFlow(t *testing.T) {
 	if err := db.EnrollSite(ctx, e); err != nil {
 		t.Fatal(err)
 	}
+	// The agent's credential carries its role (the origin).
+	if k, err := db.ProbeKey(ctx, "p-site1"); err != nil || k.Origin != "site" || k.Disabled {
+		t.Errorf("site agent key: %+v, %v", k, err)
+	}
 	e.ProbeID = "p-site2"
 	if err := db.EnrollSite(ctx, e); !errors.Is(err, ErrTokenUnusable) {
 		t.Errorf("token reused: got %v", err)
@@ -133,8 +137,8 @@ func TestCensusFlow(t *testing.T) {
 	if err := db.IssueSiteToken(ctx, tg.ID, "ams", sha256.Sum256([]byte("acs_other"))); err != nil {
 		t.Fatal(err)
 	}
-	if _, disabled, err := db.ProbeKey(ctx, "p-site1"); err != nil || !disabled {
-		t.Errorf("old agent: disabled=%v, %v", disabled, err)
+	if k, err := db.ProbeKey(ctx, "p-site1"); err != nil || !k.Disabled {
+		t.Errorf("old agent: %+v, %v", k, err)
 	}
 	if _, err := db.CensusAgent(ctx, "p-site1"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("old agent still bound: %v", err)

@@ -159,15 +159,29 @@ func addrArg(a netip.Addr) *netip.Addr {
 	return &a
 }
 
-// ProbeKey returns a probe's public key and whether it is disabled
-// (ErrNotFound when there is no such probe).
-func (db *DB) ProbeKey(ctx context.Context, id string) (pub []byte, disabled bool, err error) {
-	var status string
-	err = db.pool.QueryRow(ctx, `SELECT public_key, status FROM probes WHERE id = $1`, id).Scan(&pub, &status)
+// ProbeCredential is what authenticating a probe's signed request needs:
+// its key, whether it is disabled, and its origin, which is the key's
+// role ('anycatch' for a volunteer probe, 'site' for a census site agent;
+// imported 'atlas' probes have no key).
+type ProbeCredential struct {
+	PublicKey []byte
+	Disabled  bool
+	Origin    string
+}
+
+// ProbeKey returns a probe's credential (ErrNotFound when there is no
+// such probe).
+func (db *DB) ProbeKey(ctx context.Context, id string) (ProbeCredential, error) {
+	var (
+		c      ProbeCredential
+		status string
+	)
+	err := db.pool.QueryRow(ctx, `SELECT public_key, status, origin FROM probes WHERE id = $1`, id).Scan(&c.PublicKey, &status, &c.Origin)
 	if err != nil {
-		return nil, false, fmt.Errorf("probe key: %w", classify(err))
+		return ProbeCredential{}, fmt.Errorf("probe key: %w", classify(err))
 	}
-	return pub, status != "active", nil
+	c.Disabled = status != "active"
+	return c, nil
 }
 
 // SetProbeStatus enables ("active") or disables ("disabled") a probe.

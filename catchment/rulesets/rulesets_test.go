@@ -28,6 +28,11 @@ func TestDefault(t *testing.T) {
 		{"quad9", measure.Identity{IDServer: "res110.mia.rrdns.pch.net"}, "mia"},
 		{"cloudflare-dns", measure.Identity{IDServer: "AMS"}, "ams"},
 		{"l-root", measure.Identity{HostnameBind: "aa.nl-ams.l.root"}, "nl-ams"},
+		{"l-root", measure.Identity{HostnameBind: "es-mad-aa"}, "es-mad"},
+		{"l-root", measure.Identity{NSID: "kr-icn-aa"}, "kr-icn"},
+		{"quad9", measure.Identity{NSID: "res320.qlax1.rrdns.pch.net"}, "lax"},
+		{"quad9", measure.Identity{NSID: "res100.akl2.rrdns.pch.net"}, "akl"},
+		{"quad9", measure.Identity{NSID: "res730.xsjc1.rrdns.pch.net"}, "sjc"},
 		{"quad9", measure.Identity{IDServer: "dns2.ams"}, ""},
 		{"k-root", measure.Identity{HostnameBind: "ns1.fi-hel.k.ripe.net.evil"}, ""},
 	}

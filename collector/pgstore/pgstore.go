@@ -35,14 +35,27 @@ func (a Adapter) EnabledTargets(ctx context.Context) ([]collector.Target, error)
 }
 
 func (a Adapter) ProbeKey(ctx context.Context, id string) (collector.ProbeKey, error) {
-	pub, disabled, err := a.DB.ProbeKey(ctx, id)
+	k, err := a.DB.ProbeKey(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return collector.ProbeKey{}, fmt.Errorf("%w: %s", collector.ErrUnknownProbe, id)
 	}
 	if err != nil {
 		return collector.ProbeKey{}, err
 	}
-	return collector.ProbeKey{PublicKey: ed25519.PublicKey(pub), Disabled: disabled}, nil
+	return collector.ProbeKey{PublicKey: ed25519.PublicKey(k.PublicKey), Disabled: k.Disabled, Role: roleOf(k.Origin)}, nil
+}
+
+// roleOf is the role of a key by the origin of its probes row: enrolled
+// site agents are origin 'site' (migration 007), volunteers 'anycatch'.
+// Imported probes have no key; any other origin gets no role.
+func roleOf(origin string) collector.Role {
+	switch origin {
+	case "anycatch":
+		return collector.RoleProbe
+	case "site":
+		return collector.RoleSite
+	}
+	return ""
 }
 
 func probeGeo(g geo.Info) store.ProbeGeo {
