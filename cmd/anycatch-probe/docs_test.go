@@ -12,7 +12,6 @@ import (
 	"github.com/anycatch/anycatch/internal/fixtures"
 )
 
-
 // runFlagsTable renders run's flags as the settings table of docs/probe.md.
 func runFlagsTable() string {
 	s := agentSettings{StateDir: "/var/lib/anycatch-probe", MaxPPS: 50, MaxConcurrent: 4, SpoolMB: 64, MinInterval: 60, LogFormat: "text", LogLevel: "info"}
