@@ -54,32 +54,23 @@ func defaultSettings() agentSettings {
 	return agentSettings{StateDir: dir, MaxPPS: 50, MaxConcurrent: 4, SpoolMB: 64, MinInterval: 60, LogFormat: "text", LogLevel: "info"}
 }
 
-// envNames maps environment variables to flag names; they mirror the flags.
-var envNames = map[string]string{
-	"ANYCATCH_COLLECTOR":      "collector",
-	"ANYCATCH_ENROLL_TOKEN":   "enroll-token",
-	"ANYCATCH_STATE_DIR":      "state-dir",
-	"ANYCATCH_ALLOW_PRIVATE":  "allow-private",
-	"ANYCATCH_MAX_PPS":        "max-pps",
-	"ANYCATCH_MAX_CONCURRENT": "max-concurrent",
-	"ANYCATCH_SPOOL_MB":       "spool-mb",
-	"ANYCATCH_MIN_INTERVAL":   "min-interval-sec",
-	"ANYCATCH_LAT":            "lat",
-	"ANYCATCH_LON":            "lon",
-	"ANYCATCH_LOG_FORMAT":     "log-format",
-	"ANYCATCH_LOG_LEVEL":      "log-level",
-	"ANYCATCH_NO_LIVE":        "no-live",
-}
+// runEnv reads run's flags from the environment as ANYCATCH_<FLAG>
+// (cliflag.EnvName: --min-interval-sec is ANYCATCH_MIN_INTERVAL_SEC).
+// ANYCATCH_MIN_INTERVAL, the name before the variables were derived from
+// the flags, is still read, with a deprecation warning.
+var runEnv = cliflag.Env{Aliases: map[string]string{"ANYCATCH_MIN_INTERVAL": "min-interval-sec"}}
 
-// loadSettings resolves the run options from args, getenv and the config
-// file (--config or ANYCATCH_CONFIG). It returns flag.ErrHelp for -h.
-func loadSettings(args []string, getenv func(string) string, stdout io.Writer) (agentSettings, error) {
-	s := defaultSettings()
+// fileKey is the config file key of a run flag: its name with '_' for '-'
+// (TestRunFileKeys holds agentSettings' JSON tags to it).
+func fileKey(flagName string) string { return strings.ReplaceAll(flagName, "-", "_") }
+
+// runFlags is run's flag set writing into s (and the flags that are not
+// settings: the config file path, lat and lon, which are pointers in s).
+// docs/probe.md's settings table is generated from it (TestRunFlagsDoc).
+func runFlags(s *agentSettings, configPath *string, lat, lon *float64) *flag.FlagSet {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	var configPath string
-	var lat, lon float64
-	fs.StringVar(&configPath, "config", "", "JSON config file (keys: collector, enroll_token, state_dir, allow_private, max_pps, max_concurrent, spool_mb, min_interval_sec, lat, lon, log_format, log_level, no_live)")
+	fs.StringVar(configPath, "config", "", "JSON config file of the settings below (keys: the flag names with _ for -, e.g. min_interval_sec)")
 	fs.StringVar(&s.Collector, "collector", "", "collector URL, e.g. https://collector.example.net (needed until enrolled)")
 	fs.StringVar(&s.EnrollToken, "enroll-token", "", "one-time enrollment token (needed until enrolled)")
 	fs.StringVar(&s.StateDir, "state-dir", s.StateDir, "directory for identity, spool and status")
@@ -88,11 +79,22 @@ func loadSettings(args []string, getenv func(string) string, stdout io.Writer) (
 	fs.IntVar(&s.MaxConcurrent, "max-concurrent", s.MaxConcurrent, fmt.Sprintf("measurements at once (1..%d)", capConcurrent))
 	fs.IntVar(&s.SpoolMB, "spool-mb", s.SpoolMB, "disk space for results awaiting upload, MiB; oldest dropped beyond it")
 	fs.IntVar(&s.MinInterval, "min-interval-sec", s.MinInterval, "shortest measurement interval accepted from a schedule, seconds (5..86400; lower it only for labs)")
-	fs.Float64Var(&lat, "lat", 0, "your latitude (optional; wins over GeoIP)")
-	fs.Float64Var(&lon, "lon", 0, "your longitude (optional)")
+	fs.Float64Var(lat, "lat", 0, "your latitude (optional; wins over GeoIP)")
+	fs.Float64Var(lon, "lon", 0, "your longitude (optional)")
 	fs.StringVar(&s.LogFormat, "log-format", s.LogFormat, "log format: text or json")
 	fs.StringVar(&s.LogLevel, "log-level", s.LogLevel, "log level: debug, info, warn or error")
 	fs.BoolVar(&s.NoLive, "no-live", false, "do not hold the live channel to the collector (schedule changes then wait for the next poll)")
+	return fs
+}
+
+// loadSettings resolves the run options from args, getenv and the config
+// file (--config or ANYCATCH_CONFIG). It returns flag.ErrHelp for -h;
+// deprecation warnings go to stderr.
+func loadSettings(args []string, getenv func(string) string, stdout, stderr io.Writer) (agentSettings, error) {
+	s := defaultSettings()
+	var configPath string
+	var lat, lon float64
+	fs := runFlags(&s, &configPath, &lat, &lon)
 	fs.Usage = func() {
 		fmt.Fprintf(stdout, `Usage: anycatch-probe run [flags]
 
@@ -100,12 +102,10 @@ Run the probe agent: enroll with the collector once, then measure on its
 schedule and upload results, until SIGTERM. Later starts need only the
 state directory.
 
-Every flag can also be set in the config file or the environment
-(ANYCATCH_COLLECTOR, ANYCATCH_ENROLL_TOKEN, ANYCATCH_STATE_DIR,
-ANYCATCH_ALLOW_PRIVATE, ANYCATCH_MAX_PPS, ANYCATCH_MAX_CONCURRENT,
-ANYCATCH_SPOOL_MB, ANYCATCH_MIN_INTERVAL, ANYCATCH_LAT, ANYCATCH_LON, ANYCATCH_LOG_FORMAT,
-ANYCATCH_LOG_LEVEL, ANYCATCH_NO_LIVE, ANYCATCH_CONFIG); flags win over the environment,
-which wins over the file.
+Every flag can also be set in the config file or the environment as
+ANYCATCH_<FLAG>, dashes as underscores (ANYCATCH_COLLECTOR,
+ANYCATCH_MIN_INTERVAL_SEC, ANYCATCH_CONFIG, ...); flags win over the
+environment, which wins over the file.
 
 Flags:
 `)
@@ -122,24 +122,20 @@ Flags:
 	if len(pos) > 0 {
 		return s, fmt.Errorf("unexpected arguments: %q (run takes only flags)", pos)
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	if configPath == "" {
-		configPath = getenv("ANYCATCH_CONFIG")
+	// The environment fills what the command line did not set, the
+	// config file path included; both then count as set below.
+	env := runEnv
+	env.Warn = func(msg string) { fmt.Fprintf(stderr, "anycatch-probe run: %s\n", msg) }
+	if err := env.Apply(fs, getenv); err != nil {
+		return s, err
 	}
 
-	// Rebuild from the lowest precedence up: defaults, file, env, flags.
+	// Rebuild from the lowest precedence up: defaults, file, then the
+	// flags set by the environment or the command line.
 	out := defaultSettings()
 	if configPath != "" {
 		if err := readConfigFile(configPath, &out); err != nil {
 			return s, err
-		}
-	}
-	for env, name := range envNames {
-		if v := getenv(env); v != "" && !set[name] {
-			if err := fs.Set(name, v); err != nil {
-				return s, fmt.Errorf("%s: %w", env, err)
-			}
 		}
 	}
 	fs.Visit(func(f *flag.Flag) {
@@ -229,7 +225,7 @@ func parseLevel(s string) (slog.Level, error) {
 
 // runAgentCmd is the `run` subcommand.
 func runAgentCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	s, err := loadSettings(args, os.Getenv, stdout)
+	s, err := loadSettings(args, os.Getenv, stdout, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	}

@@ -19,14 +19,14 @@ func TestSettingsPrecedence(t *testing.T) {
 	os.WriteFile(cfg, []byte(`{"collector":"https://file.example","max_pps":10,"max_concurrent":2,"state_dir":"/file","lat":1,"lon":2}`), 0o600)
 	env := map[string]string{"ANYCATCH_CONFIG": cfg, "ANYCATCH_MAX_PPS": "20", "ANYCATCH_COLLECTOR": "https://env.example"}
 	getenv := func(k string) string { return env[k] }
-	s, err := loadSettings([]string{"--max-pps", "30"}, getenv, &bytes.Buffer{})
+	s, err := loadSettings([]string{"--max-pps", "30"}, getenv, &bytes.Buffer{}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.MaxPPS != 30 || s.Collector != "https://env.example" || s.MaxConcurrent != 2 || s.StateDir != "/file" || s.Lat == nil || *s.Lon != 2 {
 		t.Fatalf("got %+v; want max_pps 30 (flag), collector from env, max_concurrent and state_dir from file", s)
 	}
-	s, err = loadSettings(nil, func(string) string { return "" }, &bytes.Buffer{})
+	s, err = loadSettings(nil, func(string) string { return "" }, &bytes.Buffer{}, &bytes.Buffer{})
 	if err != nil || s.MaxPPS != 50 || s.MaxConcurrent != 4 || s.AllowPrivate {
 		t.Fatalf("defaults: %+v %v", s, err)
 	}
@@ -46,7 +46,7 @@ func TestSettingsPrecedence(t *testing.T) {
 			os.WriteFile(cfg, []byte(tc.file), 0o600)
 			getenv = func(k string) string { return map[string]string{"ANYCATCH_CONFIG": cfg}[k] }
 		}
-		if _, err := loadSettings(tc.args, getenv, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := loadSettings(tc.args, getenv, &bytes.Buffer{}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("loadSettings(%q, file %q) = %v, want error containing %q", tc.args, tc.file, err, tc.want)
 		}
 	}

@@ -43,10 +43,11 @@ func runStatusCmd(_ context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "anycatch-probe status: unexpected argument %q (status takes only flags)\n", pos[0])
 		return exitUsage
 	}
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "state-dir" })
-	if d := os.Getenv("ANYCATCH_STATE_DIR"); d != "" && !set {
-		*stateDir = d
+	// The agent's state directory from the environment, as run reads it;
+	// the output switches are the command line's only.
+	if err := (cliflag.Env{Names: map[string]string{"json": "", "check": ""}}).Apply(fs, os.Getenv); err != nil {
+		fmt.Fprintf(stderr, "anycatch-probe status: %v\n", err)
+		return exitUsage
 	}
 	st, err := agent.ReadStatus(*stateDir)
 	if err != nil {

@@ -192,3 +192,46 @@ func TestAdminAttachesToServingDataDir(t *testing.T) {
 		t.Errorf("site list: %v, output %q; want the site", err, out.String())
 	}
 }
+
+// TestActionRefusesSiblingFlags: each action of an admin command has a
+// flag set of its own, so a flag of another action is an error naming
+// the action and the flag (it was silently accepted and ignored), before
+// the database is opened.
+func TestActionRefusesSiblingFlags(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"alert", "list", "--threshold", "5"}, "alert list: flag provided but not defined: -threshold"},
+		{[]string{"alert", "rules", "--url", "http://x"}, "alert rules: flag provided but not defined: -url"},
+		{[]string{"alert", "webhook-delete", "1", "--kind", "site_lost"}, "alert webhook-delete: flag provided but not defined: -kind"},
+		{[]string{"target", "update", "t", "--service", "k-root"}, "target update: flag provided but not defined: -service"},
+		{[]string{"target", "list", "--addr4", "198.51.100.1"}, "target list: flag provided but not defined: -addr4"},
+		{[]string{"site", "list", "t", "--lat", "1"}, "site list: flag provided but not defined: -lat"},
+		{[]string{"rule", "delete", "t", "1", "--pattern", "x"}, "rule delete: flag provided but not defined: -pattern"},
+		{[]string{"key", "revoke", "1", "--scope", "admin"}, "key revoke: flag provided but not defined: -scope"},
+		{[]string{"token", "list", "--uses", "3"}, "token list: flag provided but not defined: -uses"},
+		{[]string{"token", "nope"}, `token: unknown subcommand "nope"`},
+	} {
+		t.Run(strings.Join(tc.args[:2], " "), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "data")
+			args := append(append([]string(nil), tc.args...), "--database-url=", "--data-dir", dir)
+			var out, errb bytes.Buffer
+			err := run(ctx, args, &out, &errb)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("run %q: err = %v, want %q", args, err, tc.want)
+			}
+			if _, err := os.Stat(dir); !os.IsNotExist(err) {
+				t.Errorf("run %q created the data dir %s", args, dir)
+			}
+		})
+	}
+	// The action's own flags are still accepted (the refusal is about the
+	// flag set, not the flag).
+	var out, errb bytes.Buffer
+	err := run(ctx, []string{"alert", "list", "--status", "firing", "--target", "t", "--database-url=", "--data-dir", t.TempDir()}, &out, &errb)
+	if err == nil || strings.Contains(err.Error(), "flag provided but not defined") {
+		t.Fatalf("alert list with its own flags: err = %v, want only the missing database", err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -32,8 +33,12 @@ import (
 //	anycatch-server rule create TARGET --match regex --pattern 'RE' [--source any] [--site S] | rule list TARGET | rule delete TARGET POSITION
 
 // adminCmd parses one admin subcommand's flags and opens the database.
+// Each action has a flag set of its own: an action refuses the flags of
+// its siblings ("alert list --threshold 5" is an error, not ignored), and
+// its -h lists only its flags.
 type adminCmd struct {
 	fs     *flag.FlagSet
+	unused *flag.FlagSet // takes the flags of the other actions
 	dbf    dbFlags
 	action string
 	stdout io.Writer
@@ -43,30 +48,35 @@ type adminCmd struct {
 func (c *adminCmd) arg(i int) string { return c.args[i] }
 
 func newAdminCmd(group string, args []string, stderr, stdout io.Writer, actions ...string) (*adminCmd, error) {
-	if len(args) == 0 || !contains(actions, args[0]) {
+	if len(args) == 0 || !slices.Contains(actions, args[0]) {
 		return nil, fmt.Errorf("%s: want one of %v", group, actions)
 	}
-	c := &adminCmd{fs: flag.NewFlagSet(group+" "+args[0], flag.ContinueOnError), action: args[0], stdout: stdout}
+	c := &adminCmd{fs: flag.NewFlagSet(group+" "+args[0], flag.ContinueOnError), action: args[0], stdout: stdout,
+		unused: flag.NewFlagSet("", flag.ContinueOnError)}
 	c.fs.SetOutput(stderr)
 	c.dbf.register(c.fs)
 	return c, nil
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
+// flags is the flag set to define a flag of actions on: the action's own
+// when it is one of them, else one nobody parses (the variable keeps its
+// default).
+func (c *adminCmd) flags(actions ...string) *flag.FlagSet {
+	if slices.Contains(actions, c.action) {
+		return c.fs
 	}
-	return false
+	return c.unused
 }
 
 // open parses args (after the action) and opens the database; positional
 // arguments must number want.
 func (c *adminCmd) open(ctx context.Context, args []string, want int) (*database, error) {
 	pos, err := cliflag.Parse(c.fs, args)
-	if err != nil {
+	if errors.Is(err, flag.ErrHelp) {
 		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.fs.Name(), err)
 	}
 	c.args = pos
 	if len(c.args) != want {
@@ -88,9 +98,9 @@ func cmdKey(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	scope := c.fs.String("scope", "read", "read or admin (create)")
-	name := c.fs.String("name", "", "label (create)")
-	rate := c.fs.Int("rate", 0, "requests per minute; 0 = server default (create)")
+	scope := c.flags("create").String("scope", "read", "read or admin")
+	name := c.flags("create").String("name", "", "label")
+	rate := c.flags("create").Int("rate", 0, "requests per minute; 0 = server default")
 	want := map[string]int{"create": 0, "list": 0, "revoke": 1}[c.action]
 	db, err := c.open(ctx, args[1:], want)
 	if err != nil {
@@ -142,15 +152,16 @@ func cmdTarget(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	name := c.fs.String("name", "", "target name (create)")
-	addr4 := c.fs.String("addr4", "", "IPv4 anycast address")
-	addr6 := c.fs.String("addr6", "", "IPv6 anycast address")
-	desc := c.fs.String("description", "", "description")
-	interval := c.fs.Int("interval", 300, "seconds between measurements")
-	enabled := c.fs.Bool("enabled", true, "measure this target")
-	kinds := c.fs.String("measure", "identity,ping,trace", "what probes measure, comma-separated: identity, ping, trace, dns (defaults for each)")
-	service := c.fs.String("service", "", "create from a service in the identity rules (e.g. k-root, quad9): its addresses, identity order and rules (create)")
-	rulesPath := c.fs.String("rules", "", "rules file for --service (default: the rules shipped with anycatch)")
+	name := c.flags("create").String("name", "", "target name")
+	edit := c.flags("create", "update")
+	addr4 := edit.String("addr4", "", "IPv4 anycast address")
+	addr6 := edit.String("addr6", "", "IPv6 anycast address")
+	desc := edit.String("description", "", "description")
+	interval := edit.Int("interval", 300, "seconds between measurements")
+	enabled := edit.Bool("enabled", true, "measure this target")
+	kinds := edit.String("measure", "identity,ping,trace", "what probes measure, comma-separated: identity, ping, trace, dns (defaults for each)")
+	service := c.flags("create").String("service", "", "create from a service in the identity rules (e.g. k-root, quad9): its addresses, identity order and rules")
+	rulesPath := c.flags("create").String("rules", "", "rules file for --service (default: the rules shipped with anycatch)")
 	want := map[string]int{"create": 0, "list": 0, "update": 1, "delete": 1}[c.action]
 	db, err := c.open(ctx, args[1:], want)
 	if err != nil {
@@ -249,11 +260,12 @@ func cmdSite(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	name := c.fs.String("name", "", "site name")
-	lat := c.fs.Float64("lat", 0, "latitude")
-	lon := c.fs.Float64("lon", 0, "longitude")
-	u4 := c.fs.String("unicast4", "", "the site's IPv4 unicast address")
-	u6 := c.fs.String("unicast6", "", "the site's IPv6 unicast address")
+	edit := c.flags("create", "update")
+	name := edit.String("name", "", "site name")
+	lat := edit.Float64("lat", 0, "latitude")
+	lon := edit.Float64("lon", 0, "longitude")
+	u4 := edit.String("unicast4", "", "the site's IPv4 unicast address")
+	u6 := edit.String("unicast6", "", "the site's IPv6 unicast address")
 	want := map[string]int{"create": 2, "update": 2, "list": 1, "delete": 2}[c.action]
 	db, err := c.open(ctx, args[1:], want)
 	if err != nil {
@@ -309,11 +321,12 @@ func cmdRule(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	var r catchment.Rule
-	c.fs.StringVar(&r.Source, "source", catchment.SourceAny, "hostname_bind, id_server, nsid or any")
-	c.fs.StringVar(&r.Match, "match", "regex", "regex or exact")
-	c.fs.StringVar(&r.Pattern, "pattern", "", "regex with a (?P<site>…) group, or the exact identity")
-	c.fs.StringVar(&r.Site, "site", "", "site code (exact rules, or a regex without a site group)")
-	c.fs.StringVar(&r.Note, "note", "", "where the rule comes from")
+	create := c.flags("create")
+	create.StringVar(&r.Source, "source", catchment.SourceAny, "hostname_bind, id_server, nsid or any")
+	create.StringVar(&r.Match, "match", "regex", "regex or exact")
+	create.StringVar(&r.Pattern, "pattern", "", "regex with a (?P<site>…) group, or the exact identity")
+	create.StringVar(&r.Site, "site", "", "site code (exact rules, or a regex without a site group)")
+	create.StringVar(&r.Note, "note", "", "where the rule comes from")
 	want := map[string]int{"create": 1, "list": 1, "delete": 2}[c.action]
 	db, err := c.open(ctx, args[1:], want)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/anycatch/anycatch/internal/cliflag"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -33,16 +34,28 @@ func cmdToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		usage()
 		return errors.New("token: missing subcommand")
 	}
+	if !slices.Contains([]string{"create", "list", "revoke"}, args[0]) {
+		usage()
+		return fmt.Errorf("token: unknown subcommand %q", args[0])
+	}
 	fs := flag.NewFlagSet("token "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var dbf dbFlags
 	dbf.register(fs)
-	name := fs.String("name", "", "free-text label (create)")
-	uses := fs.Int("uses", 1, "enrollments allowed; 0 = unlimited (create)")
-	expires := fs.Duration("expires", 24*time.Hour, "lifetime; 0 = never (create)")
+	// Only create has flags of its own: list and revoke refuse them.
+	create := fs
+	if args[0] != "create" {
+		create = flag.NewFlagSet("", flag.ContinueOnError)
+	}
+	name := create.String("name", "", "free-text label")
+	uses := create.Int("uses", 1, "enrollments allowed; 0 = unlimited")
+	expires := create.Duration("expires", 24*time.Hour, "lifetime; 0 = never")
 	pos, err := cliflag.Parse(fs, args[1:])
-	if err != nil {
+	if errors.Is(err, flag.ErrHelp) {
 		return err
+	}
+	if err != nil {
+		return fmt.Errorf("token %s: %w", args[0], err)
 	}
 	// Check the arguments before opening the database: never act on a
 	// command line that is not fully understood.

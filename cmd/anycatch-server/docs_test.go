@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"flag"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -29,24 +28,7 @@ var envDependentDefaults = map[string]string{
 // docs/server-flags.md.
 func serveFlagsTable() string {
 	var cfg serveConfig
-	fs := serveFlags(&cfg, io.Discard)
-	var b strings.Builder
-	b.WriteString("| flag | environment | default | meaning |\n|---|---|---|---|\n")
-	fs.VisitAll(func(f *flag.Flag) {
-		env := "ANYCATCH_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if f.Name == "database-url" {
-			env = "DATABASE_URL"
-		}
-		def := "`" + f.DefValue + "`"
-		if f.DefValue == "" {
-			def = "(empty)"
-		}
-		if d, ok := envDependentDefaults[f.Name]; ok {
-			def = d
-		}
-		fmt.Fprintf(&b, "| `--%s` | `%s` | %s | %s |\n", f.Name, env, def, strings.ReplaceAll(f.Usage, "|", "\\|"))
-	})
-	return b.String()
+	return serveEnvVars.Table(serveFlags(&cfg, io.Discard), envDependentDefaults)
 }
 
 const (
@@ -58,28 +40,8 @@ const (
 // flag set's (names, environment variables, defaults, help). With -update
 // it rewrites the table.
 func TestServeFlagsDoc(t *testing.T) {
-	path := filepath.Join(fixtures.ModuleRoot(t), "docs", "server-flags.md")
-	doc, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	i, j := bytes.Index(doc, []byte(beginFlags)), bytes.Index(doc, []byte(endFlags))
-	if i < 0 || j < i {
-		t.Fatalf("%s: generated section markers missing", path)
-	}
-	want := serveFlagsTable()
-	got := string(doc[i+len(beginFlags) : j])
-	if got == want {
-		return
-	}
-	if *update {
-		out := append(append(append([]byte{}, doc[:i+len(beginFlags)]...), want...), doc[j:]...)
-		if err := os.WriteFile(path, out, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	t.Errorf("%s is stale: run go test ./cmd/anycatch-server -run TestServeFlagsDoc -update\ngot:\n%s\nwant:\n%s", path, got, want)
+	fixtures.GeneratedSection(t, "docs/server-flags.md", beginFlags, endFlags, serveFlagsTable(), *update,
+		"go test ./cmd/anycatch-server -run TestServeFlagsDoc -update")
 }
 
 // otherProgramsFlags are flags the docs name that belong to other
@@ -97,7 +59,8 @@ func TestDocsNameRealFlags(t *testing.T) {
 	known := map[string]bool{}
 	flagLine := regexp.MustCompile(`(?m)^\s+-([a-z0-9][a-z0-9-]*)`)
 	helps := [][]string{{"serve"}, {"migrate"}, {"token", "create"}, {"reidentify"}, {"rollup"}, {"import", "atlas"},
-		{"target", "create"}, {"target", "update"}, {"site", "create"}, {"rule", "create"}, {"key", "create"}, {"healthcheck"}, {"seed"}, {"measure"}, {"rules", "egress"}}
+		{"target", "create"}, {"target", "update"}, {"site", "create"}, {"rule", "create"}, {"key", "create"}, {"healthcheck"}, {"seed"}, {"measure"}, {"rules", "egress"},
+		{"alert", "rule-create"}, {"alert", "webhook-create"}, {"alert", "list"}, {"alert", "rules"}}
 	for _, h := range helps {
 		var out, errb bytes.Buffer
 		err := run(context.Background(), append(append([]string{}, h...), "-h"), &out, &errb)

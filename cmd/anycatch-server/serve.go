@@ -274,25 +274,16 @@ func runServer(ctx context.Context, cfg serveConfig, roles []string, log *slog.L
 	return err
 }
 
-// flagsFromEnv sets every flag not given on the command line from
-// ANYCATCH_<NAME> (dashes as underscores), so containers and systemd units
-// can configure the server through the environment.
+// serveEnvVars is how serve's flags are read from the environment:
+// ANYCATCH_<FLAG> (cliflag.EnvName), so containers and systemd units can
+// configure the server; the database URL is the conventional DATABASE_URL
+// (also the flag's default).
+var serveEnvVars = cliflag.Env{Names: map[string]string{"database-url": "DATABASE_URL"}}
+
+// flagsFromEnv sets every flag not given on the command line from the
+// environment (serveEnvVars).
 func flagsFromEnv(fs *flag.FlagSet, getenv func(string) string) error {
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var errs []error
-	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] || f.Name == "database-url" { // DATABASE_URL is the conventional name
-			return
-		}
-		env := "ANYCATCH_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v := getenv(env); v != "" {
-			if err := fs.Set(f.Name, v); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", env, err))
-			}
-		}
-	})
-	return errors.Join(errs...)
+	return serveEnvVars.Apply(fs, getenv)
 }
 
 // healthHandler answers 200 when the database answers, 503 otherwise.

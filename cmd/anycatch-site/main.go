@@ -17,10 +17,10 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/anycatch/anycatch/census"
+	"github.com/anycatch/anycatch/internal/cliflag"
 	"github.com/anycatch/anycatch/site"
 )
 
@@ -53,26 +53,16 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "usage: anycatch-site --collector URL [--enroll-token TOKEN] [flags]\n\nThe census agent of an anycast site (docs/census.md). Flags (also ANYCATCH_<FLAG> env vars):")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	pos, err := cliflag.Parse(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	if len(pos) > 0 {
+		return fmt.Errorf("unexpected arguments %q", pos)
 	}
 	// Environment fills what the command line did not set.
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		env := "ANYCATCH_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(env); ok && !set[f.Name] {
-			if err := fs.Set(f.Name, v); err != nil {
-				envErr = fmt.Errorf("%s: %w", env, err)
-			}
-		}
-	})
-	if envErr != nil {
-		return envErr
+	if err := (cliflag.Env{}).Apply(fs, os.Getenv); err != nil {
+		return err
 	}
 	if cfg.Collector == "" {
 		fs.Usage()
