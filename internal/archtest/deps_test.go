@@ -71,6 +71,9 @@ var rules = []rule{
 	{pkg: "cmd/anycatch-loadgen", wiring: true}, // a benchmark tool: measures raw COPY itself
 	{pkg: "e2e", wiring: true, directDeny: sql},
 	{pkg: "internal/...", wiring: true}, // test infrastructure
+	// Routing events from the sites' BGP speakers (BMP via gobgp's packet
+	// parsers): pure logic, lean enough for the site agent.
+	{pkg: "routing", deny: append(slices.Clone(serverOnly), "net/http", "database/sql")},
 	{pkg: "alert", onlyStd: true, allow: []string{mod + "/measure", mod + "/catchment"}},
 	{pkg: "alert/webhook", onlyStd: true, allow: []string{mod + "/measure"}}, // measure.SpecialRange: one table of special ranges
 	{pkg: "alert/pgstore", deny: []string{mod + "/api", mod + "/collector", mod + "/web", "github.com/go-chi/"}, directDeny: sql},
