@@ -12,56 +12,112 @@ import (
 
 var secret = []byte("0123456789abcdef")
 
+var siteKey = SiteKey(secret)
+
 func TestPayloadRoundTrip(t *testing.T) {
 	dst := netip.MustParseAddr("198.18.128.2")
 	p := Probe{Round: 42, Sent: time.Unix(1700000000, 123456789)}
-	b := Payload(secret, p, dst, "contact noc@example.net")
+	b := Payload(secret, siteKey, p, dst, "contact noc@example.net")
 	if !bytes.Contains(b, []byte("anycast catchment census")) || !bytes.HasSuffix(b, []byte("noc@example.net")) {
 		t.Errorf("payload text missing: %q", b)
 	}
-	got, err := Verify(secret, b, dst)
+	got, mac, err := Verify(siteKey, b, dst)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.Round != 42 || !got.Sent.Equal(p.Sent) {
 		t.Errorf("got %+v, want %+v", got, p)
 	}
+	// The MAC a site reports is the collector's to check: it holds for
+	// the probed address, round and transmit time only.
+	tag := Tag{Kind: KindICMP, Round: 42, Sent: got.Sent, Dst: dst}
+	if err := CheckMAC(secret, tag, mac); err != nil {
+		t.Errorf("reported MAC: %v", err)
+	}
+	for _, bad := range []Tag{
+		{Kind: KindICMP, Round: 42, Sent: got.Sent, Dst: netip.MustParseAddr("127.0.0.1")},
+		{Kind: KindICMP, Round: 43, Sent: got.Sent, Dst: dst},
+		{Kind: KindICMP, Round: 42, Sent: got.Sent.Add(time.Nanosecond), Dst: dst},
+		{Kind: KindTCP, Round: 42, Dst: dst},
+	} {
+		if err := CheckMAC(secret, bad, mac[:bad.Kind.MACLen()]); !errors.Is(err, ErrMAC) {
+			t.Errorf("MAC accepted for %+v: %v", bad, err)
+		}
+	}
+	// The site key checks site tags but cannot make the sender's MAC.
+	if err := CheckMAC(siteKey, tag, mac); !errors.Is(err, ErrMAC) {
+		t.Errorf("MAC made with the site key accepted: %v", err)
+	}
 	// A reply from another address than the probe went to (spoofed or
-	// reflected) fails, as do another round's key and any flipped byte.
-	if _, err := Verify(secret, b, netip.MustParseAddr("198.18.128.3")); !errors.Is(err, ErrBadMAC) {
+	// reflected) fails, as do another round's key and any flipped byte
+	// of the header up to the site tag.
+	if _, _, err := Verify(siteKey, b, netip.MustParseAddr("198.18.128.3")); !errors.Is(err, ErrBadMAC) {
 		t.Errorf("other source: got %v, want ErrBadMAC", err)
 	}
-	if _, err := Verify([]byte("another-secret!!"), b, dst); !errors.Is(err, ErrBadMAC) {
+	if _, _, err := Verify(SiteKey([]byte("another-secret!!")), b, dst); !errors.Is(err, ErrBadMAC) {
 		t.Errorf("other secret: got %v, want ErrBadMAC", err)
 	}
-	for i := len(Magic); i < headerLen; i++ {
+	for i := len(Magic); i < headerLen-macLen; i++ {
 		c := bytes.Clone(b)
 		c[i] ^= 1
-		if _, err := Verify(secret, c, dst); err == nil {
+		if _, _, err := Verify(siteKey, c, dst); err == nil {
 			t.Errorf("byte %d flipped: accepted", i)
 		}
 	}
-	if _, err := ParseHeader([]byte("ACENSUS1short")); !errors.Is(err, ErrNotCensus) {
+	// A flipped MAC byte passes the site (it cannot tell) and fails at the
+	// collector.
+	c := bytes.Clone(b)
+	c[headerLen-1] ^= 1
+	if _, m, err := Verify(siteKey, c, dst); err != nil || CheckMAC(secret, tag, m) == nil {
+		t.Errorf("flipped MAC: site %v, collector accepted", err)
+	}
+	if _, err := ParseHeader([]byte("ACENSUS2short")); !errors.Is(err, ErrNotCensus) {
 		t.Errorf("short payload: got %v", err)
 	}
 	if _, err := ParseHeader(bytes.Repeat([]byte{'x'}, 100)); !errors.Is(err, ErrNotCensus) {
 		t.Errorf("foreign payload: got %v", err)
 	}
 	// IPv4-mapped and plain IPv4 are the same address for the MAC.
-	if _, err := Verify(secret, b, netip.MustParseAddr("::ffff:198.18.128.2")); err != nil {
+	if _, _, err := Verify(siteKey, b, netip.MustParseAddr("::ffff:198.18.128.2")); err != nil {
 		t.Errorf("mapped source: %v", err)
+	}
+}
+
+func TestTCPAndDNSTags(t *testing.T) {
+	dst := netip.MustParseAddr("2001:db8:c1::2")
+	for _, k := range []Kind{KindTCP, KindDNS} {
+		tag := Tag{Kind: k, Round: 9, Dst: dst, Port: k.DefaultPort()}
+		sp := SourcePort(siteKey, tag)
+		if sp < 0x8000 {
+			t.Errorf("%s: source port %d below the ephemeral range", k, sp)
+		}
+		mac := MAC(secret, tag)
+		if len(mac) != k.MACLen() || CheckMAC(secret, tag, mac) != nil {
+			t.Errorf("%s: MAC %x does not check", k, mac)
+		}
+		other := tag
+		other.Port++
+		if CheckMAC(secret, other, mac) == nil && SourcePort(siteKey, other) == sp {
+			t.Errorf("%s: tags do not depend on the port", k)
+		}
+		if err := CheckMAC(secret, tag, append(mac, 0)); !errors.Is(err, ErrMAC) {
+			t.Errorf("%s: long MAC: %v", k, err)
+		}
+	}
+	if err := CheckMAC(secret, Tag{Kind: "udp"}, nil); err == nil {
+		t.Error("unknown kind checked")
 	}
 }
 
 func FuzzParsePayload(f *testing.F) {
 	dst := netip.MustParseAddr("2001:db8:c1::2")
-	f.Add(Payload(secret, Probe{Round: 1, Sent: time.Unix(1, 0)}, dst, "")) // a valid probe
-	f.Add([]byte(Magic))                                                    // magic only
-	f.Add(append([]byte(Magic), make([]byte, 24)...))                       // round 0
-	f.Add([]byte{})                                                         // empty echo
+	f.Add(Payload(secret, siteKey, Probe{Round: 1, Sent: time.Unix(1, 0)}, dst, "")) // a valid probe
+	f.Add([]byte(Magic))                                                             // magic only
+	f.Add(append([]byte(Magic), make([]byte, 32)...))                                // round 0
+	f.Add([]byte{})                                                                  // empty echo
 	f.Fuzz(func(t *testing.T, b []byte) {
-		p, err := Verify(secret, b, dst)
-		if err == nil && (p.Round <= 0 || !bytes.Equal(Payload(secret, p, dst, "")[:headerLen], b[:headerLen])) {
+		p, mac, err := Verify(siteKey, b, dst)
+		if err == nil && (p.Round <= 0 || len(mac) != macLen || !bytes.Equal(Payload(secret, siteKey, p, dst, "")[:headerLen-macLen], b[:headerLen-macLen])) {
 			t.Fatalf("accepted %x as %+v", b, p)
 		}
 	})

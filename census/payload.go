@@ -2,7 +2,6 @@ package census
 
 import (
 	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"net/netip"
@@ -10,23 +9,25 @@ import (
 )
 
 // Magic starts every census echo payload. It is followed by the round id,
-// the transmit time, a MAC and the human-readable [PayloadText], so that
-// an operator who captures the packet can tell what it is.
-const Magic = "ACENSUS1"
+// the transmit time, the site tag, the sender's MAC and the
+// human-readable [PayloadText], so that an operator who captures the
+// packet can tell what it is. (ACENSUS1 payloads carried one MAC every
+// site could make; they are not accepted any more.)
+const Magic = "ACENSUS2"
 
 // PayloadText is the clear string in every census probe; operators add a
 // contact note after it (see Payload).
-const PayloadText = " anycatch anycast catchment census (Verfploeter); harmless single ICMP echo; opt out: see the contact below or docs/census.md;"
+const PayloadText = " anycatch anycast catchment census (Verfploeter); harmless single probe; opt out: see the contact below or docs/census.md;"
 
-// headerLen is magic, round, transmit time and MAC.
-const headerLen = len(Magic) + 8 + 8 + macLen
+// headerLen is magic, round, transmit time, site tag and MAC.
+const headerLen = len(Magic) + 8 + 8 + 8 + macLen
 
 const macLen = 8
 
 // MaxNoteLen bounds the operator's note appended to the payload.
 const MaxNoteLen = 120
 
-// SecretLen is the length of a round's MAC key.
+// SecretLen is the length of a round's MAC key (and of its site key).
 const SecretLen = 16
 
 // Probe is what a census echo request carries.
@@ -35,18 +36,21 @@ type Probe struct {
 	Sent  time.Time
 }
 
-// Payload returns the echo payload for a probe to dst: header, MAC (over
-// round, transmit time and dst, keyed with the round's secret) and the
-// clear text with note appended.
-func Payload(secret []byte, p Probe, dst netip.Addr, note string) []byte {
+// Payload returns the echo payload for a probe to dst: header, site tag
+// (keyed with siteKey, [SiteKey] of secret), the sender MAC (keyed with the
+// round's secret), both over round, transmit time and dst, and the clear
+// text with note appended.
+func Payload(secret, siteKey []byte, p Probe, dst netip.Addr, note string) []byte {
 	if len(note) > MaxNoteLen {
 		note = note[:MaxNoteLen]
 	}
+	t := Tag{Kind: KindICMP, Round: p.Round, Sent: time.Unix(0, p.Sent.UnixNano()), Dst: dst}
 	b := make([]byte, 0, headerLen+len(PayloadText)+1+len(note))
 	b = append(b, Magic...)
 	b = binary.BigEndian.AppendUint64(b, uint64(p.Round))
 	b = binary.BigEndian.AppendUint64(b, uint64(p.Sent.UnixNano()))
-	b = append(b, mac(secret, p.Round, p.Sent.UnixNano(), dst)...)
+	b = append(b, SiteTag(siteKey, t)...)
+	b = append(b, MAC(secret, t)...)
 	b = append(b, PayloadText...)
 	if note != "" {
 		b = append(b, ' ')
@@ -55,25 +59,14 @@ func Payload(secret []byte, p Probe, dst netip.Addr, note string) []byte {
 	return b
 }
 
-func mac(secret []byte, round, sent int64, dst netip.Addr) []byte {
-	h := hmac.New(sha256.New, secret)
-	var b [16 + 16]byte
-	binary.BigEndian.PutUint64(b[0:], uint64(round))
-	binary.BigEndian.PutUint64(b[8:], uint64(sent))
-	a := dst.Unmap().As16()
-	copy(b[16:], a[:])
-	h.Write(b[:])
-	return h.Sum(nil)[:macLen]
-}
-
-// Errors of ParsePayload.
+// Errors of ParseHeader and Verify.
 var (
 	ErrNotCensus = errors.New("not a census payload")
-	ErrBadMAC    = errors.New("census payload MAC does not match")
+	ErrBadMAC    = errors.New("census payload site tag does not match")
 )
 
 // ParseHeader reads the round and transmit time of a payload without
-// checking its MAC; use it to find the round's secret, then [Verify].
+// checking its tags; use it to find the round's keys, then [Verify].
 func ParseHeader(b []byte) (Probe, error) {
 	if len(b) < headerLen || string(b[:len(Magic)]) != Magic {
 		return Probe{}, ErrNotCensus
@@ -86,16 +79,19 @@ func ParseHeader(b []byte) (Probe, error) {
 	return Probe{Round: round, Sent: time.Unix(0, sent)}, nil
 }
 
-// Verify checks that payload b was made with secret for a probe to from
-// (the address the reply came from, which the echo request went to).
-func Verify(secret, b []byte, from netip.Addr) (Probe, error) {
+// Verify checks the site tag of payload b for a reply from from (the
+// address the echo request went to) with the round's site key, and
+// returns the probe and the sender MAC the site reports to the collector
+// (which checks it with [CheckMAC]; a site cannot).
+func Verify(siteKey, b []byte, from netip.Addr) (Probe, []byte, error) {
 	p, err := ParseHeader(b)
 	if err != nil {
-		return p, err
+		return p, nil, err
 	}
-	got := b[len(Magic)+16 : headerLen]
-	if !hmac.Equal(got, mac(secret, p.Round, p.Sent.UnixNano(), from)) {
-		return Probe{}, ErrBadMAC
+	off := len(Magic) + 16
+	t := Tag{Kind: KindICMP, Round: p.Round, Sent: p.Sent, Dst: from}
+	if !hmac.Equal(b[off:off+8], SiteTag(siteKey, t)) {
+		return Probe{}, nil, ErrBadMAC
 	}
-	return p, nil
+	return p, append([]byte(nil), b[off+8:headerLen]...), nil
 }

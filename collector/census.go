@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/ed25519"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/anycatch/anycatch/census"
 	"github.com/anycatch/anycatch/geo"
 	"github.com/anycatch/anycatch/measure"
 )
@@ -144,6 +146,15 @@ func (c *Collector) handleCensusSchedule(w http.ResponseWriter, r *http.Request)
 	if rounds == nil {
 		rounds = []measure.CensusRound{}
 	}
+	for i := range rounds {
+		// Every site checks site tags; only the sender makes MACs, so only
+		// it gets the secret (a receiving site then cannot report a reply
+		// the round never caused: the collector checks the MAC).
+		rounds[i].SiteKey = census.SiteKey(rounds[i].Secret)
+		if rounds[i].Sender != a.Site {
+			rounds[i].Secret = nil
+		}
+	}
 	writeJSON(w, http.StatusOK, measure.CensusSchedule{Target: a.Target, Site: a.Site, Addr4: a.Addr4, Addr6: a.Addr6,
 		MaxPPS: a.MaxPPS, RefreshSec: censusRefreshSec, Rounds: rounds})
 }
@@ -203,6 +214,9 @@ func (c *Collector) handleCensusReplies(w http.ResponseWriter, r *http.Request) 
 				v.Reason = reason
 			}
 		}
+		if v.Verdict == measure.Rejected {
+			c.metrics.census.WithLabelValues("rejected", reasonClass(v.Reason)).Inc()
+		}
 		resp.Lines = append(resp.Lines, v)
 	}
 	if len(rows) > 0 {
@@ -229,6 +243,15 @@ func (c *Collector) handleCensusReplies(w http.ResponseWriter, r *http.Request) 
 		default:
 			resp.Rejected++
 		}
+	}
+	if resp.Accepted > 0 {
+		c.metrics.census.WithLabelValues("accepted", "").Add(float64(resp.Accepted))
+	}
+	if resp.Duplicate > 0 {
+		c.metrics.census.WithLabelValues("duplicate", "").Add(float64(resp.Duplicate))
+	}
+	if n := countReason(resp.Lines, "mac"); n > 0 {
+		c.log.Warn("census replies refused: not probes of the round (bad or missing MAC)", "site", a.Site, "target", a.Target, "replies", n)
 	}
 	writeJSON(w, http.StatusOK, resp)
 }
@@ -264,6 +287,15 @@ func censusRow(a CensusAgent, rounds map[int64]measure.CensusRound, rep *measure
 	p, err := addr.Prefix(bits)
 	if err != nil {
 		return CensusRow{}, "addr: " + err.Error()
+	}
+	// The reply must carry the MAC of a probe this round sent to this
+	// address (at this transmit time): anything else was never probed.
+	mac, err := hex.DecodeString(rep.MAC)
+	if err == nil {
+		err = census.CheckMAC(rd.Secret, census.Tag{Kind: census.KindICMP, Round: rd.ID, Sent: rep.Sent, Dst: addr}, mac)
+	}
+	if err != nil {
+		return CensusRow{}, "mac: not a probe this round sent to " + addr.String()
 	}
 	return CensusRow{Round: rd.ID, Addr: addr, Site: a.Site, Prefix: p, RTTMS: rep.RTTMS,
 		Sent: rep.Sent.UTC(), Received: rep.Received.UTC(), Late: rep.Received.After(rd.Closes)}, ""
@@ -345,4 +377,28 @@ func parseCensusLine(n int, b []byte) CensusLine {
 		l.Reply = &rep
 	}
 	return l
+}
+
+// reasonClass is the first word of a rejection reason ("mac", "round",
+// "json", ...), the label of the census metric.
+func reasonClass(reason string) string {
+	i := strings.IndexAny(reason, ": ")
+	if i < 0 {
+		i = len(reason)
+	}
+	switch c := reason[:i]; c {
+	case "mac", "round", "addr", "received", "sent", "rtt_ms", "json", "id", "sent/received":
+		return c
+	}
+	return "other"
+}
+
+func countReason(lines []measure.LineVerdict, class string) int {
+	n := 0
+	for _, l := range lines {
+		if l.Verdict == measure.Rejected && reasonClass(l.Reason) == class {
+			n++
+		}
+	}
+	return n
 }

@@ -21,6 +21,7 @@ type Metrics struct {
 	authFailures *prometheus.CounterVec // reason
 	live         prometheus.Gauge       // connected live channels
 	livePushes   *prometheus.CounterVec // kind
+	census       *prometheus.CounterVec // verdict, reason class
 }
 
 func newMetrics() *Metrics {
@@ -68,8 +69,12 @@ func newMetrics() *Metrics {
 			Namespace: "anycatch", Subsystem: "collector", Name: "live_messages_total",
 			Help: "Messages queued to live channels by type (schedule, nudge, dropped).",
 		}, []string{"type"}),
+		census: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "anycatch", Subsystem: "collector", Name: "census_replies_total",
+			Help: "Census replies site agents reported, by verdict (accepted, duplicate, rejected) and reason class of rejections (mac: not a probe of the round; round, time, rtt, json, addr).",
+		}, []string{"verdict", "reason"}),
 	}
-	m.reg.MustRegister(m.live, m.livePushes, m.lines, m.rejected, m.uploads, m.batchRows, m.commitSecs, m.queueDepth,
+	m.reg.MustRegister(m.census, m.live, m.livePushes, m.lines, m.rejected, m.uploads, m.batchRows, m.commitSecs, m.queueDepth,
 		m.enrollments, m.authFailures,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -78,7 +83,7 @@ func newMetrics() *Metrics {
 // Collectors returns the collector's own metrics (without the Go and
 // process collectors), to register on a server-wide registry.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.lines, m.rejected, m.uploads, m.batchRows, m.commitSecs, m.queueDepth, m.enrollments, m.authFailures, m.live, m.livePushes}
+	return []prometheus.Collector{m.lines, m.rejected, m.uploads, m.batchRows, m.commitSecs, m.queueDepth, m.enrollments, m.authFailures, m.live, m.livePushes, m.census}
 }
 
 // Registry returns the registry, so the server can add its own metrics.

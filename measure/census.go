@@ -28,13 +28,17 @@ type CensusSchedule struct {
 // between Start and Closes; every site reports replies until LateUntil.
 // Replies after Closes are reported and counted as late.
 type CensusRound struct {
-	ID        int64     `json:"id"`
-	Sender    string    `json:"sender"`
-	Hitlist   string    `json:"hitlist"`
-	RatePPS   int       `json:"rate_pps"`
-	Prefix4   int       `json:"prefix4"` // census prefix lengths: 24 and 48 unless the round says
-	Prefix6   int       `json:"prefix6"`
-	Secret    []byte    `json:"secret"` // MAC key of the probes' payload (base64 in JSON)
+	ID      int64  `json:"id"`
+	Sender  string `json:"sender"`
+	Hitlist string `json:"hitlist"`
+	RatePPS int    `json:"rate_pps"`
+	Prefix4 int    `json:"prefix4"` // census prefix lengths: 24 and 48 unless the round says
+	Prefix6 int    `json:"prefix6"`
+	// Secret is the key of the sender's MAC (base64 in JSON): only the
+	// round's sender gets it. SiteKey (derived from it) checks the site
+	// tag every probe carries: every site gets it.
+	Secret    []byte    `json:"secret,omitempty"`
+	SiteKey   []byte    `json:"site_key"`
 	Start     time.Time `json:"start"`
 	Closes    time.Time `json:"closes"`
 	LateUntil time.Time `json:"late_until"`
@@ -48,4 +52,9 @@ type CensusReply struct {
 	Sent     time.Time `json:"sent"`             // transmit time from the payload
 	Received time.Time `json:"received"`         // when this site received it
 	RTTMS    *float64  `json:"rtt_ms,omitempty"` // only when this site is the round's sender (same clock)
+	// MAC is the sender's MAC the reply carried, in hex: the collector
+	// checks it against the round's secret and refuses replies without a
+	// valid one (a site cannot make it, so it cannot report an address
+	// the round did not probe).
+	MAC string `json:"mac"`
 }

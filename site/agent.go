@@ -14,6 +14,7 @@ package site
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -360,6 +361,9 @@ func (a *agent) send(ctx context.Context, r measure.CensusRound, targetMax int) 
 }
 
 func (a *agent) sendRound(ctx context.Context, r measure.CensusRound, targetMax int) (*RoundStats, error) {
+	if len(r.Secret) == 0 {
+		return nil, errors.New("the schedule names this site the sender but gives no round secret")
+	}
 	var opt *census.OptOut
 	if a.cfg.OptOut != "" {
 		f, err := os.Open(a.cfg.OptOut)
@@ -421,7 +425,7 @@ func (a *agent) sendRound(ctx context.Context, r measure.CensusRound, targetMax 
 			return errCut
 		}
 		seq++
-		pkt, err := echoRequest(dst.Is6(), a.icmpID, seq&0xffff, census.Payload(r.Secret, census.Probe{Round: r.ID, Sent: now}, dst, a.cfg.Note))
+		pkt, err := echoRequest(dst.Is6(), a.icmpID, seq&0xffff, census.Payload(r.Secret, r.SiteKey, census.Probe{Round: r.ID, Sent: now}, dst, a.cfg.Note))
 		if err != nil {
 			return err
 		}
@@ -489,11 +493,14 @@ func (a *agent) handleLocked(payload []byte, from netip.Addr, received time.Time
 	if !known {
 		return errUnknownRound
 	}
-	if _, err := census.Verify(r.Secret, payload, from); err != nil {
+	_, mac, err := census.Verify(r.SiteKey, payload, from)
+	if err != nil {
 		return err // forged, corrupted, or answered by another address than probed
 	}
+	// The sender's MAC goes to the collector, which checks it (this site
+	// has no key to).
 	rep := measure.CensusReply{ID: measure.NewUUIDv7(received), Round: p.Round, Addr: from.String(),
-		Sent: p.Sent.UTC(), Received: received.UTC()}
+		Sent: p.Sent.UTC(), Received: received.UTC(), MAC: hex.EncodeToString(mac)}
 	if a.sched != nil && r.Sender == a.sched.Site {
 		rtt := float64(received.Sub(p.Sent).Microseconds()) / 1000
 		if rtt >= 0 {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -59,11 +60,17 @@ func newFakeCollector(t *testing.T, r measure.CensusRound) (*fakeCollector, stri
 	mux.HandleFunc("GET "+measure.PathCensus, func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		rounds := []measure.CensusRound{f.round}
+		site := f.bySite[r.Header.Get(measure.HeaderProbe)]
+		rd := f.round
+		rd.SiteKey = census.SiteKey(rd.Secret)
+		if rd.Sender != site {
+			rd.Secret = nil // as the collector: only the sender gets it
+		}
+		rounds := []measure.CensusRound{rd}
 		if f.hidden {
 			rounds = nil
 		}
-		json.NewEncoder(w).Encode(measure.CensusSchedule{Target: "lab", Site: f.bySite[r.Header.Get(measure.HeaderProbe)],
+		json.NewEncoder(w).Encode(measure.CensusSchedule{Target: "lab", Site: site,
 			Addr4: f.addr4, Addr6: f.addr6, MaxPPS: f.maxPPS, RefreshSec: 1, Rounds: rounds})
 	})
 	mux.HandleFunc("POST "+measure.PathCensusReplies, func(w http.ResponseWriter, r *http.Request) {
@@ -91,6 +98,16 @@ func newFakeCollector(t *testing.T, r measure.CensusRound) (*fakeCollector, stri
 			var rep measure.CensusReply
 			if err := json.Unmarshal(sc.Bytes(), &rep); err != nil {
 				t.Errorf("upload line %q: %v", sc.Bytes(), err)
+				continue
+			}
+			// As the collector: the sender's MAC must hold.
+			mac, err := hex.DecodeString(rep.MAC)
+			if err == nil {
+				err = census.CheckMAC(f.round.Secret, census.Tag{Kind: census.KindICMP, Round: rep.Round, Sent: rep.Sent,
+					Dst: netip.MustParseAddr(rep.Addr)}, mac)
+			}
+			if err != nil {
+				t.Errorf("reply %+v: %v", rep, err)
 				continue
 			}
 			f.replies[site] = append(f.replies[site], rep)
@@ -306,7 +323,7 @@ func TestLateRepliesSurviveRestart(t *testing.T) {
 	var want []string
 	for i := range 20 {
 		dst := netip.AddrFrom4([4]byte{198, 18, byte(128 + i), 2})
-		pkt, _ := echoRequest(false, 1, i, census.Payload(secret, census.Probe{Round: 9, Sent: now.Add(-2 * time.Second)}, dst, ""))
+		pkt, _ := echoRequest(false, 1, i, census.Payload(secret, census.SiteKey(secret), census.Probe{Round: 9, Sent: now.Add(-2 * time.Second)}, dst, ""))
 		pkt[0] = 0
 		n.mu.Lock()
 		c := n.conns["fra"][false]
@@ -316,10 +333,10 @@ func TestLateRepliesSurviveRestart(t *testing.T) {
 	}
 	// A forged reply (wrong source for its MAC) and another round's are
 	// dropped.
-	pkt, _ := echoRequest(false, 1, 99, census.Payload(secret, census.Probe{Round: 9, Sent: now}, netip.MustParseAddr("198.18.200.2"), ""))
+	pkt, _ := echoRequest(false, 1, 99, census.Payload(secret, census.SiteKey(secret), census.Probe{Round: 9, Sent: now}, netip.MustParseAddr("198.18.200.2"), ""))
 	pkt[0] = 0
 	n.conns["fra"][false].deliver(packet{pkt, netip.MustParseAddr("198.18.201.2")})
-	pkt, _ = echoRequest(false, 1, 98, census.Payload(secret, census.Probe{Round: 10, Sent: now}, netip.MustParseAddr("198.18.202.2"), ""))
+	pkt, _ = echoRequest(false, 1, 98, census.Payload(secret, census.SiteKey(secret), census.Probe{Round: 10, Sent: now}, netip.MustParseAddr("198.18.202.2"), ""))
 	pkt[0] = 0
 	n.conns["fra"][false].deliver(packet{pkt, netip.MustParseAddr("198.18.202.2")})
 
@@ -395,7 +412,7 @@ func TestReplyBeforeRoundKnown(t *testing.T) {
 		return n.conns["fra"][true] != nil
 	})
 	dst := netip.MustParseAddr("2001:db8:c1:3::2")
-	pkt, _ := echoRequest(true, 1, 1, census.Payload(secret, census.Probe{Round: 11, Sent: now}, dst, ""))
+	pkt, _ := echoRequest(true, 1, 1, census.Payload(secret, census.SiteKey(secret), census.Probe{Round: 11, Sent: now}, dst, ""))
 	pkt[0] = 129
 	n.mu.Lock()
 	c := n.conns["fra"][true]

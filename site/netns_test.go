@@ -76,7 +76,7 @@ func TestRawSocketFilter(t *testing.T) {
 			}
 			// A census probe: its reply passes, verifiably.
 			now := time.Now()
-			pkt, err := echoRequest(tc.anycast.Is6(), 4242, 1, census.Payload(secret, census.Probe{Round: 5, Sent: now}, tc.dst, "test"))
+			pkt, err := echoRequest(tc.anycast.Is6(), 4242, 1, census.Payload(secret, census.SiteKey(secret), census.Probe{Round: 5, Sent: now}, tc.dst, "test"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -92,7 +92,7 @@ func TestRawSocketFilter(t *testing.T) {
 			if !ok || from != tc.dst {
 				t.Fatalf("got %x from %s", buf[:n], from)
 			}
-			if p, err := census.Verify(secret, payload, from); err != nil || p.Round != 5 {
+			if p, _, err := census.Verify(census.SiteKey(secret), payload, from); err != nil || p.Round != 5 {
 				t.Fatalf("reply payload: %+v %v", p, err)
 			}
 		})
