@@ -34,6 +34,28 @@ func TestDefault(t *testing.T) {
 		{"quad9", measure.Identity{NSID: "res100.akl2.rrdns.pch.net"}, "akl"},
 		{"quad9", measure.Identity{NSID: "res730.xsjc1.rrdns.pch.net"}, "sjc"},
 		{"quad9", measure.Identity{IDServer: "dns2.ams"}, ""},
+		// Root letters, from root-servers.org's instance lists (2025,
+		// ../shared/fixtures/real-world/root-servers.org); every listed
+		// identifier is checked by TestRootServersOrgIdentifiers.
+		{"a-root", measure.Identity{HostnameBind: "a6.nl-ams.root"}, "nl-ams"},
+		{"a-root", measure.Identity{NSID: "a21-a.us-qas.root"}, "us-qas"},
+		{"b-root", measure.Identity{HostnameBind: "b4-sin"}, "sin"},
+		{"d-root", measure.Identity{NSID: "atgr2.droot.maxgigapop.net"}, "atgr"},
+		{"f-root", measure.Identity{HostnameBind: "ams1f.f.root-servers.org"}, "ams"},
+		{"f-root", measure.Identity{HostnameBind: "BOS.cf.f.root-servers.org"}, "bos"},
+		{"g-root", measure.Identity{HostnameBind: "groot-eur1-2"}, "eur1"},
+		{"h-root", measure.Identity{NSID: "001.mia.h.root-servers.org"}, "mia"},
+		{"i-root", measure.Identity{HostnameBind: "s1.sth"}, "sth"},
+		{"i-root", measure.Identity{HostnameBind: "ukx"}, "ukx"},
+		{"j-root", measure.Identity{HostnameBind: "n1.ao-lad.root"}, "ao-lad"},
+		{"j-root", measure.Identity{HostnameBind: "a1.sa--ruh.root"}, "sa--ruh"},
+		{"m-root", measure.Identity{HostnameBind: "M-NRT-DIXIE-1"}, "nrt-dixie"},
+		{"m-root", measure.Identity{NSID: "M-KTM"}, "ktm"},
+		{"m-root", measure.Identity{NSID: "M-BKK-1"}, "bkk"},
+		{"google-dns", measure.Identity{NSID: "gpdns-muc"}, "muc"},
+		{"google-dns", measure.Identity{NSID: "gpdns-muc.evil"}, ""},
+		{"h-root", measure.Identity{HostnameBind: "001.mia.h.root-servers.org.evil"}, ""},
+		{"b-root", measure.Identity{HostnameBind: "b1-amsx"}, ""},
 		{"k-root", measure.Identity{HostnameBind: "ns1.fi-hel.k.ripe.net.evil"}, ""},
 	}
 	for _, tt := range tests {
